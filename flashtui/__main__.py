@@ -1,0 +1,5 @@
+"""`python -m flashtui`: the same entry point as the `flashtui` console script."""
+
+from .cli import main
+
+raise SystemExit(main())

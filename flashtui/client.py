@@ -1,0 +1,371 @@
+"""Start, drive, cancel and restart the measurement worker. No torch here.
+
+``WorkerClient`` owns one ``python -m flashtui.worker`` subprocess. A reader thread
+turns its stdout into :class:`~flashtui.protocol.Message` objects; ``run_sweep`` yields
+them and survives the worker dying: the cell in flight is reported failed with the
+reason (signal, exit code, last stderr line), a fresh worker is started, and the sweep
+goes on with the next cell. A per-cell watchdog turns a hung cell into the same story.
+
+Client-side events (never on the wire) use types from ``CLIENT_EVENTS``.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+from .protocol import Message, ProtocolError, decode, encode
+from .results import Cell
+from .spec import CellKey, SweepSpec
+
+# Synthesized by the client, not sent by the worker.
+CLIENT_EVENTS = ("WorkerDied", "WorkerRestarted")
+
+_EOF = object()
+
+
+class WorkerError(RuntimeError):
+    """The worker could not be started or answered nonsense. One readable line."""
+
+
+def describe_exit(returncode: int | None) -> str:
+    """'killed by SIGKILL', 'segmentation fault (SIGSEGV)', 'exited with code 3'."""
+    if returncode is None:
+        return "still running"
+    if returncode < 0:
+        signum = -returncode
+        try:
+            name = signal.Signals(signum).name
+        except ValueError:
+            name = f"signal {signum}"
+        if name == "SIGSEGV":
+            return "crashed with a segmentation fault (SIGSEGV)"
+        if name == "SIGABRT":
+            return "aborted (SIGABRT)"
+        return f"killed by {name}"
+    return f"exited with code {returncode}"
+
+
+class WorkerClient:
+    """One measurement worker process and the conversation with it."""
+
+    def __init__(
+        self,
+        *,
+        python: str = sys.executable,
+        env: dict[str, str] | None = None,
+        log_path: str | os.PathLike[str] | None = None,
+        ready_timeout_s: float = 180.0,
+        cell_timeout_s: float | None = None,
+        launcher: list[str] | None = None,
+    ) -> None:
+        self.python = python
+        self.env = dict(os.environ if env is None else env)
+        # The worker must find this very flashtui, installed or not.
+        src_root = str(Path(__file__).resolve().parent.parent)
+        self.env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (src_root, self.env.get("PYTHONPATH", "")) if p
+        )
+        self.env.setdefault("PYTHONUNBUFFERED", "1")
+        if log_path is None:
+            fd, log_path = tempfile.mkstemp(prefix="flashtui-worker-", suffix=".log")
+            os.close(fd)
+        self.log_path = Path(log_path)
+        self.ready_timeout_s = ready_timeout_s
+        self.cell_timeout_s = cell_timeout_s
+        # Optional command prefix, e.g. ["py-spy", "record", ..., "--"] (see monitor.pyspy).
+        self.launcher = list(launcher or [])
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.ready: Message | None = None
+        self.restarts = 0
+        self._events: queue.Queue[Any] = queue.Queue()
+        self._reader: threading.Thread | None = None
+        self._write_lock = threading.Lock()
+        self._cancel_requested = threading.Event()
+
+    # ----------------------------------------------------------------- lifecycle
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self) -> Message:
+        """Start the worker and wait for WorkerReady (raises WorkerError with the reason)."""
+        if self.alive:
+            assert self.ready is not None
+            return self.ready
+        self._events = queue.Queue()
+        log = open(self.log_path, "ab")
+        cmd = [*self.launcher, self.python, "-m", "flashtui.worker"]
+        try:
+            self.proc = subprocess.Popen(
+                cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                env=self.env, start_new_session=False,
+            )
+        except OSError as exc:
+            raise WorkerError(f"cannot start the worker ({cmd[0]}): {exc.strerror or exc}") from None
+        finally:
+            log.close()
+        self._reader = threading.Thread(
+            target=self._read_stdout, args=(self.proc, self._events), daemon=True,
+            name="flashtui-worker-reader",
+        )
+        self._reader.start()
+        deadline = time.monotonic() + self.ready_timeout_s
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.kill()
+                raise WorkerError(
+                    f"the worker did not report ready within {self.ready_timeout_s:.0f} s; "
+                    f"see {self.log_path}"
+                )
+            try:
+                item = self._events.get(timeout=min(remaining, 0.5))
+            except queue.Empty:
+                continue
+            if item is _EOF:
+                self.proc.wait(timeout=5)
+                raise WorkerError(
+                    f"the worker {describe_exit(self.proc.returncode)} before it was ready: "
+                    f"{self.stderr_tail() or 'no output'}"
+                )
+            if isinstance(item, Message) and item.type == "WorkerReady":
+                self.ready = item
+                return item
+
+    def restart(self) -> Message:
+        self.kill()
+        self.restarts += 1
+        return self.start()
+
+    def kill(self) -> None:
+        """Stop the worker now (SIGKILL after a short grace for Shutdown)."""
+        proc = self.proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            try:
+                proc.kill()
+            except ProcessLookupError:
+                pass
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # pragma: no cover - kernel refused SIGKILL
+            pass
+        self._close_pipes(proc)
+
+    def close(self, timeout_s: float = 3.0) -> None:
+        """Ask the worker to shut down; kill it if it does not within ``timeout_s``."""
+        proc = self.proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            try:
+                self._send("Shutdown")
+                proc.wait(timeout=timeout_s)
+            except (WorkerError, subprocess.TimeoutExpired):
+                pass
+        self.kill()
+        self.proc = None
+
+    def __enter__(self) -> "WorkerClient":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    @staticmethod
+    def _close_pipes(proc: subprocess.Popen[bytes]) -> None:
+        for stream in (proc.stdin, proc.stdout):
+            try:
+                if stream:
+                    stream.close()
+            except OSError:
+                pass
+
+    # ------------------------------------------------------------------ plumbing
+    @staticmethod
+    def _read_stdout(proc: subprocess.Popen[bytes], out: "queue.Queue[Any]") -> None:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            try:
+                out.put(decode(raw))
+            except ProtocolError as exc:
+                # Stray prints from libraries land here; keep them visible, not fatal.
+                out.put(Message("Log", {"level": "warning", "text": f"unparsed worker output: {exc}"}))
+        out.put(_EOF)
+
+    def _send(self, type_: str, **data: Any) -> None:
+        if not self.alive or self.proc is None or self.proc.stdin is None:
+            raise WorkerError("the worker is not running")
+        line = encode(type_, **data).encode()
+        with self._write_lock:
+            try:
+                self.proc.stdin.write(line)
+                self.proc.stdin.flush()
+            except (BrokenPipeError, OSError):
+                raise WorkerError("the worker stopped listening (broken pipe)") from None
+
+    def stderr_tail(self, max_lines: int = 1) -> str:
+        """The last non-empty line(s) of the worker's stderr log, for one-line reasons."""
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        lines = [line.strip() for line in lines if line.strip()]
+        return " | ".join(lines[-max_lines:])
+
+    def _next(self, timeout_s: float | None) -> Any:
+        """Next event, ``_EOF`` when the worker is gone, or None on timeout."""
+        try:
+            return self._events.get(timeout=timeout_s)
+        except queue.Empty:
+            return None
+
+    # ------------------------------------------------------------------- sweeps
+    def cancel(self) -> None:
+        """Stop after the cell in flight. Safe from any thread."""
+        self._cancel_requested.set()
+        try:
+            self._send("Cancel")
+        except WorkerError:
+            pass
+
+    def plan(self, spec: SweepSpec) -> list[CellKey]:
+        """The cell list for ``spec``, resolving the default backends against the worker."""
+        self.start()
+        assert self.ready is not None
+        available = [name for name, info in self.ready["backends"].items() if info.get("available")]
+        return spec.cells(available)
+
+    def run_sweep(self, spec: SweepSpec, cells: list[CellKey] | None = None) -> Iterator[Message]:
+        """Run the cells (default: the whole plan) and yield every event as it arrives.
+
+        The last event is always ``SweepFinished``. Worker death mid-cell yields a
+        ``CellFinished`` with status "failed" and the reason, then ``WorkerDied`` and
+        ``WorkerRestarted``, and the sweep continues on a fresh worker.
+        """
+        pending = list(cells) if cells is not None else self.plan(spec)
+        self._cancel_requested.clear()
+        total = len(pending)
+        done = 0
+        first = True
+        while pending:
+            self.start()
+            self._send(
+                "RunSweep", spec=spec.to_dict(),
+                cells=[[c.backend, c.seq, c.dtype] for c in pending],
+            )
+            in_flight: CellKey | None = None
+            cell_started_at = time.monotonic()
+            finished_normally = False
+            while True:
+                timeout = 0.5
+                item = self._next(timeout)
+                if item is None:
+                    if (
+                        self.cell_timeout_s is not None and in_flight is not None
+                        and time.monotonic() - cell_started_at > self.cell_timeout_s
+                    ):
+                        self.kill()
+                        item = _EOF
+                        reason = (
+                            f"timed out: no result within {self.cell_timeout_s:g} s; "
+                            "the worker was killed and restarted"
+                        )
+                    elif self.alive:
+                        continue
+                    else:
+                        item = _EOF
+                        reason = None
+                else:
+                    reason = None
+                if item is _EOF:
+                    proc = self.proc
+                    if proc is not None:
+                        try:
+                            proc.wait(timeout=5)
+                        except subprocess.TimeoutExpired:
+                            self.kill()
+                    exit_text = describe_exit(proc.returncode if proc else None)
+                    tail = self.stderr_tail()
+                    why = reason or f"worker {exit_text}" + (f": {tail}" if tail else "")
+                    yield Message("WorkerDied", {"reason": why, "returncode": proc.returncode if proc else None})
+                    if in_flight is not None:
+                        failed = Cell(in_flight.backend, in_flight.seq, in_flight.dtype,
+                                      status="failed", reason=why)
+                        yield Message("CellFinished", {"index": done, "cell": failed.to_dict()})
+                        pending.remove(in_flight)
+                        done += 1
+                    if self._cancel_requested.is_set() or not pending:
+                        break
+                    self.restart()
+                    yield Message("WorkerRestarted", {"pid": self.pid, "restarts": self.restarts})
+                    break
+                assert isinstance(item, Message)
+                if item.type == "SweepStarted":
+                    if first:
+                        first = False
+                        yield Message("SweepStarted", {"n_cells": total})
+                    continue
+                if item.type == "CellStarted":
+                    in_flight = CellKey(item["backend"], int(item["seq"]), item["dtype"])
+                    cell_started_at = time.monotonic()
+                    yield Message("CellStarted", {**item.data, "index": done})
+                    continue
+                if item.type == "CellFinished":
+                    cell = item["cell"]
+                    key = CellKey(cell["backend"], int(cell["seq"]), cell["dtype"])
+                    if key in pending:
+                        pending.remove(key)
+                    in_flight = None
+                    yield Message("CellFinished", {**item.data, "index": done})
+                    done += 1
+                    continue
+                if item.type == "SweepFinished":
+                    finished_normally = True
+                    if item["cancelled"]:
+                        self._cancel_requested.set()
+                    break
+                yield item
+            if finished_normally or self._cancel_requested.is_set():
+                break
+        if first:
+            yield Message("SweepStarted", {"n_cells": total})
+        yield Message("SweepFinished", {"cancelled": self._cancel_requested.is_set() and bool(pending)})
+
+    def request(self, type_: str, reply: str, timeout_s: float = 600.0, **data: Any) -> Message:
+        """Send one request and wait for its reply event (Log/Progress are passed over)."""
+        self.start()
+        self._send(type_, **data)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            item = self._next(0.5)
+            if item is None:
+                if not self.alive:
+                    item = _EOF
+                else:
+                    continue
+            if item is _EOF:
+                raise WorkerError(
+                    f"the worker {describe_exit(self.proc.returncode if self.proc else None)} "
+                    f"during {type_}: {self.stderr_tail() or 'no output'}"
+                )
+            if item.type == reply:
+                return item
+            if item.type == "RequestFailed":
+                raise WorkerError(f"{type_} failed: {item['reason']}")
+        raise WorkerError(f"{type_} got no reply within {timeout_s:.0f} s")

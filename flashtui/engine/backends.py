@@ -1,0 +1,408 @@
+"""Attention backends registry: one entry per implementation, each able to say why not.
+
+Every backend takes q, k, v in (batch, heads, seq, head_dim) layout ("BHSD"), with k
+and v possibly carrying fewer heads (GQA). ``prepare`` does everything that must stay
+outside the timed region (layout transposes, block masks, imports, leaf tensors for
+autograd) and returns a :class:`Prepared` whose ``forward()`` is exactly the timed call.
+
+Availability is probed cheaply at worker start (packages present, device arch); a
+backend that passes ``supports`` and still fails at run time is reported with the
+exception text, and forcing an SDPA backend never silently falls back: the context
+manager allows exactly one kernel, so PyTorch raises instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import importlib.util
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, ContextManager
+
+import torch
+import torch.nn.functional as F
+
+FLASH_DTYPES = ("fp16", "bf16")
+TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+ELEMENT_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2}
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    kind: str  # "cuda" | "cpu"
+    name: str
+    capability: tuple[int, int] | None = None
+
+    @property
+    def cc(self) -> float:
+        return self.capability[0] + self.capability[1] / 10 if self.capability else 0.0
+
+
+@dataclass(frozen=True)
+class Shape:
+    """The attention problem of one cell."""
+
+    batch: int
+    heads: int
+    kv_heads: int
+    seq: int
+    head_dim: int
+    dtype: str
+    causal: bool
+    backward: bool
+
+
+@dataclass
+class Prepared:
+    """What the timed loop calls. ``inputs`` are the leaf tensors gradients flow to."""
+
+    forward: Callable[[], torch.Tensor]
+    inputs: tuple[torch.Tensor, ...]
+    # Backend layout -> BHSD, for outputs and gradients.
+    to_bhsd: Callable[[torch.Tensor], torch.Tensor] = lambda t: t
+    # Held for the duration of warm-up + timing (e.g. SDPA's kernel selection).
+    context: Callable[[], ContextManager[Any]] = contextlib.nullcontext
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    family: str
+    layout: str  # "bhsd" | "bshd"
+    description: str
+    availability: Callable[[DeviceInfo], tuple[bool, str | None]]
+    supports_shape: Callable[[Shape, DeviceInfo], tuple[bool, str | None]]
+    prepare: Callable[[torch.Tensor, torch.Tensor, torch.Tensor, Shape], Prepared]
+    # Regexes of kernel/op names that prove this backend ran (see engine.dispatch).
+    kernel_patterns: tuple[str, ...] = ()
+    version: Callable[[], str | None] = lambda: None
+    # Materialized by construction: "scores" (S x S per head) or "fused" (O(S)).
+    memory_model: str = "fused"
+
+    def supports(self, shape: Shape, device: DeviceInfo) -> tuple[bool, str | None]:
+        ok, reason = self.availability(device)
+        if not ok:
+            return ok, reason
+        return self.supports_shape(shape, device)
+
+
+# ----------------------------------------------------------------- helpers
+def _dist_version(name: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _is_regular_package(module: str) -> bool:
+    """True for a package with an __init__ (flash-attn-4 leaves a bare namespace `flash_attn`)."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return False
+    return spec is not None and spec.origin is not None
+
+
+def _always(_: DeviceInfo) -> tuple[bool, str | None]:
+    return True, None
+
+
+def _cuda_only(what: str) -> Callable[[DeviceInfo], tuple[bool, str | None]]:
+    def check(device: DeviceInfo) -> tuple[bool, str | None]:
+        if device.kind != "cuda":
+            return False, f"{what} runs on CUDA GPUs only (this run is on {device.kind})"
+        return True, None
+    return check
+
+
+def _any_shape(_: Shape, __: DeviceInfo) -> tuple[bool, str | None]:
+    return True, None
+
+
+def _half_only(name: str, max_head_dim: int, min_cc: float = 8.0,
+               head_dims: tuple[int, ...] | None = None) -> Callable[[Shape, DeviceInfo], tuple[bool, str | None]]:
+    def check(shape: Shape, device: DeviceInfo) -> tuple[bool, str | None]:
+        if shape.dtype not in FLASH_DTYPES:
+            return False, f"{name} needs fp16 or bf16, got {shape.dtype}"
+        if device.kind == "cuda" and device.cc and device.cc < min_cc:
+            return False, f"{name} needs compute capability >= {min_cc:g}, this GPU is {device.cc:g}"
+        if shape.dtype == "bf16" and device.kind == "cuda" and device.cc and device.cc < 8.0:
+            return False, f"bf16 needs compute capability >= 8.0, this GPU is {device.cc:g}"
+        if head_dims is not None and shape.head_dim not in head_dims:
+            return False, f"{name} supports head_dim {', '.join(map(str, head_dims))}, got {shape.head_dim}"
+        if shape.head_dim > max_head_dim:
+            return False, f"{name} supports head_dim <= {max_head_dim}, got {shape.head_dim}"
+        if shape.head_dim % 8 != 0:
+            return False, f"{name} needs head_dim divisible by 8, got {shape.head_dim}"
+        return True, None
+    return check
+
+
+def _leaf(t: torch.Tensor, shape: Shape) -> torch.Tensor:
+    return t.detach().requires_grad_(shape.backward)
+
+
+def _bhsd_inputs(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, shape: Shape):
+    return _leaf(q, shape), _leaf(k, shape), _leaf(v, shape)
+
+
+def _bshd_inputs(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, shape: Shape):
+    return tuple(_leaf(t.transpose(1, 2).contiguous(), shape) for t in (q, k, v))
+
+
+def _bshd_to_bhsd(t: torch.Tensor) -> torch.Tensor:
+    return t.transpose(1, 2)
+
+
+def _first(result: Any) -> torch.Tensor:
+    """flash-attn variants return out or (out, lse, ...)."""
+    return result[0] if isinstance(result, (tuple, list)) else result
+
+
+# ----------------------------------------------------------------- standard
+def standard_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool) -> torch.Tensor:
+    """The textbook matmul -> softmax -> matmul of the seed notebooks, in the input dtype.
+
+    Materializes the full S x S score and probability matrices: that is the point.
+    """
+    group = q.shape[1] // k.shape[1]
+    if group > 1:
+        k = k.repeat_interleave(group, dim=1)
+        v = v.repeat_interleave(group, dim=1)
+    scale = 1.0 / math.sqrt(q.shape[-1])
+    scores = torch.matmul(q, k.transpose(-2, -1)) * scale
+    if causal:
+        seq_q, seq_k = scores.shape[-2], scores.shape[-1]
+        mask = torch.ones(seq_q, seq_k, dtype=torch.bool, device=q.device).triu(seq_k - seq_q + 1)
+        scores = scores.masked_fill(mask, float("-inf"))
+    probs = torch.softmax(scores, dim=-1)
+    return torch.matmul(probs, v)
+
+
+def _prepare_standard(q, k, v, shape: Shape) -> Prepared:
+    q, k, v = _bhsd_inputs(q, k, v, shape)
+    return Prepared(forward=lambda: standard_attention(q, k, v, shape.causal), inputs=(q, k, v))
+
+
+# ----------------------------------------------------------------- SDPA
+def _sdpa_prepare(kernel_name: str) -> Callable[..., Prepared]:
+    def prepare(q, k, v, shape: Shape) -> Prepared:
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        backend = getattr(SDPBackend, kernel_name)
+        q, k, v = _bhsd_inputs(q, k, v, shape)
+        gqa = shape.kv_heads != shape.heads
+
+        def forward() -> torch.Tensor:
+            if gqa:
+                return F.scaled_dot_product_attention(q, k, v, is_causal=shape.causal, enable_gqa=True)
+            return F.scaled_dot_product_attention(q, k, v, is_causal=shape.causal)
+
+        # Exactly one kernel allowed: PyTorch raises rather than fall back.
+        return Prepared(forward=forward, inputs=(q, k, v), context=lambda: sdpa_kernel([backend]))
+    return prepare
+
+
+def _sdpa_flash_availability(device: DeviceInfo) -> tuple[bool, str | None]:
+    if device.kind == "cuda" and device.cc and device.cc < 8.0:
+        return False, f"sdpa-flash needs compute capability >= 8.0 (Ampere), this GPU is {device.cc:g}"
+    return True, None
+
+
+def _sdpa_flash_shape(shape: Shape, device: DeviceInfo) -> tuple[bool, str | None]:
+    if device.kind == "cpu":
+        return True, None  # PyTorch's CPU flash kernel takes fp32/bf16/fp16 and any head_dim
+    return _half_only("sdpa-flash", 256)(shape, device)
+
+
+def _sdpa_cudnn_shape(shape: Shape, device: DeviceInfo) -> tuple[bool, str | None]:
+    ok, reason = _half_only("sdpa-cudnn", 128)(shape, device)
+    if not ok:
+        return ok, reason
+    if not torch.backends.cudnn.is_available():
+        return False, "sdpa-cudnn needs cuDNN, which this torch build lacks"
+    return True, None
+
+
+def _sdpa_efficient_shape(shape: Shape, device: DeviceInfo) -> tuple[bool, str | None]:
+    if shape.head_dim > 256 and shape.backward:
+        return False, f"sdpa-efficient backward supports head_dim <= 256, got {shape.head_dim}"
+    return True, None
+
+
+# ----------------------------------------------------------------- flex
+_FLEX_COMPILED: dict[str, Any] = {}
+
+
+def _prepare_flex(q, k, v, shape: Shape) -> Prepared:
+    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+
+    if "fn" not in _FLEX_COMPILED:
+        _FLEX_COMPILED["fn"] = torch.compile(flex_attention, dynamic=False)
+    flex = _FLEX_COMPILED["fn"]
+    q, k, v = _bhsd_inputs(q, k, v, shape)
+    block_mask = None
+    if shape.causal:
+        def causal_mask(b, h, q_idx, kv_idx):
+            return q_idx >= kv_idx
+        block_mask = create_block_mask(causal_mask, B=None, H=None, Q_LEN=shape.seq,
+                                       KV_LEN=shape.seq, device=q.device)
+    gqa = shape.kv_heads != shape.heads
+
+    def forward() -> torch.Tensor:
+        return flex(q, k, v, block_mask=block_mask, enable_gqa=gqa)
+    return Prepared(forward=forward, inputs=(q, k, v))
+
+
+def _flex_shape(shape: Shape, device: DeviceInfo) -> tuple[bool, str | None]:
+    if shape.head_dim < 16 or shape.head_dim & (shape.head_dim - 1):
+        return False, f"flex needs a power-of-two head_dim >= 16, got {shape.head_dim}"
+    if shape.seq < 128:
+        return False, f"flex block masks need seq >= 128, got {shape.seq}"
+    return True, None
+
+
+# ----------------------------------------------------------------- flash-attn 2/3/4
+def _fa2_availability(device: DeviceInfo) -> tuple[bool, str | None]:
+    if device.kind != "cuda":
+        return False, f"fa2 runs on CUDA GPUs only (this run is on {device.kind})"
+    if not _is_regular_package("flash_attn"):
+        return False, "flash-attn not installed: pip install flash-attn --no-build-isolation"
+    if device.cc and device.cc < 8.0:
+        return False, f"fa2 needs compute capability >= 8.0 (Ampere or newer), this GPU is {device.cc:g}"
+    return True, None
+
+
+def _prepare_fa2(q, k, v, shape: Shape) -> Prepared:
+    from flash_attn import flash_attn_func
+
+    q, k, v = _bshd_inputs(q, k, v, shape)
+    return Prepared(forward=lambda: _first(flash_attn_func(q, k, v, causal=shape.causal)),
+                    inputs=(q, k, v), to_bhsd=_bshd_to_bhsd)
+
+
+def _fa3_availability(device: DeviceInfo) -> tuple[bool, str | None]:
+    if device.kind != "cuda":
+        return False, f"fa3 runs on CUDA GPUs only (this run is on {device.kind})"
+    if device.capability and device.capability[0] != 9:
+        return False, f"FA3 needs Hopper (compute capability 9.0), this GPU is {device.cc:g}"
+    if not _is_regular_package("flash_attn_interface"):
+        return False, ("FlashAttention-3 not installed: build it from flash-attention/hopper "
+                       "(cd hopper && python setup.py install)")
+    return True, None
+
+
+def _prepare_fa3(q, k, v, shape: Shape) -> Prepared:
+    from flash_attn_interface import flash_attn_func
+
+    q, k, v = _bshd_inputs(q, k, v, shape)
+    return Prepared(forward=lambda: _first(flash_attn_func(q, k, v, causal=shape.causal)),
+                    inputs=(q, k, v), to_bhsd=_bshd_to_bhsd)
+
+
+def _fa4_availability(device: DeviceInfo) -> tuple[bool, str | None]:
+    if device.kind != "cuda":
+        return False, f"fa4 runs on CUDA GPUs only (this run is on {device.kind})"
+    if device.capability and device.capability[0] not in (9, 10, 11):
+        return False, f"FA4 needs Hopper or Blackwell (compute capability 9.x/10.x), this GPU is {device.cc:g}"
+    try:
+        found = importlib.util.find_spec("flash_attn.cute") is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        return False, "flash-attn-4 not installed: pip install flash-attn-4"
+    return True, None
+
+
+def _prepare_fa4(q, k, v, shape: Shape) -> Prepared:
+    from flash_attn.cute import flash_attn_func
+
+    q, k, v = _bshd_inputs(q, k, v, shape)
+    return Prepared(forward=lambda: _first(flash_attn_func(q, k, v, causal=shape.causal)),
+                    inputs=(q, k, v), to_bhsd=_bshd_to_bhsd)
+
+
+def _fa4_version() -> str | None:
+    return _dist_version("flash-attn-4") or _dist_version("flash_attn_4")
+
+
+# ----------------------------------------------------------------- registry
+REGISTRY: dict[str, Backend] = {
+    b.name: b
+    for b in [
+        Backend("standard", "reference", "bhsd",
+                "textbook matmul -> softmax -> matmul (materializes S x S)",
+                _always, _any_shape, _prepare_standard,
+                kernel_patterns=(r"gemm|matmul|bmm|addmm", r"softmax"), memory_model="scores",
+                version=lambda: torch.__version__),
+        Backend("sdpa-math", "sdpa", "bhsd", "PyTorch SDPA reference (math) kernel",
+                _always, _any_shape, _sdpa_prepare("MATH"),
+                kernel_patterns=(r"_scaled_dot_product_attention_math|_safe_softmax|softmax",),
+                memory_model="scores", version=lambda: torch.__version__),
+        Backend("sdpa-flash", "sdpa", "bhsd", "PyTorch SDPA forced to its FlashAttention-2 kernel",
+                _sdpa_flash_availability, _sdpa_flash_shape, _sdpa_prepare("FLASH_ATTENTION"),
+                kernel_patterns=(r"flash", r"_flash_attention"), version=lambda: torch.__version__),
+        Backend("sdpa-efficient", "sdpa", "bhsd", "PyTorch SDPA memory-efficient kernel",
+                _cuda_only("sdpa-efficient"), _sdpa_efficient_shape, _sdpa_prepare("EFFICIENT_ATTENTION"),
+                kernel_patterns=(r"fmha|efficient_attention|cutlassF",), version=lambda: torch.__version__),
+        Backend("sdpa-cudnn", "sdpa", "bhsd", "PyTorch SDPA cuDNN kernel",
+                _cuda_only("sdpa-cudnn"), _sdpa_cudnn_shape, _sdpa_prepare("CUDNN_ATTENTION"),
+                kernel_patterns=(r"cudnn|sm\d+_xmma|flash_fprop|fmha|_cudnn_attention",),
+                version=lambda: str(torch.backends.cudnn.version())),
+        Backend("flex", "flex", "bhsd", "FlexAttention, compiled with torch.compile",
+                _cuda_only("flex (compiled FlexAttention)"), _flex_shape, _prepare_flex,
+                kernel_patterns=(r"triton|flex_attention",), version=lambda: torch.__version__),
+        Backend("fa2", "flash-attn", "bshd", "flash_attn.flash_attn_func (FlashAttention-2)",
+                _fa2_availability, _half_only("fa2", 256), _prepare_fa2,
+                kernel_patterns=(r"flash_fwd|flash_bwd|flash::",),
+                version=lambda: _dist_version("flash-attn") or _dist_version("flash_attn")),
+        Backend("fa3", "flash-attn", "bshd", "flash_attn_interface.flash_attn_func (FlashAttention-3)",
+                _fa3_availability, _half_only("fa3", 256, min_cc=9.0), _prepare_fa3,
+                kernel_patterns=(r"flash|FlashAttn",),
+                version=lambda: _dist_version("flash-attn-3") or _dist_version("flash_attn_3")),
+        Backend("fa4", "flash-attn", "bshd", "flash_attn.cute.flash_attn_func (FlashAttention-4)",
+                _fa4_availability, _half_only("fa4", 256, min_cc=9.0), _prepare_fa4,
+                kernel_patterns=(r"flash|Flash|cute|kernel_cutlass",), version=_fa4_version),
+    ]
+}
+
+
+def availability(device: DeviceInfo) -> dict[str, dict[str, Any]]:
+    """Cheap per-backend availability for WorkerReady: no kernels run, no heavy imports."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, backend in REGISTRY.items():
+        ok, reason = backend.availability(device)
+        try:
+            version = backend.version() if ok else None
+        except Exception:  # noqa: BLE001 - a broken version lookup must not hide a backend
+            version = None
+        out[name] = {"available": ok, "reason": reason, "family": backend.family,
+                     "description": backend.description, "version": version}
+    return out
+
+
+def theory_bytes(backend: Backend, shape: Shape) -> int:
+    """Bytes the backend must materialize by construction for one call.
+
+    "scores" backends hold the S x S score and probability matrices per (batch, head)
+    (x2 more for the backward's saved probabilities and score gradients); fused
+    backends hold only the output and the row log-sum-exp (plus dq, dk, dv backward).
+    """
+    elem = ELEMENT_BYTES[shape.dtype]
+    bh = shape.batch * shape.heads
+    out = bh * shape.seq * shape.head_dim * elem
+    if backend.memory_model == "scores":
+        square = bh * shape.seq * shape.seq * elem
+        total = 2 * square + out
+        if shape.backward:
+            total += 2 * square + 3 * out
+        return int(total)
+    lse = bh * shape.seq * 4
+    total = out + lse
+    if shape.backward:
+        kv = shape.batch * shape.kv_heads * shape.seq * shape.head_dim * elem
+        total += out + 2 * kv
+    return int(total)
+
+

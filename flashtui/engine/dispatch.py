@@ -1,0 +1,75 @@
+"""Proof of dispatch: which kernels actually ran for a backend, and do they match it.
+
+Users are regularly fooled by a backend that silently fell back to another kernel.
+After timing, one extra call runs under torch.profiler (outside the timed region) and
+the names of the GPU kernels it launched (on CPU: the aten ops) are kept with the cell.
+A fused backend whose kernels include none of its own and a softmax of the textbook
+path is flagged: "requested sdpa-flash, ran a math kernel".
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from .backends import Backend
+
+# Kernels of the textbook (materializing) path: a fused backend should launch none.
+MATH_SIGNS = re.compile(r"softmax|SoftMax|_scaled_dot_product_attention_math", re.I)
+MAX_NAMES = 8
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool | None  # None: nothing to judge (no names observed)
+    reason: str | None = None
+
+
+def observe(fn: Callable[[], object], device: str) -> list[str] | None:
+    """Names of the kernels (CUDA) or ops (CPU) one call launches, most time first."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU]
+    if device == "cuda":
+        activities.append(ProfilerActivity.CUDA)
+    try:
+        with profile(activities=activities) as prof:
+            fn()
+            if device == "cuda":
+                torch.cuda.synchronize()
+    except Exception:  # noqa: BLE001 - a profiler hiccup must not cost the measurement
+        return None
+    weights: Counter[str] = Counter()
+    for event in prof.events():
+        is_kernel = str(getattr(event, "device_type", "")).endswith("CUDA")
+        if device == "cuda" and not is_kernel:
+            continue
+        if device != "cuda" and not event.name.startswith("aten::"):
+            continue
+        duration = getattr(event, "device_time_total", 0) if device == "cuda" else event.cpu_time_total
+        weights[_short(event.name)] += max(float(duration or 0), 1e-9)
+    return [name for name, _ in weights.most_common(MAX_NAMES)]
+
+
+def _short(name: str, limit: int = 120) -> str:
+    name = " ".join(name.split())
+    return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
+def check(backend: Backend, names: list[str] | None, device: str) -> Verdict:
+    if not names:
+        return Verdict(None)
+    joined = "\n".join(names)
+    own = any(re.search(p, joined, re.I) for p in backend.kernel_patterns)
+    if backend.memory_model == "scores":
+        return Verdict(own, None if own else f"requested {backend.name}, but none of its kernels ran: {names[0]}")
+    math_seen = [n for n in names if MATH_SIGNS.search(n)]
+    if math_seen and not own:
+        return Verdict(False, f"requested {backend.name}, ran a math kernel ({math_seen[0]})")
+    if not own:
+        return Verdict(False, f"requested {backend.name}, ran {names[0]}")
+    return Verdict(True)

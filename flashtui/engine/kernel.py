@@ -1,0 +1,205 @@
+"""Kernel mode: attention alone on random q, k, v, one cell at a time.
+
+Cells of one (seq, dtype) group share their inputs and fp64 oracle, so every backend
+is judged on the same numbers and the oracle is paid for once per group.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import Callable
+
+import torch
+
+from ..gpu_specs import peak_tflops
+from ..results import Cell, Parity, attention_flops
+from ..spec import CellKey, SweepSpec
+from . import dispatch, faults
+from .backends import REGISTRY, TORCH_DTYPES, Backend, DeviceInfo, Prepared, Shape, theory_bytes
+from .memory import is_oom, measure_peak, release
+from .parity import ParityOracle, oracle_bytes
+from .timing import time_calls
+
+# Substrings of PyTorch's refusal when a forced SDPA kernel cannot run this input.
+_NO_KERNEL = ("No available kernel", "No viable backend")
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(exc).split())
+    text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class KernelRunner:
+    """Runs kernel-mode cells for one sweep spec on one device."""
+
+    def __init__(self, spec: SweepSpec, device: DeviceInfo, *,
+                 log: Callable[[str, str], None] = lambda level, text: None,
+                 progress: Callable[[str], None] = lambda text: None,
+                 should_stop: Callable[[], bool] = lambda: False) -> None:
+        self.spec = spec
+        self.device = device
+        self.log = log
+        self.progress = progress
+        self.should_stop = should_stop
+        self._group: tuple[int, str] | None = None
+        self._inputs: tuple[torch.Tensor, ...] | None = None
+        self._oracle: ParityOracle | None = None
+        self._oracle_reason: str | None = None
+
+    # ------------------------------------------------------------ group state
+    def shape(self, key: CellKey) -> Shape:
+        s = self.spec
+        return Shape(s.batch, s.heads, s.effective_kv_heads, key.seq, s.head_dim, key.dtype,
+                     s.causal, s.backward)
+
+    def release(self) -> None:
+        self._inputs = None
+        self._oracle = None
+        self._oracle_reason = None
+        self._group = None
+        release(self.device.kind)
+
+    def _group_inputs(self, key: CellKey) -> tuple[torch.Tensor, ...]:
+        group = (key.seq, key.dtype)
+        if self._group != group:
+            self.release()
+            self._group = group
+            shape = self.shape(key)
+            gen = torch.Generator(device=self.device.kind)
+            gen.manual_seed(hash((self.spec.seed, key.seq, key.dtype)) & 0x7FFF_FFFF)
+            dtype = TORCH_DTYPES[key.dtype]
+            dev = self.device.kind
+
+            def randn(heads: int) -> torch.Tensor:
+                return torch.randn(shape.batch, heads, shape.seq, shape.head_dim, generator=gen,
+                                   device=dev, dtype=torch.float32).to(dtype)
+
+            q, k, v = randn(shape.heads), randn(shape.kv_heads), randn(shape.kv_heads)
+            dout = randn(shape.heads) if shape.backward else None
+            self._inputs = (q, k, v, dout)
+        assert self._inputs is not None
+        return self._inputs
+
+    def _group_oracle(self, key: CellKey) -> tuple[ParityOracle | None, str | None]:
+        if self._oracle is not None or self._oracle_reason is not None:
+            return self._oracle, self._oracle_reason
+        shape = self.shape(key)
+        q, k, v, dout = self._group_inputs(key)
+        need = oracle_bytes(shape)
+        if self.device.kind == "cuda":
+            free, _total = torch.cuda.mem_get_info()
+            budget = int(min(1 << 30, max(free // 4, 1 << 24)))
+            if need + budget > free:
+                self._oracle_reason = (f"fp64 oracle needs {need / 2**30:.1f} GiB + workspace, "
+                                       f"{free / 2**30:.1f} GiB free")
+                return None, self._oracle_reason
+        else:
+            budget = 1 << 27
+        self.progress(f"fp64 oracle for seq={key.seq} {key.dtype}")
+        try:
+            self._oracle = ParityOracle(q, k, v, dout, shape, budget)
+        except Exception as exc:  # noqa: BLE001
+            if is_oom(exc):
+                self._oracle_reason = "fp64 oracle ran out of memory"
+            else:
+                self._oracle_reason = f"fp64 oracle failed: {one_line(exc)}"
+            release(self.device.kind)
+        return self._oracle, self._oracle_reason
+
+    # ------------------------------------------------------------ one cell
+    def run_cell(self, key: CellKey) -> Cell:
+        started = time.perf_counter()
+        cell = self._run_cell(key)
+        cell.duration_s = time.perf_counter() - started
+        return cell
+
+    def _run_cell(self, key: CellKey) -> Cell:
+        backend = REGISTRY.get(key.backend)
+        if backend is None:
+            return Cell(key.backend, key.seq, key.dtype, status="unsupported",
+                        reason=f"unknown backend {key.backend!r}")
+        shape = self.shape(key)
+        ok, reason = backend.supports(shape, self.device)
+        if not ok:
+            return Cell(key.backend, key.seq, key.dtype, status="unsupported", reason=reason)
+        cell = Cell(key.backend, key.seq, key.dtype, theory_bytes=theory_bytes(backend, shape))
+        try:
+            faults.maybe_inject(key, self.device.kind)
+            self._measure(backend, shape, key, cell)
+        except Exception as exc:  # noqa: BLE001 - every failure is a cell result
+            if is_oom(exc):
+                cell.status = "oom"
+                cell.reason = one_line(exc, 160)
+            else:
+                cell.status = "failed"
+                cell.reason = one_line(exc)
+            release(self.device.kind)
+        return cell
+
+    def _measure(self, backend: Backend, shape: Shape, key: CellKey, cell: Cell) -> None:
+        q, k, v, dout = self._group_inputs(key)
+        prepared = backend.prepare(q, k, v, shape)
+        call = self._callable(backend, prepared, dout)
+        dev = self.device.kind
+        with prepared.context():
+            # First call: compiles/autotunes, and is where a forced SDPA kernel refuses.
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    first = call()
+                except RuntimeError as exc:
+                    if any(s in str(exc) for s in _NO_KERNEL):
+                        # PyTorch warns each reason before it raises; keep them, in order.
+                        why = "; ".join(dict.fromkeys(" ".join(str(w.message).split()) for w in caught))
+                        cell.status = "unsupported"
+                        cell.reason = f"PyTorch refused {backend.name}: {why or one_line(exc)}"
+                        return
+                    raise
+            del first
+            self.progress(f"timing {key.label()}")
+            timing = time_calls(call, dev, self.spec.reps, self.spec.warmup_ms, self.should_stop)
+            cell.median_ms, cell.iqr_ms, cell.min_ms = timing.median_ms, timing.iqr_ms, timing.min_ms
+            cell.reps, cell.host_ms = timing.reps, timing.host_ms
+            cell.extra["warmup_calls"] = timing.warmup_calls
+            cell.extra["t_start_wall_s"], cell.extra["t_end_wall_s"] = timing.wall_window_s
+            flops = attention_flops(shape.batch, shape.heads, shape.seq, shape.head_dim,
+                                    shape.causal, shape.backward)
+            cell.tflops = flops / (timing.median_ms * 1e-3) / 1e12
+            peak = peak_tflops(self.device.name, key.dtype) if dev == "cuda" else None
+            cell.pct_peak = 100.0 * cell.tflops / peak if peak else None
+            mem = measure_peak(call, dev)
+            cell.peak_alloc_bytes, cell.reserved_bytes = mem.peak_alloc_bytes, mem.reserved_bytes
+            seen = dispatch.observe(call, dev)
+            cell.kernels = seen
+            verdict = dispatch.check(backend, seen, dev)
+            cell.dispatch_ok = verdict.ok
+            if verdict.ok is False:
+                cell.status = "failed"
+                cell.reason = verdict.reason
+            if self.spec.parity:
+                cell.parity = self._parity(key, backend, prepared, dout)
+
+    def _callable(self, backend: Backend, prepared: Prepared, dout: torch.Tensor | None):
+        if dout is None:
+            return prepared.forward
+        dout_layout = dout.transpose(1, 2).contiguous() if backend.layout == "bshd" else dout
+
+        def forward_backward():
+            out = prepared.forward()
+            return torch.autograd.grad(out, prepared.inputs, dout_layout)
+        return forward_backward
+
+    def _parity(self, key: CellKey, backend: Backend, prepared: Prepared,
+                dout: torch.Tensor | None) -> Parity:
+        oracle, reason = self._group_oracle(key)
+        if oracle is None:
+            return Parity(reason=reason)
+        with prepared.context():
+            out = prepared.forward()
+            grads = None
+            if dout is not None:
+                dout_layout = dout.transpose(1, 2).contiguous() if backend.layout == "bshd" else dout
+                grads = tuple(prepared.to_bhsd(g) for g in torch.autograd.grad(out, prepared.inputs, dout_layout))
+            return oracle.evaluate(prepared.to_bhsd(out), grads)

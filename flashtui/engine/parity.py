@@ -1,0 +1,142 @@
+"""Parity: every backend against an fp64 oracle on the same inputs.
+
+The seed notebook cast the flash output to fp16 and compared it with fp32 standard
+attention using a tight tolerance, so parity "failed" on rounding alone. The honest
+question is how far a kernel is from the exact answer *compared with* the textbook
+algorithm in the same dtype. Hence, per cell:
+
+- the oracle: the same q, k, v (and output gradient) in float64, attention computed in
+  row chunks so its S x S never has to fit at once;
+- the dtype's own error: textbook attention in the cell's dtype, same inputs, same chunks;
+- ratio = rel_l2(backend) / rel_l2(standard in dtype); FlashAttention's tests pass a
+  kernel at ratio <= 2.
+"""
+
+from __future__ import annotations
+
+import math
+
+from typing import Any
+
+import torch
+
+from ..results import PARITY_RATIO_LIMIT, Parity
+from .backends import Shape
+
+# fp32 standard on CPU is accurate to ~1e-7 relative; a ratio against an error that small
+# is noise. Below this floor the ratio uses the floor instead.
+REL_ERR_FLOOR = 1e-12
+
+
+def _attention_rows(q_rows: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool,
+                    row_offset: int) -> torch.Tensor:
+    """Textbook attention for a block of query rows starting at ``row_offset``."""
+    group = q_rows.shape[1] // k.shape[1]
+    if group > 1:
+        k = k.repeat_interleave(group, dim=1)
+        v = v.repeat_interleave(group, dim=1)
+    scale = 1.0 / math.sqrt(q_rows.shape[-1])
+    scores = torch.matmul(q_rows, k.transpose(-2, -1)) * scale
+    if causal:
+        rows, cols = scores.shape[-2], scores.shape[-1]
+        mask = torch.ones(rows, cols, dtype=torch.bool, device=q_rows.device).triu(row_offset + 1)
+        scores = scores.masked_fill(mask, float("-inf"))
+    return torch.matmul(torch.softmax(scores, dim=-1), v)
+
+
+def chunk_rows_for(shape: Shape, element_bytes: int, budget_bytes: int) -> int:
+    """Query rows per chunk so one chunk's scores (x3 for softmax temporaries) fit the budget."""
+    per_row = shape.batch * shape.heads * shape.seq * element_bytes * 3
+    return max(1, min(shape.seq, budget_bytes // max(per_row, 1)))
+
+
+def chunked_attention(q, k, v, causal: bool, chunk_rows: int, dout=None):
+    """Attention by row chunks; with ``dout`` also (dq, dk, dv) via autograd per chunk."""
+    seq = q.shape[2]
+    if dout is None:
+        with torch.no_grad():
+            return torch.cat([
+                _attention_rows(q[:, :, i:i + chunk_rows], k, v, causal, i)
+                for i in range(0, seq, chunk_rows)
+            ], dim=2), None
+    q = q.detach().requires_grad_(True)
+    k = k.detach().requires_grad_(True)
+    v = v.detach().requires_grad_(True)
+    outs = []
+    for i in range(0, seq, chunk_rows):
+        out_rows = _attention_rows(q[:, :, i:i + chunk_rows], k, v, causal, i)
+        out_rows.backward(dout[:, :, i:i + chunk_rows])
+        outs.append(out_rows.detach())
+    return torch.cat(outs, dim=2), (q.grad, k.grad, v.grad)
+
+
+def error_metrics(actual: torch.Tensor, reference: torch.Tensor) -> dict[str, float]:
+    diff = actual.detach().to(torch.float64) - reference
+    ref_norm = torch.linalg.vector_norm(reference).item()
+    return {
+        "max_abs": diff.abs().max().item(),
+        "mean_abs": diff.abs().mean().item(),
+        "rel_l2": torch.linalg.vector_norm(diff).item() / ref_norm if ref_norm else math.inf,
+    }
+
+
+def _ratio(err: float, standard_err: float) -> float:
+    return err / max(standard_err, REL_ERR_FLOOR)
+
+
+class ParityOracle:
+    """fp64 reference (and the dtype's own textbook error) for one group of inputs."""
+
+    GRAD_NAMES = ("dq", "dk", "dv")
+
+    def __init__(self, q, k, v, dout, shape: Shape, budget_bytes: int) -> None:
+        self.shape = shape
+        rows64 = chunk_rows_for(shape, 8, budget_bytes)
+        q64, k64, v64 = (t.detach().to(torch.float64) for t in (q, k, v))
+        dout64 = dout.detach().to(torch.float64) if dout is not None else None
+        self.out64, self.grads64 = chunked_attention(q64, k64, v64, shape.causal, rows64, dout64)
+        # The textbook algorithm in the cell's own dtype: the error the dtype itself costs.
+        rows = chunk_rows_for(shape, q.element_size(), budget_bytes)
+        std_out, std_grads = chunked_attention(q, k, v, shape.causal, rows, dout)
+        self.standard_out = error_metrics(std_out, self.out64)
+        self.standard_grads = (
+            {name: error_metrics(g, ref) for name, g, ref in zip(self.GRAD_NAMES, std_grads, self.grads64)}
+            if std_grads is not None else None
+        )
+        del std_out, std_grads
+
+    def evaluate(self, out_bhsd: torch.Tensor, grads_bhsd: tuple[torch.Tensor, ...] | None) -> Parity:
+        metrics = error_metrics(out_bhsd, self.out64)
+        ratio = _ratio(metrics["rel_l2"], self.standard_out["rel_l2"])
+        passed = ratio <= PARITY_RATIO_LIMIT
+        grads: dict[str, dict[str, Any]] | None = None
+        if grads_bhsd is not None and self.grads64 is not None and self.standard_grads is not None:
+            grads = {}
+            for name, grad, ref in zip(self.GRAD_NAMES, grads_bhsd, self.grads64):
+                g = error_metrics(grad, ref)
+                g["standard_rel_l2"] = self.standard_grads[name]["rel_l2"]
+                g["ratio_vs_standard"] = _ratio(g["rel_l2"], g["standard_rel_l2"])
+                g["passed"] = g["ratio_vs_standard"] <= PARITY_RATIO_LIMIT
+                passed = passed and g["passed"]
+                grads[name] = g
+        return Parity(
+            reference="fp64", max_abs=metrics["max_abs"], mean_abs=metrics["mean_abs"],
+            rel_l2=metrics["rel_l2"], standard_rel_l2=self.standard_out["rel_l2"],
+            ratio_vs_standard=ratio, passed=passed, grads=grads,
+        )
+
+    def release(self) -> None:
+        self.out64 = None  # type: ignore[assignment]
+        self.grads64 = None
+
+
+def oracle_bytes(shape: Shape) -> int:
+    """Resident bytes of the fp64 oracle (q, k, v, out, dout and grads)."""
+    bhsd = shape.batch * shape.heads * shape.seq * shape.head_dim * 8
+    kv = shape.batch * shape.kv_heads * shape.seq * shape.head_dim * 8
+    total = 2 * bhsd + 2 * kv
+    if shape.backward:
+        total += 2 * bhsd + 2 * kv
+    return total
+
+

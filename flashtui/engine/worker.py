@@ -1,0 +1,189 @@
+"""The worker process: ``python -m flashtui.worker``.
+
+Reads JSON-lines requests on stdin, writes versioned events on stdout, logs on stderr.
+The protocol owns file descriptor 1: anything else that prints (a library, a C
+extension) is redirected to stderr so it cannot corrupt the stream.
+
+It dies with its client: stdin reaching EOF (the client closed or crashed) ends the
+process at once, and on Linux the kernel sends it SIGKILL if the parent dies first
+(PR_SET_PDEATHSIG), so no orphan keeps holding GPU memory after an SSH hang-up.
+"""
+
+from __future__ import annotations
+
+import time
+
+_T0 = time.perf_counter()  # before importing torch: the ready time includes it
+
+import ctypes  # noqa: E402
+import os  # noqa: E402
+import queue  # noqa: E402
+import signal  # noqa: E402
+import sys  # noqa: E402
+import threading  # noqa: E402
+import traceback  # noqa: E402
+from typing import IO, Any  # noqa: E402
+
+from ..protocol import Message, ProtocolError, decode, encode  # noqa: E402
+from ..spec import CellKey, SpecError, SweepSpec  # noqa: E402
+
+PR_SET_PDEATHSIG = 1
+
+
+class Worker:
+    def __init__(self, out: IO[str]) -> None:
+        self.out = out
+        self.out_lock = threading.Lock()
+        self.requests: queue.Queue[Message | None] = queue.Queue()
+        self.cancel = threading.Event()
+        self.device = None
+        self.device_details: dict[str, Any] = {}
+
+    # ------------------------------------------------------------- I/O
+    def emit(self, type_: str, **data: Any) -> None:
+        line = encode(type_, **data)
+        with self.out_lock:
+            self.out.write(line)
+            self.out.flush()
+
+    def log(self, level: str, text: str) -> None:
+        self.emit("Log", level=level, text=text)
+
+    def read_stdin(self) -> None:
+        """Reader thread: Cancel acts at once; everything else queues for the main loop."""
+        for raw in sys.stdin:
+            if not raw.strip():
+                continue
+            try:
+                msg = decode(raw)
+            except ProtocolError as exc:
+                self.emit("RequestFailed", request="?", reason=str(exc))
+                continue
+            if msg.type == "Cancel":
+                self.cancel.set()
+                continue
+            if msg.type == "Shutdown":
+                self.cancel.set()
+            self.requests.put(msg)
+        # The client is gone: nothing left to report to, free the GPU now.
+        os._exit(0)
+
+    # ------------------------------------------------------------- start-up
+    def start(self) -> None:
+        from . import backends, provenance
+
+        self.device, self.device_details = provenance.detect_device()
+        self.provenance = provenance.collect(self.device, self.device_details)
+        self.backends = backends.availability(self.device)
+        self.cpu_backends = backends.availability(backends.DeviceInfo("cpu", "cpu"))
+        self.emit("WorkerReady", pid=os.getpid(), ready_s=time.perf_counter() - _T0,
+                  provenance=self.provenance, backends=self.backends,
+                  cpu_backends=self.cpu_backends)
+
+    def device_for(self, spec: SweepSpec):
+        from .backends import DeviceInfo
+
+        if spec.device == "cuda":
+            if self.device is None or self.device.kind != "cuda":
+                reason = self.device_details.get("cuda_unavailable_reason", "no CUDA device")
+                raise SpecError(f"--device cuda but {reason}; use --device cpu")
+            return self.device
+        from .provenance import _cpu_name
+
+        return DeviceInfo("cpu", _cpu_name())
+
+    # ------------------------------------------------------------- requests
+    def serve(self) -> None:
+        threading.Thread(target=self.read_stdin, daemon=True, name="stdin").start()
+        while True:
+            msg = self.requests.get()
+            if msg is None or msg.type == "Shutdown":
+                return
+            handler = getattr(self, f"on_{msg.type}", None)
+            if handler is None:
+                self.emit("RequestFailed", request=msg.type, reason=f"unsupported request {msg.type}")
+                continue
+            try:
+                handler(msg)
+            except SpecError as exc:
+                self.emit("RequestFailed", request=msg.type, reason=str(exc))
+            except Exception as exc:  # noqa: BLE001 - report, keep serving
+                self.log("error", traceback.format_exc())
+                self.emit("RequestFailed", request=msg.type, reason=f"{type(exc).__name__}: {exc}")
+
+    def on_RunSweep(self, msg: Message) -> None:
+        spec = SweepSpec.from_dict(msg["spec"])
+        cells = [CellKey(str(b), int(s), str(d)) for b, s, d in msg["cells"]]
+        device = self.device_for(spec)
+        self.cancel.clear()
+        runner = self._runner(spec, device)
+        self.emit("SweepStarted", n_cells=len(cells))
+        cancelled = False
+        try:
+            for index, key in enumerate(cells):
+                if self.cancel.is_set():
+                    cancelled = True
+                    break
+                self.emit("CellStarted", index=index, backend=key.backend, seq=key.seq, dtype=key.dtype)
+                cell = runner.run_cell(key)
+                self.emit("CellFinished", index=index, cell=cell.to_dict())
+        finally:
+            runner.release()
+        self.emit("SweepFinished", cancelled=cancelled or self.cancel.is_set() and index < len(cells) - 1)
+
+    def _runner(self, spec: SweepSpec, device):
+        common = dict(log=self.log, progress=lambda text: self.emit("Progress", text=text),
+                      should_stop=self.cancel.is_set)
+        if spec.mode == "kernel":
+            from .kernel import KernelRunner
+
+            return KernelRunner(spec, device, **common)
+        from .models import ModelRunner  # transformers is paid for only here
+
+        return ModelRunner(spec, device, **common)
+
+    def on_Probe(self, msg: Message) -> None:
+        from .capability import probe
+
+        result = probe(self.device, self.provenance, self.backends,
+                       progress=lambda text: self.emit("Progress", text=text),
+                       fastest=bool(msg.get("fastest", True)))
+        self.emit("ProbeFinished", result=result)
+
+    def on_Capacity(self, msg: Message) -> None:
+        from .capability import capacity
+
+        spec = SweepSpec.from_dict(msg["spec"])
+        device = self.device_for(spec)
+        result = capacity(spec, device, progress=lambda text: self.emit("Progress", text=text),
+                          should_stop=self.cancel.is_set)
+        self.emit("CapacityFinished", result=result)
+
+
+def _die_with_parent() -> None:
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass
+        if os.getppid() == 1:  # parent died before prctl took effect
+            os._exit(0)
+
+
+def main() -> int:
+    _die_with_parent()
+    signal.signal(signal.SIGHUP, lambda *_: os._exit(0))
+    # Keep fd 1 for the protocol; route every other write to stdout onto stderr.
+    protocol_out = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    worker = Worker(protocol_out)
+    try:
+        worker.start()
+    except Exception as exc:  # noqa: BLE001 - report why we could not start, then exit
+        traceback.print_exc()
+        print(f"worker failed to start: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 3
+    worker.serve()
+    return 0

@@ -212,7 +212,7 @@ def normalize_uuid(uuid: str) -> str:
 
 def pci_bus_id_string(domain: int, bus: int, device: int, function: int = 0) -> str:
     """'00000000:17:00.0', NVML's PCI bus id form, from torch's integer properties."""
-    return f"{domain:08x}:{bus:02x}:{device:02x}.{function:x}"
+    return f"{domain:08X}:{bus:02X}:{device:02X}.{function:X}"
 
 
 def resolve_device(
@@ -324,28 +324,35 @@ def descendant_pids(pid: int, proc_root: str = "/proc") -> set[int]:
 
 
 def summarize_window(samples: Iterable[Sample], t0_s: float, t1_s: float,
-                     period_s: float | None = None) -> dict[str, Any]:
+                     period_s: float | None = None, clock: str = "monotonic") -> dict[str, Any]:
     """Min/median/max of SM clock, power and temperature over samples in [t0_s, t1_s].
 
     What a measured cell records as ``Cell.telemetry``: were clocks throttled, was the
-    power at its cap, while this cell was timed. When no sample fell inside a window
-    shorter than one period, the nearest sample within ``period_s`` of it is used and
+    power at its cap, while this cell was timed. ``clock`` says which time the bounds
+    are in: "monotonic" (``Sample.t_s``; system-wide on Linux, so comparable across
+    processes) or "wall" (``Sample.wall_time``, epoch seconds, as the engine's
+    ``t_start_wall_s``/``t_end_wall_s``). When no sample fell inside a window shorter
+    than one period, the nearest sample within ``period_s`` of it is used and
     ``nearest`` is True, so short timed regions still say something honest.
     """
+    if clock not in ("monotonic", "wall"):
+        raise ValueError(f"clock must be 'monotonic' or 'wall', got {clock!r}")
     if t1_s < t0_s:
         raise ValueError(f"window ends before it starts ({t0_s} > {t1_s})")
+    attr = "t_s" if clock == "monotonic" else "wall_time"
     all_samples = list(samples)
-    inside = [s for s in all_samples if t0_s <= s.t_s <= t1_s]
+    inside = [s for s in all_samples if t0_s <= getattr(s, attr) <= t1_s]
     nearest = False
     if not inside and period_s is not None and all_samples:
         def distance(s: Sample) -> float:
-            return min(abs(s.t_s - t0_s), abs(s.t_s - t1_s))
+            t = getattr(s, attr)
+            return min(abs(t - t0_s), abs(t - t1_s))
         closest = min(all_samples, key=distance)
         if distance(closest) <= period_s:
             inside = [closest]
             nearest = True
     summary: dict[str, Any] = {
-        "t0_s": t0_s, "t1_s": t1_s, "count": len(inside), "nearest": nearest,
+        "clock": clock, "t0_s": t0_s, "t1_s": t1_s, "count": len(inside), "nearest": nearest,
     }
     for name in ("sm_clock_mhz", "power_w", "temp_c"):
         values = [getattr(s, name) for s in inside if getattr(s, name) is not None]
@@ -618,9 +625,13 @@ class NvmlSampler:
             items = [s for s in items if s.t_s > since_s]
         return items
 
-    def window(self, t0_s: float, t1_s: float) -> dict[str, Any]:
-        """Telemetry summary of [t0_s, t1_s] (time.monotonic), see :func:`summarize_window`."""
-        return summarize_window(self.samples(), t0_s, t1_s, period_s=self.period_s)
+    def window(self, t0_s: float, t1_s: float, clock: str = "monotonic") -> dict[str, Any]:
+        """Telemetry summary of [t0_s, t1_s], see :func:`summarize_window`.
+
+        For a cell from the engine: ``window(cell.extra["t_start_wall_s"],
+        cell.extra["t_end_wall_s"], clock="wall")`` into ``cell.telemetry``.
+        """
+        return summarize_window(self.samples(), t0_s, t1_s, period_s=self.period_s, clock=clock)
 
     def stats(self) -> dict[str, Any]:
         """What sampling costs and which fields are NA and why."""

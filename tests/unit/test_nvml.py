@@ -249,7 +249,7 @@ def test_sampler_with_unresolvable_device_is_unavailable_with_reason():
 
 
 def test_pci_bus_id_string_and_provenance_hint():
-    assert mnvml.pci_bus_id_string(0, 0x17, 0) == "00000000:17:00.0"
+    assert mnvml.pci_bus_id_string(0, 0x3B, 0) == "00000000:3B:00.0"
     assert mnvml.normalize_uuid("abc") == "GPU-abc"
     assert mnvml.normalize_uuid("MIG-abc") == "MIG-abc"
     hint = mnvml.device_hint_from_provenance(
@@ -423,14 +423,26 @@ def test_window_with_unsupported_fields_and_nearest_fallback():
         summarize_window(samples, 2.0, 1.0)
 
 
+def test_window_in_wall_clock_matches_engine_epoch_bounds():
+    # _sample() puts wall_time = 1e9 + t_s: the same window, in epoch seconds.
+    samples = [_sample(1.0, 1500, 300), _sample(1.1, 1980, 650), _sample(1.2, 1800, 640)]
+    summary = summarize_window(samples, 1e9 + 1.05, 1e9 + 1.25, clock="wall")
+    assert summary["clock"] == "wall" and summary["count"] == 2
+    assert summary["sm_clock_mhz"] == {"min": 1800, "median": 1890.0, "max": 1980}
+    with pytest.raises(ValueError, match="clock"):
+        summarize_window(samples, 0, 1, clock="gpu")
+
+
 def test_sampler_window_uses_its_history():
     fake = FakeNvml()
     with NvmlSampler(nvml=fake, rate_hz=50) as sampler:
         time.sleep(0.1)
         t0 = time.monotonic()
+        wall_t0 = time.time()
         fake.clock_mhz = 1200  # throttled during the "timed region"
         time.sleep(0.3)
         t1 = time.monotonic()
+        wall_t1 = time.time()
         fake.clock_mhz = 1980
         time.sleep(0.1)
     summary = sampler.window(t0, t1)
@@ -439,6 +451,9 @@ def test_sampler_window_uses_its_history():
     # have started before the change took effect).
     assert summary["sm_clock_mhz"]["median"] == 1200
     assert summary["power_w"]["median"] == pytest.approx(650.0)
+    wall_summary = sampler.window(wall_t0, wall_t1, clock="wall")
+    assert abs(wall_summary["count"] - summary["count"]) <= 1
+    assert wall_summary["sm_clock_mhz"]["median"] == 1200
 
 
 # ------------------------------------------------------------------------ format

@@ -1,0 +1,254 @@
+"""`flashtui bench`: run a sweep headless, print a table (or the session JSON)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from ..client import WorkerClient, WorkerError
+from ..results import Cell
+from ..session import Session
+from ..spec import MODES, SpecError, SweepSpec, cpu_defaults, cuda_defaults, parse_backends, parse_dtypes, parse_seqs
+
+
+def _arg_type(parser: Callable[[str], Any], name: str) -> Callable[[str], Any]:
+    def convert(text: str) -> Any:
+        try:
+            return parser(text)
+        except SpecError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    convert.__name__ = name
+    return convert
+
+
+def _positive(name: str) -> Callable[[str], int]:
+    def convert(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a positive integer, got {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{name} must be a positive integer, got {value}")
+        return value
+    convert.__name__ = name
+    return convert
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if value < 0 or value != value:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "bench", help="run a sweep headless and print the table",
+        description="Run standard attention and the flash kernels side by side: "
+                    "backend x sequence length x dtype.",
+    )
+    p.add_argument("--mode", choices=MODES, default="kernel",
+                   help="kernel: attention alone; prefill/decode: a whole model (default kernel)")
+    p.add_argument("--model", help="model for prefill/decode: a built-in name, a local path, or org/name")
+    p.add_argument("--new-tokens", type=_positive("new-tokens"), help="decode: tokens to generate (default 32)")
+    p.add_argument("--trust-remote-code", action="store_true", help="allow a hub model's own code (off by default)")
+    p.add_argument("--batch", type=_positive("batch"))
+    p.add_argument("--heads", type=_positive("heads"))
+    p.add_argument("--kv-heads", type=_positive("kv-heads"), help="fewer than --heads for GQA/MQA")
+    p.add_argument("--head-dim", type=_positive("head-dim"))
+    p.add_argument("--seq", type=_arg_type(parse_seqs, "seq"), help="sequence lengths, e.g. 512,1024,2048")
+    p.add_argument("--dtype", type=_arg_type(parse_dtypes, "dtype"), help="fp32, fp16, bf16 (comma list)")
+    p.add_argument("--backends", type=_arg_type(parse_backends, "backends"),
+                   help="comma list (default: every available one)")
+    p.add_argument("--causal", dest="causal", action="store_true", default=None)
+    p.add_argument("--no-causal", dest="causal", action="store_false")
+    p.add_argument("--backward", action="store_true", default=None, help="time forward+backward")
+    p.add_argument("--device", choices=("cuda", "cpu"), help="default: cuda if present")
+    p.add_argument("--warmup-ms", type=_non_negative_float, help="warm-up wall time per cell")
+    p.add_argument("--reps", type=_positive("reps"), help="timed repetitions per cell")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--no-parity", dest="parity", action="store_false", default=None,
+                   help="skip the fp64 oracle (faster; no accuracy columns)")
+    p.add_argument("--json", action="store_true", help="write the whole session as JSON to stdout")
+    p.add_argument("--out", metavar="PATH", help="also write the session JSON to PATH")
+    p.add_argument("--cell-timeout", type=_non_negative_float, metavar="S",
+                   help="kill and restart the worker when one cell takes longer than S seconds")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.set_defaults(func=run)
+
+
+SPEC_FLAGS = {
+    "mode": "mode", "model": "model", "new_tokens": "new_tokens", "batch": "batch",
+    "heads": "heads", "kv_heads": "kv_heads", "head_dim": "head_dim", "seq": "seqs",
+    "dtype": "dtypes", "backends": "backends", "causal": "causal", "backward": "backward",
+    "warmup_ms": "warmup_ms", "reps": "reps", "seed": "seed", "parity": "parity",
+}
+
+
+def spec_from_args(args: argparse.Namespace, cuda_present: bool) -> SweepSpec:
+    """Device defaults first, then every flag the user gave."""
+    device = args.device or ("cuda" if cuda_present else "cpu")
+    base = cuda_defaults() if device == "cuda" else cpu_defaults()
+    if args.mode != "kernel":
+        base.update(dtypes=("bf16",) if device == "cuda" else ("fp32",), batch=1 if device == "cpu" else 4,
+                    seqs=(128, 256) if device == "cpu" else (512, 1024, 2048))
+    for flag, field_name in SPEC_FLAGS.items():
+        value = getattr(args, flag, None)
+        if value is not None:
+            base[field_name] = value
+    if args.trust_remote_code:
+        base["trust_remote_code"] = True
+    base["device"] = device
+    return SweepSpec(**base)
+
+
+class Progress:
+    """A one-line progress bar with ETA on stderr (a line per cell when not a terminal)."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total = max(total, 1)
+        self.done = 0
+        self.enabled = enabled
+        self.tty = sys.stderr.isatty()
+        self.started = time.monotonic()
+        self.current = ""
+
+    def _eta(self) -> str:
+        if not self.done:
+            return "ETA --"
+        elapsed = time.monotonic() - self.started
+        remaining = elapsed / self.done * (self.total - self.done)
+        return f"ETA {remaining:.0f}s"
+
+    def show(self, text: str, milestone: bool = False) -> None:
+        """Redraw the bar; off a terminal only milestones (finished cells) print a line."""
+        if not self.enabled or (not self.tty and not milestone):
+            return
+        width = 24
+        filled = int(width * self.done / self.total)
+        bar = "#" * filled + "-" * (width - filled)
+        line = f"[{bar}] {self.done}/{self.total} {text} {self._eta()}"
+        if self.tty:
+            sys.stderr.write("\r\x1b[2K" + line[:200])
+        else:
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+    def note(self, text: str) -> None:
+        if self.enabled:
+            sys.stderr.write(("\r\x1b[2K" if self.tty else "") + text + "\n")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled and self.tty:
+            sys.stderr.write("\r\x1b[2K")
+            sys.stderr.flush()
+
+
+def drive(client: WorkerClient, spec: SweepSpec, session: Session, progress: Progress,
+          on_cell: Callable[[Cell], None] = lambda cell: None) -> None:
+    """Run the sweep, folding every event into ``session`` as it arrives."""
+    for msg in client.run_sweep(spec):
+        if msg.type == "SweepStarted":
+            progress.total = max(int(msg["n_cells"]), 1)
+        elif msg.type == "CellStarted":
+            progress.current = f"{msg['backend']} seq={msg['seq']} {msg['dtype']}"
+            progress.show(progress.current)
+        elif msg.type == "Progress":
+            progress.show(msg["text"])
+        elif msg.type == "CellFinished":
+            cell = Cell.from_dict(msg["cell"])
+            session.add_cell(cell)
+            on_cell(cell)
+            progress.done += 1
+            progress.show(f"{cell.backend} seq={cell.seq} {cell.dtype}: {cell.status}", milestone=True)
+        elif msg.type == "WorkerDied":
+            progress.note(f"worker died: {msg['reason']}")
+        elif msg.type == "WorkerRestarted":
+            session.worker["restarts"] = msg["restarts"]
+            progress.note(f"worker restarted (pid {msg['pid']}); continuing")
+        elif msg.type == "Log" and msg["level"] in ("warning", "error"):
+            progress.note(f"worker {msg['level']}: {msg['text'].splitlines()[-1] if msg['text'] else ''}")
+        elif msg.type == "RequestFailed":
+            raise SpecError(msg["reason"])
+        elif msg.type == "SweepFinished":
+            session.finish("cancelled" if msg["cancelled"] else "complete")
+
+
+def exit_code(session: Session) -> int:
+    """1 when a cell failed or a measured cell missed parity; OOM/unsupported are results."""
+    for cell in session.cells:
+        if cell.status == "failed":
+            return 1
+        if cell.parity is not None and cell.parity.passed is False:
+            return 1
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..textable import render_session
+
+    if args.mode != "kernel" and not args.model:
+        raise SpecError(f"--mode {args.mode} needs --model (a built-in name such as gpt2, or a local path)")
+    if args.out:
+        out_dir = Path(args.out).expanduser().resolve().parent
+        if not out_dir.is_dir():
+            raise SpecError(f"--out: directory {out_dir} does not exist")
+    client = WorkerClient(cell_timeout_s=args.cell_timeout)
+    progress = Progress(1, enabled=not args.quiet)
+    progress.show("starting worker (importing torch, initializing CUDA)")
+    started = time.monotonic()
+    session: Session | None = None
+    try:
+        ready = client.start()
+        ready_wall_s = time.monotonic() - started
+        prov = ready["provenance"]
+        cuda_present = prov.get("device_kind") == "cuda"
+        if args.device == "cuda" and not cuda_present:
+            raise SpecError(f"--device cuda but {prov.get('cuda_unavailable_reason', 'no CUDA device')}; "
+                            "use --device cpu")
+        spec = spec_from_args(args, cuda_present)
+        backends = ready["backends"] if spec.device == ready["provenance"].get("device_kind") else ready["cpu_backends"]
+        session = Session(spec=spec.to_dict(), provenance=prov)
+        session.worker = {"ready_s": ready["ready_s"], "ready_wall_s": ready_wall_s,
+                          "pid": ready["pid"], "restarts": 0}
+        if spec.backends is None:
+            session.backends_unavailable = {n: i["reason"] for n, i in backends.items() if not i["available"]}
+        available = [n for n, i in backends.items() if i["available"]]
+        cells = spec.cells(available)
+        progress.total = len(cells)
+        drive(client, spec, session, progress)
+    except KeyboardInterrupt:
+        if session is not None:
+            session.finish("cancelled")
+            progress.close()
+            _emit(session, args, render_session)
+        raise
+    finally:
+        progress.close()
+        client.close()
+    _emit(session, args, render_session)
+    return exit_code(session)
+
+
+def _emit(session: Session, args: argparse.Namespace, render: Callable[[Session], str]) -> None:
+    data = session.to_dict()
+    if args.out:
+        from ..atomic import atomic_write_text
+
+        atomic_write_text(Path(args.out), json.dumps(data, indent=2) + "\n")
+    if args.json:
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    else:
+        sys.stdout.write(render(session) + "\n")
+    sys.stdout.flush()
+
+
+__all__ = ["register", "run", "spec_from_args", "drive", "exit_code", "WorkerError"]

@@ -1,0 +1,112 @@
+"""Plain-text results table for `flashtui bench` (no rich: pipes, logs and CI stay clean)."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+from .results import Cell
+from .session import Session
+from .units import NA, fmt_bytes, fmt_ms, fmt_pct, fmt_ratio, fmt_sci, fmt_tflops
+
+
+def render_rows(header: Sequence[str], rows: Iterable[Sequence[str]], right: set[int] | None = None) -> str:
+    rows = [list(map(str, r)) for r in rows]
+    widths = [len(h) for h in header]
+    for row in rows:
+        for i, value in enumerate(row):
+            widths[i] = max(widths[i], len(value))
+    right = right or set()
+
+    def line(values: Sequence[str]) -> str:
+        return "  ".join(v.rjust(widths[i]) if i in right else v.ljust(widths[i])
+                         for i, v in enumerate(values)).rstrip()
+
+    out = [line(header), line(["-" * w for w in widths])]
+    out.extend(line(r) for r in rows)
+    return "\n".join(out)
+
+
+def _status(cell: Cell) -> str:
+    if cell.status == "ok":
+        return "ok"
+    reason = cell.reason or ""
+    return f"{cell.status.upper()}: {reason}" if reason else cell.status.upper()
+
+
+def _parity_cols(cell: Cell) -> list[str]:
+    p = cell.parity
+    if p is None or p.rel_l2 is None:
+        return [NA, NA, NA]
+    verdict = "pass" if p.passed else "FAIL"
+    return [fmt_sci(p.rel_l2), fmt_ratio(p.ratio_vs_standard), verdict]
+
+
+HEADER = ["backend", "seq", "median", "±IQR", "TFLOP/s", "%peak", "speedup", "peak mem",
+          "theory", "rel_l2", "vs std", "parity", "status"]
+
+
+def cell_row(cell: Cell) -> list[str]:
+    measured = cell.status == "ok" or cell.median_ms is not None
+    row = [
+        cell.backend, str(cell.seq),
+        fmt_ms(cell.median_ms) if measured else "-",
+        fmt_ms(cell.iqr_ms) if measured else "-",
+        fmt_tflops(cell.tflops) if measured else "-",
+        fmt_pct(cell.pct_peak) if measured else "-",
+        fmt_ratio(cell.speedup_vs_standard) if measured else "-",
+        fmt_bytes(cell.peak_alloc_bytes) if measured else "-",
+        fmt_bytes(cell.theory_bytes),
+    ]
+    row += _parity_cols(cell) if measured else ["-", "-", "-"]
+    row.append(_status(cell))
+    return row
+
+
+def render_session(session: Session) -> str:
+    parts = [provenance_line(session.provenance, session.worker)]
+    spec = session.spec
+    parts.append(spec_line(spec))
+    for dtype in dict.fromkeys(c.dtype for c in session.cells):
+        cells = [c for c in session.cells if c.dtype == dtype]
+        cells.sort(key=lambda c: (c.seq, c.backend != "standard"))
+        parts.append(f"\n{dtype}:")
+        parts.append(render_rows(HEADER, (cell_row(c) for c in cells), right=set(range(1, 11))))
+    if session.backends_unavailable:
+        parts.append("\nnot available here:")
+        for name, reason in session.backends_unavailable.items():
+            parts.append(f"  {name}: {reason}")
+    return "\n".join(parts)
+
+
+def provenance_line(prov: dict[str, Any], worker: dict[str, Any] | None = None) -> str:
+    bits = [str(prov.get("device_name", "unknown device"))]
+    if prov.get("compute_capability"):
+        bits.append(f"cc {prov['compute_capability']}")
+    if prov.get("driver"):
+        bits.append(f"driver {prov['driver']}")
+    if prov.get("cuda_runtime"):
+        bits.append(f"CUDA {prov['cuda_runtime']}")
+    bits.append(f"torch {prov.get('torch', NA)}")
+    if prov.get("cudnn"):
+        bits.append(f"cuDNN {prov['cudnn']}")
+    for key, label in (("flash_attn", "flash-attn"), ("flash_attn_3", "FA3"), ("flash_attn_4", "flash-attn-4"),
+                       ("transformers", "transformers")):
+        if prov.get(key):
+            bits.append(f"{label} {prov[key]}")
+    if worker and worker.get("ready_s") is not None:
+        bits.append(f"worker ready in {worker['ready_s']:.2f} s")
+    return " · ".join(bits)
+
+
+def spec_line(spec: dict[str, Any]) -> str:
+    if spec.get("mode", "kernel") == "kernel":
+        kv = spec.get("kv_heads")
+        heads = f"H={spec.get('heads')}" + (f"/KV={kv}" if kv else "")
+        what = f"kernel B={spec.get('batch')} {heads} D={spec.get('head_dim')}"
+    else:
+        what = f"{spec.get('mode')} model={spec.get('model')} B={spec.get('batch')}"
+    flags = ["causal" if spec.get("causal") else "non-causal",
+             "fwd+bwd" if spec.get("backward") else "fwd",
+             f"device={spec.get('device')}", f"reps={spec.get('reps')}",
+             f"warm-up {spec.get('warmup_ms'):g} ms"]
+    return f"{what} · " + " · ".join(flags)

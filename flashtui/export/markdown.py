@@ -258,15 +258,17 @@ def _parity_findings(cells: list[Cell], tag: str) -> list[str]:
     worst_text = ""
     if ratios:
         worst_ratio, worst_cell = max(ratios, key=lambda item: item[0])
-        worst_text = f"; worst {worst_ratio:.2f}, {worst_cell.backend} at seq {worst_cell.seq}"
-    if len(passing) == 1 and not failing:
+        who = f", {worst_cell.backend}" if len(passing) > 1 else ""
+        worst_text = f"; worst {worst_ratio:.2f}{who} at seq {worst_cell.seq}"
+    if len(passing) == 1:
         out.append(f"{passing[0]} passes parity (ratio <= {limit} vs standard's own error"
                    f"{worst_text}){tag}")
     elif passing and not failing:
         out.append(f"all {len(passing)} backends checked pass parity (ratio <= {limit} vs "
                    f"standard's own error{worst_text}){tag}")
     elif passing:
-        out.append(f"{', '.join(passing)} pass parity (ratio <= {limit}{worst_text}){tag}")
+        out.append(f"{', '.join(passing)} pass parity (ratio <= {limit} vs standard's own "
+                   f"error{worst_text}){tag}")
     return out
 
 

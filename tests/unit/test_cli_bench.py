@@ -1,0 +1,72 @@
+"""`flashtui bench` as a user runs it: real subprocess, real worker, CPU."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+BASE = [sys.executable, "-m", "flashtui", "bench", "--device", "cpu", "--heads", "2", "--head-dim", "32",
+        "--reps", "3", "--warmup-ms", "0", "--quiet"]
+
+
+def _run(args, **kw):
+    return subprocess.run(BASE + args, capture_output=True, text=True, timeout=180, **kw)
+
+
+def test_bench_json_has_the_documented_schema(tmp_path):
+    out_path = tmp_path / "s.json"
+    r = _run(["--seq", "64", "--backends", "standard,sdpa-math,fa4", "--json", "--out", str(out_path)])
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert json.loads(out_path.read_text()) == data
+    assert data["schema"] == {"name": "flashtui.session", "version": 1}
+    assert {"provenance", "cells", "spec"} <= set(data)
+    prov = data["provenance"]
+    for key in ("device_name", "torch", "python", "flashtui"):
+        assert prov[key]
+    cells = {c["backend"]: c for c in data["cells"]}
+    for key in ("backend", "seq", "dtype", "status", "reason", "median_ms", "iqr_ms", "tflops",
+                "peak_alloc_bytes", "theory_bytes", "parity"):
+        assert key in cells["standard"]
+    for key in ("max_abs", "mean_abs", "rel_l2", "ratio_vs_standard", "passed"):
+        assert key in cells["sdpa-math"]["parity"]
+    assert cells["sdpa-math"]["speedup_vs_standard"] > 0
+    assert cells["fa4"]["status"] == "unsupported" and cells["fa4"]["median_ms"] is None
+    assert data["worker"]["ready_s"] > 0
+
+
+def test_bench_table_default_backends():
+    r = _run(["--seq", "64"])
+    assert r.returncode == 0, r.stderr
+    assert "standard" in r.stdout and "sdpa-flash" in r.stdout
+    assert "not available here" in r.stdout and "fa2:" in r.stdout
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--seq", "0"], "seq must be a positive integer, got 0"),
+    (["--seq", "-1"], "positive integer"),
+    (["--seq", "abc"], "got 'abc'"),
+    (["--seq", str(10**9)], "larger than the supported maximum"),
+    (["--dtype", "int8"], "unknown dtype"),
+    (["--backends", "flash9"], "unknown backend"),
+    (["--batch", "0"], "batch must be a positive integer"),
+    (["--heads", "6", "--kv-heads", "4"], "multiple of kv_heads"),
+    (["--mode", "prefill"], "needs --model"),
+    (["--out", "/nonexistent-dir/x.json"], "does not exist"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, needle):
+    r = _run(args)
+    assert r.returncode == 2
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and needle in lines[0], r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_cuda_requested_without_gpu_is_one_line():
+    r = subprocess.run([sys.executable, "-m", "flashtui", "bench", "--device", "cuda", "--quiet"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert "--device cuda but" in r.stderr and "Traceback" not in r.stderr

@@ -51,6 +51,8 @@ def describe_exit(returncode: int | None) -> str:
         if name == "SIGABRT":
             return "aborted (SIGABRT)"
         return f"killed by {name}"
+    if returncode == 75:  # engine.worker.EXIT_POISONED
+        return "exited: a CUDA error poisoned its context"
     return f"exited with code {returncode}"
 
 

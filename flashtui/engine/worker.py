@@ -28,6 +28,14 @@ from ..protocol import Message, ProtocolError, decode, encode  # noqa: E402
 from ..spec import CellKey, SpecError, SweepSpec  # noqa: E402
 
 PR_SET_PDEATHSIG = 1
+EXIT_POISONED = 75
+# CUDA errors after which the context cannot be used again (they are "sticky").
+_STICKY_CUDA = ("device-side assert", "illegal memory access", "unspecified launch failure",
+                "illegal instruction", "misaligned address", "CUDA error: an illegal")
+
+
+def poisoned(reason: str | None) -> bool:
+    return bool(reason) and any(s in reason for s in _STICKY_CUDA)
 
 
 class Worker:
@@ -127,6 +135,11 @@ class Worker:
                 self.emit("CellStarted", index=index, backend=key.backend, seq=key.seq, dtype=key.dtype)
                 cell = runner.run_cell(key)
                 self.emit("CellFinished", index=index, cell=cell.to_dict())
+                if cell.status == "failed" and poisoned(cell.reason):
+                    # A sticky CUDA error leaves this process's context unusable: every
+                    # later call would fail too. Exit; the client restarts a fresh worker.
+                    self.log("error", f"CUDA context poisoned ({cell.reason}); worker exiting")
+                    os._exit(EXIT_POISONED)
         finally:
             runner.release()
         self.emit("SweepFinished", cancelled=cancelled or self.cancel.is_set() and index < len(cells) - 1)

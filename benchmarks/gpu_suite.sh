@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The whole GPU check in one device call: acceptance sweeps, fidelity, pytest -m gpu.
+# Usage on the device (after `source .device/base/env.sh`):  bash benchmarks/gpu_suite.sh [PART...]
+# Writes tables and logs under $OUT (default ./gpu-out).
+set -uo pipefail
+OUT=${OUT:-gpu-out}
+mkdir -p "$OUT"
+parts=${*:-"kernel fidelity tests"}
+run() { local name=$1; shift; echo "== $name: $*" | tee -a "$OUT/suite.log"; local t0=$(date +%s)
+  "$@" > "$OUT/$name.txt" 2> "$OUT/$name.err"; local rc=$?
+  echo "== $name rc=$rc $(( $(date +%s) - t0 ))s" | tee -a "$OUT/suite.log"; tail -n 40 "$OUT/$name.txt"; }
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,power.draw --format=csv > "$OUT/nvidia-smi.csv" 2>&1
+for part in $parts; do case $part in
+  kernel) run bench_kernel python -m flashtui bench --batch 1 --heads 16 --seq 512,2048,8192,16384 --dtype bf16 \
+            --head-dim 128 --out "$OUT/bench_kernel.json" ;;
+  kernel-fp16) run bench_kernel_fp16 python -m flashtui bench --batch 32 --heads 12 --seq 512 --dtype fp16 --head-dim 64 \
+            --out "$OUT/bench_kernel_fp16.json" ;;
+  backward) run bench_backward python -m flashtui bench --batch 1 --heads 16 --seq 1024,4096 --dtype bf16 --head-dim 128 \
+            --backward --backends standard,sdpa-flash,sdpa-efficient,sdpa-cudnn,fa4 --out "$OUT/bench_backward.json" ;;
+  fidelity) run fidelity python benchmarks/fidelity.py --seq 1024,4096,16384 --dtype bf16 --out "$OUT/fidelity.md" ;;
+  tests) run pytest_gpu python -m pytest -m gpu -q -p no:cacheprovider tests/gpu ;;
+  *) [ -f "benchmarks/$part" ] && run "${part%.*}" python "benchmarks/$part" ;;
+esac; done
+exit 0

@@ -409,6 +409,8 @@ class NvmlSampler:
         self._field_errors: dict[str, str] = {}
         self._callback_errors = 0
         self._last_callback_error: str | None = None
+        self._sample_errors = 0
+        self._last_sample_error: str | None = None
 
     # ---------------------------------------------------------------- settings
     @staticmethod
@@ -521,8 +523,13 @@ class NvmlSampler:
             return
         next_s = time.monotonic()
         while not self._stop.is_set():
-            sample = self.sample_once()
-            self._publish(sample)
+            try:
+                sample = self.sample_once()
+            except Exception as exc:  # a bug or a broken binding must not kill the monitor
+                self._sample_errors += 1
+                self._last_sample_error = f"{type(exc).__name__}: {exc}"
+            else:
+                self._publish(sample)
             next_s += self.period_s
             now = time.monotonic()
             if next_s < now:  # fell behind (slow NVML call): skip, don't burst
@@ -567,8 +574,7 @@ class NvmlSampler:
         power_mw = self._field(("power_w",), nvml.nvmlDeviceGetPowerUsage, handle)
         if power_mw is not None:
             values["power_w"] = float(power_mw) / 1000.0
-        temp = self._field(("temp_c",), nvml.nvmlDeviceGetTemperature, handle,
-                           getattr(nvml, "NVML_TEMPERATURE_GPU", 0))
+        temp = self._field(("temp_c",), self._temperature, nvml, handle)
         if temp is not None:
             values["temp_c"] = float(temp)
         values["proc_mem_bytes"] = self._proc_mem_bytes(nvml, handle)
@@ -579,6 +585,19 @@ class NvmlSampler:
         self._max_cost_s = max(self._max_cost_s, cost_s)
         return Sample(t_s=t_s, wall_time=wall, gpu_index=self._device.nvml_index,
                       sample_cost_s=cost_s, **values)
+
+    @staticmethod
+    def _temperature(nvml: Any, handle: Any) -> Any:
+        """GPU temperature; nvmlDeviceGetTemperature is deprecated (gone after CUDA 13),
+        so fall back to nvmlDeviceGetTemperatureV where the legacy call is missing."""
+        sensor = getattr(nvml, "NVML_TEMPERATURE_GPU", 0)
+        try:
+            return nvml.nvmlDeviceGetTemperature(handle, sensor)
+        except Exception as exc:
+            missing = _error_value(exc) == _error_code(nvml, "NVML_ERROR_FUNCTION_NOT_FOUND", 13)
+            if missing and hasattr(nvml, "nvmlDeviceGetTemperatureV"):
+                return nvml.nvmlDeviceGetTemperatureV(handle, sensor)
+            raise
 
     def _field(self, names: tuple[str, ...], fn: Callable[..., Any], *args: Any) -> Any:
         """Call one NVML query; on an NVML error remember why and give None (NA)."""
@@ -644,6 +663,8 @@ class NvmlSampler:
             "field_errors": dict(self._field_errors),
             "callback_errors": self._callback_errors,
             "last_callback_error": self._last_callback_error,
+            "sample_errors": self._sample_errors,
+            "last_sample_error": self._last_sample_error,
             "device_how": self._device.how if self._device else None,
             "device_note": self._device.note if self._device else None,
             "status": self._status.to_dict(),

@@ -284,6 +284,33 @@ def test_not_supported_fields_are_none_not_zero():
     assert "3.0 GiB / 80.0 GiB" in line and "1980 MHz" in line
 
 
+def test_temperature_falls_back_when_legacy_call_is_gone():
+    fake = FakeNvml(fail={"temp": 13})  # NVML_ERROR_FUNCTION_NOT_FOUND: removed API
+    fake.NVML_ERROR_FUNCTION_NOT_FOUND = 13
+    with NvmlSampler(nvml=fake) as sampler:
+        assert sampler.sample_once().temp_c is None  # no replacement offered: NA
+        fake.nvmlDeviceGetTemperatureV = lambda handle, sensor: 64
+        assert sampler.sample_once().temp_c == 64.0
+    assert sampler.stats()["field_errors"]["temp_c"] == "not provided by this driver"
+
+
+def test_a_broken_reading_does_not_kill_the_thread():
+    fake = FakeNvml()
+    calls = {"n": 0}
+    real = fake.nvmlDeviceGetMemoryInfo
+
+    def flaky(handle):
+        calls["n"] += 1
+        return SimpleNamespace() if calls["n"] == 2 else real(handle)  # no .used: a bug
+
+    fake.nvmlDeviceGetMemoryInfo = flaky
+    with NvmlSampler(nvml=fake, rate_hz=50) as sampler:
+        time.sleep(0.3)
+    stats = sampler.stats()
+    assert stats["sample_errors"] == 1 and "AttributeError" in stats["last_sample_error"]
+    assert len(sampler.samples()) >= 5
+
+
 def test_power_is_converted_from_milliwatts():
     fake = FakeNvml()
     fake.power_mw = 123_456

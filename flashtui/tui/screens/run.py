@@ -1,0 +1,125 @@
+"""Run screen: side-by-side panels that fill in as cells finish.
+
+Live tab: timing | parity on top, memory | log below (one column, scrolling, on
+narrow terminals). Charts tab: the four plots of the seed notebook. A progress bar
+with ETA sits above both. The screen holds no state of its own: the app pushes cells,
+samples and log lines into the panels' reactive attributes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Label, ProgressBar, Static, TabbedContent, TabPane
+
+from ..widgets.cell_tables import ParityTable, TimingTable
+from ..widgets.log_panel import WorkerLog
+from ..widgets.memory_panel import MemoryPanel
+
+NARROW_WIDTH = 120
+
+
+class RunScreen(Screen):
+    """Bindings act on the app (run, cancel, re-run, restart, export, screenshot, theme)."""
+
+    BINDINGS = [
+        Binding("r", "app.run_again", "Run"),
+        Binding("c", "app.cancel_sweep", "Cancel"),
+        Binding("x", "app.rerun_cell", "Re-run"),
+        Binding("R", "app.restart_worker", "Restart"),
+        Binding("e", "app.export", "Export"),
+        Binding("s", "app.screenshot", "Shot"),
+        Binding("t", "app.cycle_theme", "Theme"),
+        Binding("g", "toggle_charts", "Charts"),
+        Binding("escape,b", "app.back_to_setup", "Setup"),
+        Binding("q", "app.quit", "Quit"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(id="run")
+        self._charts_built = False
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        with Horizontal(id="progress-row"):
+            yield ProgressBar(total=None, show_eta=False, show_percentage=True, id="progress")
+            yield Label("idle", id="progress-text")
+        yield Static("", id="now-running")
+        with TabbedContent(id="run-tabs", initial="live"):
+            with TabPane("Live", id="live"):
+                with Grid(id="panels"):
+                    with Vertical(classes="panel", id="timing-panel") as panel:
+                        panel.border_title = "timing (median ± IQR)"
+                        yield TimingTable(id="timing-table")
+                    with Vertical(classes="panel", id="parity-panel") as panel:
+                        panel.border_title = "parity vs fp64"
+                        yield ParityTable(id="parity-table")
+                    memory = MemoryPanel(classes="panel", id="memory-panel")
+                    memory.border_title = "memory"
+                    yield memory
+                    with Vertical(classes="panel", id="log-panel") as panel:
+                        panel.border_title = "worker log"
+                        yield WorkerLog(id="worker-log")
+            with TabPane("Charts", id="charts"):
+                yield Vertical(id="charts-host")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._apply_width(self.app.size.width)
+
+    def on_resize(self, event: Any) -> None:
+        self._apply_width(event.size.width)
+
+    def _apply_width(self, width: int) -> None:
+        self.set_class(width < NARROW_WIDTH, "-narrow")
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id == "charts":
+            self.ensure_charts()
+
+    def ensure_charts(self) -> Any:
+        """Build the charts on first view (plotext is imported only then)."""
+        from ..widgets.charts import ChartsPanel
+
+        if not self._charts_built:
+            self._charts_built = True
+            charts = ChartsPanel(id="charts-panel")
+            charts.cells = tuple(getattr(self.app, "cell_dicts", lambda: ())())
+            self.query_one("#charts-host", Vertical).mount(charts)
+            return charts
+        return self.query_one("#charts-panel", ChartsPanel)
+
+    def action_toggle_charts(self) -> None:
+        tabs = self.query_one("#run-tabs", TabbedContent)
+        tabs.active = "charts" if tabs.active == "live" else "live"
+        if tabs.active == "charts":
+            self.ensure_charts()
+
+    # ------------------------------------------------------------ data in
+    def show_cells(self, cells: tuple[dict[str, Any], ...]) -> None:
+        self.query_one("#timing-table", TimingTable).cells = cells
+        self.query_one("#parity-table", ParityTable).cells = cells
+        self.query_one("#memory-panel", MemoryPanel).query_one("#memory-table").cells = cells  # type: ignore[attr-defined]
+        if self._charts_built:
+            from ..widgets.charts import ChartsPanel
+
+            for charts in self.query("#charts-panel").results(ChartsPanel):
+                charts.cells = cells
+
+    def set_progress(self, done: int, total: int | None, text: str) -> None:
+        bar = self.query_one("#progress", ProgressBar)
+        bar.update(total=total, progress=done)
+        self.query_one("#progress-text", Label).update(text)
+
+    def set_now(self, text: str) -> None:
+        self.query_one("#now-running", Static).update(text)
+
+    def log_line(self, level: str, text: str) -> None:
+        self.query_one("#worker-log", WorkerLog).append(level, text)
+
+    def selected_cell_key(self) -> str | None:
+        return self.query_one("#timing-table", TimingTable).selected_key

@@ -1,0 +1,97 @@
+"""Themes as data: ``themes/*.toml`` files turned into Textual ``Theme`` objects.
+
+Shipped themes live in the repository's ``themes/`` directory (and, once packaged,
+``flashtui/themes/``); users add their own in ``<config dir>/themes/``. A file that
+does not parse or names a colour Textual cannot read is skipped with one readable line
+(the app shows it as a notification) and the app falls back to a working theme.
+
+File format (all colours are CSS colour strings)::
+
+    name = "flashtui-dark"
+    dark = true
+    primary = "#4EA8DE"          # required
+    secondary = "#..."           # optional: warning, error, success, accent,
+                                 # foreground, background, surface, panel, boost
+    [variables]                  # optional Textual theme variables
+    "footer-key-foreground" = "#..."
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from textual.color import Color, ColorParseError
+from textual.theme import Theme
+
+COLOR_FIELDS = ("primary", "secondary", "warning", "error", "success", "accent",
+                "foreground", "background", "surface", "panel", "boost")
+FALLBACK_THEME = "flashtui-dark"
+
+
+def shipped_theme_dirs() -> list[Path]:
+    """Where shipped theme files may be: repo-root ``themes/`` and package ``flashtui/themes/``."""
+    here = Path(__file__).resolve()
+    return [here.parents[2] / "themes", here.parents[1] / "themes"]
+
+
+def parse_theme(text: str, source: str) -> Theme:
+    """One theme from TOML text; ValueError with a one-line reason naming ``source``."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"theme {source} is not valid TOML: {exc}") from None
+    name = data.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"theme {source} needs a name")
+    if "primary" not in data:
+        raise ValueError(f"theme {source} needs a primary colour")
+    kwargs: dict[str, object] = {"name": name.strip()}
+    for key in COLOR_FIELDS:
+        if key in data:
+            value = data[key]
+            try:
+                Color.parse(value)
+            except (ColorParseError, TypeError, ValueError):
+                raise ValueError(f"theme {source}: {key} = {value!r} is not a colour") from None
+            kwargs[key] = value
+    dark = data.get("dark", True)
+    if not isinstance(dark, bool):
+        raise ValueError(f"theme {source}: dark must be true or false")
+    kwargs["dark"] = dark
+    variables = data.get("variables", {})
+    if not isinstance(variables, dict) or not all(isinstance(v, str) for v in variables.values()):
+        raise ValueError(f"theme {source}: [variables] must map names to strings")
+    kwargs["variables"] = dict(variables)
+    unknown = set(data) - set(COLOR_FIELDS) - {"name", "dark", "variables", "description"}
+    if unknown:
+        raise ValueError(f"theme {source}: unknown key(s) {', '.join(sorted(unknown))}")
+    return Theme(**kwargs)  # type: ignore[arg-type]
+
+
+def load_theme_dir(directory: Path) -> tuple[list[Theme], list[str]]:
+    """All themes in ``directory`` (sorted by file name) and one error line per bad file."""
+    themes: list[Theme] = []
+    errors: list[str] = []
+    if not directory.is_dir():
+        return themes, errors
+    for path in sorted(directory.glob("*.toml")):
+        try:
+            themes.append(parse_theme(path.read_text(encoding="utf-8", errors="replace"), path.name))
+        except OSError as exc:
+            errors.append(f"theme {path.name} cannot be read: {exc.strerror or exc}")
+        except ValueError as exc:
+            errors.append(str(exc))
+    return themes, errors
+
+
+def load_themes(extra_dirs: list[Path] | None = None) -> tuple[list[Theme], list[str]]:
+    """Shipped themes then user themes (a later one with the same name wins)."""
+    by_name: dict[str, Theme] = {}
+    errors: list[str] = []
+    for directory in [*shipped_theme_dirs(), *(extra_dirs or [])]:
+        themes, errs = load_theme_dir(directory)
+        errors += errs
+        for theme in themes:
+            by_name[theme.name] = theme
+    return list(by_name.values()), errors

@@ -1,0 +1,1 @@
+"""Panels of the Run screen. Each gets its data through reactive attributes."""

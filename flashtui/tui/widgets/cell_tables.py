@@ -1,0 +1,87 @@
+"""The timing, memory and parity tables: one DataTable each, rows keyed by cell.
+
+Each table has a reactive ``cells`` (a tuple of cell dicts, as the worker sent them,
+with speedups filled by the session); assigning a new tuple redraws the rows, keeping
+the cursor on the same cell. Formatting is all in :mod:`flashtui.tui.present`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.reactive import reactive
+from textual.widgets import DataTable
+
+from .. import present
+
+
+class CellTable(DataTable):
+    """A DataTable of cells; subclasses say which columns and how a row reads."""
+
+    COLUMNS: tuple[str, ...] = ()
+    cells: reactive[tuple[dict[str, Any], ...]] = reactive((), always_update=True, init=False)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+
+    def on_mount(self) -> None:
+        for name in self.COLUMNS:
+            self.add_column(name, key=name)
+
+    def row_for(self, cell: dict[str, Any], cells: tuple[dict[str, Any], ...]) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def watch_cells(self, cells: tuple[dict[str, Any], ...]) -> None:
+        if not self.is_mounted:
+            return
+        selected = self.selected_key
+        self.clear()
+        for cell in cells:
+            self.add_row(*self.row_for(cell, cells), key=present.cell_key(cell))
+        if selected is not None:
+            try:
+                self.move_cursor(row=self.get_row_index(selected), animate=False)
+            except Exception:
+                pass
+
+    @property
+    def selected_key(self) -> str | None:
+        """The row key ('backend|seq|dtype') under the cursor, or None when empty."""
+        if self.row_count == 0:
+            return None
+        try:
+            return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        except Exception:
+            return None
+
+    def row_text(self, key: str) -> tuple[str, ...]:
+        """The plain text of a row (for tests and screen readers)."""
+        return tuple(str(v) for v in self.get_row(key))
+
+
+class TimingTable(CellTable):
+    """Per backend × seq: median ± IQR, TFLOP/s, speedup vs standard, status."""
+
+    COLUMNS = present.TIMING_COLUMNS
+
+    def row_for(self, cell: dict[str, Any], cells: tuple[dict[str, Any], ...]) -> tuple[str, ...]:
+        return present.timing_row(cell)
+
+
+class MemoryTable(CellTable):
+    """Per cell: allocator peak beside the theoretical bytes and the saving vs standard."""
+
+    COLUMNS = present.MEMORY_COLUMNS
+
+    def row_for(self, cell: dict[str, Any], cells: tuple[dict[str, Any], ...]) -> tuple[str, ...]:
+        peaks = present.standard_peaks(cells)
+        return present.memory_row(cell, peaks.get((cell["seq"], cell["dtype"])))
+
+
+class ParityTable(CellTable):
+    """Per cell: rel_l2 vs the fp64 oracle, ratio vs standard, max/mean abs, pass/fail."""
+
+    COLUMNS = present.PARITY_COLUMNS
+
+    def row_for(self, cell: dict[str, Any], cells: tuple[dict[str, Any], ...]) -> tuple[str, ...]:
+        return present.parity_row(cell)

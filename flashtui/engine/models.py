@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import importlib.util
 import inspect
 import math
 import os
@@ -323,9 +324,16 @@ class ModelRunner:
                     model = cls.from_config(copy.deepcopy(self.config), dtype=torch_dtype,
                                             attn_implementation="eager")
             else:
-                model = cls.from_pretrained(self.source.ref, dtype=torch_dtype, device_map=dev,
-                                            attn_implementation="eager",
-                                            trust_remote_code=self.spec.trust_remote_code)
+                # Straight onto the device needs accelerate (transformers' device_map); without
+                # it, CPU loads directly and CUDA goes through host memory (slower, logged).
+                direct = dev == "cpu" or importlib.util.find_spec("accelerate") is not None
+                kwargs = {"device_map": dev} if direct and dev != "cpu" else {}
+                model = cls.from_pretrained(self.source.ref, dtype=torch_dtype, attn_implementation="eager",
+                                            trust_remote_code=self.spec.trust_remote_code, **kwargs)
+                if not direct:
+                    self.log("warning", "accelerate is not installed: weights were loaded to host memory "
+                                        f"and copied to {dev} (pip install accelerate loads them directly)")
+                    model = model.to(dev)
         model.eval()
         _sync(dev)
         build_s = time.perf_counter() - started

@@ -176,6 +176,7 @@ class FlashTuiApp(App[int]):
             self.install_screen(self.run_screen, name="run")
         if self.screen is not self.run_screen:
             await self.push_screen("run")
+            self._redraw_monitor()
         return self.run_screen
 
     async def start_sweep(self, spec: SweepSpec, cells: list[CellKey] | None = None) -> bool:
@@ -303,7 +304,7 @@ class FlashTuiApp(App[int]):
         self.monitor_reason = None if message.available else (message.reason or "no samples")
         self._redraw_monitor()
 
-    monitor_reason: str | None = "starting…"
+    monitor_reason: str | None = None
 
     @on(m.MonitorSampled)
     def _monitor_sampled(self, message: m.MonitorSampled) -> None:

@@ -33,7 +33,7 @@ def model_names() -> list[str]:
         from ... import model_catalog  # type: ignore[attr-defined]
     except ImportError:
         return ["gpt2"]
-    for attr in ("model_names", "names", "list_models"):
+    for attr in ("builtin_names", "model_names", "names"):
         fn = getattr(model_catalog, attr, None)
         if callable(fn):
             try:
@@ -42,6 +42,16 @@ def model_names() -> list[str]:
                 break
     catalog = getattr(model_catalog, "MODELS", None) or getattr(model_catalog, "CATALOG", None)
     return [str(n) for n in catalog] if catalog else ["gpt2"]
+
+
+def _check_model(model: str) -> None:
+    """SpecError when ``model`` is neither built-in, a path nor a Hub id (catalog present)."""
+    try:
+        from ... import model_catalog  # type: ignore[attr-defined]
+    except ImportError:
+        return
+    if model_catalog.classify(model) == "unknown":
+        raise SpecError(model_catalog.unknown_model_message(model))
 
 
 def _csv(values: Any) -> str:
@@ -224,6 +234,8 @@ class SetupScreen(Screen):
         ]
         if not backends:
             raise SpecError("pick at least one backend")
+        if mode != "kernel" and model:
+            _check_model(model)
         kv_heads = self._int_or_text("kv_heads") or None
         return SweepSpec(
             mode=str(mode),

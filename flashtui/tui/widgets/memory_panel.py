@@ -17,7 +17,7 @@ class MemoryPanel(Vertical):
     """``trace_bytes`` drives the sparkline; ``nvml_reason`` (when set) replaces it."""
 
     trace_bytes: reactive[tuple[float, ...]] = reactive((), always_update=True, init=False)
-    nvml_reason: reactive[str | None] = reactive("starting…", init=False)
+    nvml_reason: reactive[str | None] = reactive(None, init=False)
     latest_label: reactive[str] = reactive("", init=False)
 
     def compose(self) -> ComposeResult:

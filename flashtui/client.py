@@ -168,8 +168,14 @@ class WorkerClient:
             pass
         self._close_pipes(proc)
 
-    def close(self, timeout_s: float = 3.0) -> None:
-        """Ask the worker to shut down; kill it if it does not within ``timeout_s``."""
+    def close(self, timeout_s: float | None = None) -> None:
+        """Ask the worker to shut down; kill it if it does not within ``timeout_s``.
+
+        Under a launcher (py-spy record) the grace is longer: the profile is written
+        only when the worker exits on its own.
+        """
+        if timeout_s is None:
+            timeout_s = 30.0 if self.launcher else 3.0
         proc = self.proc
         if proc is None:
             return
@@ -203,6 +209,8 @@ class WorkerClient:
     def _read_stdout(proc: subprocess.Popen[bytes], out: "queue.Queue[Any]") -> None:
         assert proc.stdout is not None
         for raw in proc.stdout:
+            if not raw.strip() or raw.startswith(b"py-spy> "):
+                continue  # blank lines, and a py-spy launcher's own status lines
             try:
                 out.put(decode(raw))
             except ProtocolError as exc:

@@ -9,10 +9,11 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from .. import store
 from ..client import WorkerClient, WorkerError
-from ..results import Cell
+from ..recorder import SweepRecorder
 from ..session import Session
-from ..spec import MODES, SpecError, SweepSpec, cpu_defaults, cuda_defaults, parse_backends, parse_dtypes, parse_seqs
+from ..spec import MODES, CellKey, SpecError, SweepSpec, cpu_defaults, cuda_defaults, parse_backends, parse_dtypes, parse_seqs
 
 
 def _arg_type(parser: Callable[[str], Any], name: str) -> Callable[[str], Any]:
@@ -80,6 +81,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="PATH", help="also write the session JSON to PATH")
     p.add_argument("--cell-timeout", type=_non_negative_float, metavar="S",
                    help="kill and restart the worker when one cell takes longer than S seconds")
+    p.add_argument("--monitor-hz", type=_non_negative_float, default=10.0, metavar="HZ",
+                   help="NVML sampling rate during the sweep (0 turns it off; default 10, max 50)")
+    p.add_argument("--profile", metavar="PATH",
+                   help="record the worker under py-spy; write a speedscope profile to PATH")
+    p.add_argument("--no-journal", dest="journal", action="store_false",
+                   help="do not keep this session in the sessions store")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=run)
 
@@ -152,10 +159,11 @@ class Progress:
             sys.stderr.flush()
 
 
-def drive(client: WorkerClient, spec: SweepSpec, session: Session, progress: Progress,
-          on_cell: Callable[[Cell], None] = lambda cell: None) -> None:
-    """Run the sweep, folding every event into ``session`` as it arrives."""
-    for msg in client.run_sweep(spec):
+def drive(client: WorkerClient, spec: SweepSpec, recorder: SweepRecorder, progress: Progress,
+          cells: list[CellKey] | None = None) -> None:
+    """Run the sweep, folding every event into the recorder's session as it arrives."""
+    for msg in client.run_sweep(spec, cells):
+        cell = recorder.handle(msg)
         if msg.type == "SweepStarted":
             progress.total = max(int(msg["n_cells"]), 1)
         elif msg.type == "CellStarted":
@@ -163,23 +171,18 @@ def drive(client: WorkerClient, spec: SweepSpec, session: Session, progress: Pro
             progress.show(progress.current)
         elif msg.type == "Progress":
             progress.show(msg["text"])
-        elif msg.type == "CellFinished":
-            cell = Cell.from_dict(msg["cell"])
-            session.add_cell(cell)
-            on_cell(cell)
+        elif cell is not None:
             progress.done += 1
             progress.show(f"{cell.backend} seq={cell.seq} {cell.dtype}: {cell.status}", milestone=True)
         elif msg.type == "WorkerDied":
             progress.note(f"worker died: {msg['reason']}")
         elif msg.type == "WorkerRestarted":
-            session.worker["restarts"] = msg["restarts"]
             progress.note(f"worker restarted (pid {msg['pid']}); continuing")
         elif msg.type == "Log" and msg["level"] in ("warning", "error"):
-            progress.note(f"worker {msg['level']}: {msg['text'].splitlines()[-1] if msg['text'] else ''}")
+            text = msg["text"].strip().splitlines()
+            progress.note(f"worker {msg['level']}: {text[-1] if text else ''}")
         elif msg.type == "RequestFailed":
             raise SpecError(msg["reason"])
-        elif msg.type == "SweepFinished":
-            session.finish("cancelled" if msg["cancelled"] else "complete")
 
 
 def exit_code(session: Session) -> int:
@@ -197,15 +200,26 @@ def run(args: argparse.Namespace) -> int:
 
     if args.mode != "kernel" and not args.model:
         raise SpecError(f"--mode {args.mode} needs --model (a built-in name such as gpt2, or a local path)")
-    if args.out:
-        out_dir = Path(args.out).expanduser().resolve().parent
-        if not out_dir.is_dir():
-            raise SpecError(f"--out: directory {out_dir} does not exist")
-    client = WorkerClient(cell_timeout_s=args.cell_timeout)
+    if args.monitor_hz and not 0.5 <= args.monitor_hz <= 50:
+        raise SpecError(f"--monitor-hz must be 0 (off) or between 0.5 and 50, got {args.monitor_hz:g}")
+    for flag, path in (("--out", args.out), ("--profile", args.profile)):
+        if path:
+            out_dir = Path(path).expanduser().resolve().parent
+            if not out_dir.is_dir():
+                raise SpecError(f"{flag}: directory {out_dir} does not exist")
+    launcher = None
+    if args.profile:
+        from ..monitor.pyspy import find_pyspy, record_command
+
+        if find_pyspy() is None:
+            raise SpecError("--profile needs py-spy: pip install py-spy")
+        launcher = record_command(Path(args.profile).expanduser())
+    client = WorkerClient(cell_timeout_s=args.cell_timeout, launcher=launcher)
     progress = Progress(1, enabled=not args.quiet)
     progress.show("starting worker (importing torch, initializing CUDA)")
     started = time.monotonic()
-    session: Session | None = None
+    recorder: SweepRecorder | None = None
+    status = "failed"
     try:
         ready = client.start()
         ready_wall_s = time.monotonic() - started
@@ -215,27 +229,49 @@ def run(args: argparse.Namespace) -> int:
             raise SpecError(f"--device cuda but {prov.get('cuda_unavailable_reason', 'no CUDA device')}; "
                             "use --device cpu")
         spec = spec_from_args(args, cuda_present)
-        backends = ready["backends"] if spec.device == ready["provenance"].get("device_kind") else ready["cpu_backends"]
+        on_device = spec.device == prov.get("device_kind")
+        backends = ready["backends"] if on_device else ready["cpu_backends"]
         session = Session(spec=spec.to_dict(), provenance=prov)
         session.worker = {"ready_s": ready["ready_s"], "ready_wall_s": ready_wall_s,
+                          "ready_breakdown_s": ready.get("ready_breakdown_s"),
                           "pid": ready["pid"], "restarts": 0}
         if spec.backends is None:
             session.backends_unavailable = {n: i["reason"] for n, i in backends.items() if not i["available"]}
-        available = [n for n, i in backends.items() if i["available"]]
-        cells = spec.cells(available)
+        cells = spec.cells([n for n, i in backends.items() if i["available"]])
         progress.total = len(cells)
-        drive(client, spec, session, progress)
+        journal = store.open_journal(session) if args.journal else None
+        sampler = SweepRecorder.start_monitor(prov, ready["pid"], args.monitor_hz) if on_device else None
+        recorder = SweepRecorder(session, journal, sampler)
+        drive(client, spec, recorder, progress, cells)
+        status = session.status if session.status != "running" else "complete"
     except KeyboardInterrupt:
-        if session is not None:
-            session.finish("cancelled")
-            progress.close()
-            _emit(session, args, render_session)
+        status = "cancelled"
         raise
     finally:
         progress.close()
         client.close()
-    _emit(session, args, render_session)
-    return exit_code(session)
+        if recorder is not None:
+            if args.profile:
+                _attach_profile(recorder.session, Path(args.profile).expanduser(), progress)
+            recorder.close(status)
+            _emit(recorder.session, args, render_session)
+            if recorder.journal is not None:
+                progress.note(f"session {recorder.session.id} saved "
+                              f"(flashtui export {recorder.session.id} --format html)")
+    return exit_code(recorder.session)
+
+
+def _attach_profile(session: Session, path: Path, progress: Progress) -> None:
+    from ..monitor.pyspy import SpeedscopeError, validate_speedscope
+
+    try:
+        summary = validate_speedscope(path)
+    except (SpeedscopeError, OSError) as exc:
+        progress.note(f"profile not written: {exc}")
+        session.attachments["profile"] = {"path": str(path), "error": str(exc)}
+        return
+    session.attachments["profile"] = {"path": str(path), "format": "speedscope", **summary}
+    progress.note(f"py-spy profile: {path} ({summary.get('n_samples')} samples)")
 
 
 def _emit(session: Session, args: argparse.Namespace, render: Callable[[Session], str]) -> None:

@@ -17,6 +17,7 @@ import contextlib
 import importlib.metadata
 import importlib.util
 import math
+import os
 from dataclasses import dataclass
 from typing import Any, Callable, ContextManager
 
@@ -102,6 +103,21 @@ def _is_regular_package(module: str) -> bool:
     except (ImportError, ValueError):
         return False
     return spec is not None and spec.origin is not None
+
+
+def _has_subpackage(package: str, sub: str) -> bool:
+    """Look for ``package/sub/`` on disk without importing ``package``.
+
+    Importing ``flash_attn`` loads FA2's CUDA extension when flash-attn is installed,
+    which would cost worker start-up seconds just to learn whether FA4 is there.
+    """
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return False
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    return any(os.path.isfile(os.path.join(loc, sub, "__init__.py")) for loc in spec.submodule_search_locations)
 
 
 def _always(_: DeviceInfo) -> tuple[bool, str | None]:
@@ -306,11 +322,7 @@ def _fa4_availability(device: DeviceInfo) -> tuple[bool, str | None]:
         return False, f"fa4 runs on CUDA GPUs only (this run is on {device.kind})"
     if device.capability and device.capability[0] not in (9, 10, 11):
         return False, f"FA4 needs Hopper or Blackwell (compute capability 9.x/10.x), this GPU is {device.cc:g}"
-    try:
-        found = importlib.util.find_spec("flash_attn.cute") is not None
-    except (ImportError, ValueError):
-        found = False
-    if not found:
+    if not _has_subpackage("flash_attn", "cute"):
         return False, "flash-attn-4 not installed: pip install flash-attn-4"
     return True, None
 

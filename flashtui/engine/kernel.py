@@ -163,6 +163,7 @@ class KernelRunner:
             cell.median_ms, cell.iqr_ms, cell.min_ms = timing.median_ms, timing.iqr_ms, timing.min_ms
             cell.reps, cell.host_ms = timing.reps, timing.host_ms
             cell.extra["warmup_calls"] = timing.warmup_calls
+            cell.extra["calls_per_rep"] = timing.calls_per_rep
             cell.extra["t_start_wall_s"], cell.extra["t_end_wall_s"] = timing.wall_window_s
             flops = attention_flops(shape.batch, shape.heads, shape.seq, shape.head_dim,
                                     shape.causal, shape.backward)

@@ -70,3 +70,32 @@ def test_cuda_requested_without_gpu_is_one_line():
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2
     assert "--device cuda but" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_bench_journals_the_session_and_export_reads_it(tmp_path):
+    env = {**__import__("os").environ, "FLASHTUI_DATA_DIR": str(tmp_path / "data")}
+    r = _run(["--seq", "64", "--backends", "standard,sdpa-flash"], env=env)
+    assert r.returncode == 0, r.stderr
+    listed = subprocess.run([sys.executable, "-m", "flashtui", "sessions", "--json"], capture_output=True,
+                            text=True, env=env, timeout=60)
+    sessions = json.loads(listed.stdout)
+    assert len(sessions) == 1 and sessions[0]["n_cells"] == 2 and sessions[0]["status"] == "complete"
+    md = subprocess.run([sys.executable, "-m", "flashtui", "export", "latest", "--format", "md"],
+                        capture_output=True, text=True, env=env, timeout=60)
+    assert md.returncode == 0 and "sdpa-flash" in md.stdout
+
+
+def test_bench_profile_writes_speedscope_with_worker_frames(tmp_path):
+    from flashtui.monitor.pyspy import find_pyspy, validate_speedscope
+
+    if find_pyspy() is None:
+        pytest.skip("py-spy not installed")
+    prof = tmp_path / "prof.json"
+    r = _run(["--seq", "64,128", "--backends", "standard,sdpa-math", "--reps", "20", "--profile", str(prof), "--json"])
+    assert r.returncode == 0, r.stderr
+    summary = validate_speedscope(prof, top_n=50)
+    assert summary["n_samples"] > 0
+    files = json.dumps(json.loads(prof.read_text())["shared"]["frames"])
+    assert "flashtui/engine" in files  # the worker's own frames are in the profile
+    data = json.loads(r.stdout)
+    assert data["attachments"]["profile"]["n_samples"] == summary["n_samples"]

@@ -26,6 +26,15 @@ def render_rows(header: Sequence[str], rows: Iterable[Sequence[str]], right: set
     return "\n".join(out)
 
 
+def launch_bound(cell: Cell) -> bool:
+    """Host launch time at least the device time: the GPU waits on Python."""
+    return bool(cell.host_ms and cell.median_ms and cell.host_ms >= cell.median_ms)
+
+
+def _host(cell: Cell) -> str:
+    return fmt_ms(cell.host_ms) + ("*" if launch_bound(cell) else "")
+
+
 def _status(cell: Cell) -> str:
     if cell.status == "ok":
         return "ok"
@@ -41,7 +50,7 @@ def _parity_cols(cell: Cell) -> list[str]:
     return [fmt_sci(p.rel_l2), fmt_ratio(p.ratio_vs_standard), verdict]
 
 
-HEADER = ["backend", "seq", "median", "±IQR", "TFLOP/s", "%peak", "speedup", "peak mem",
+HEADER = ["backend", "seq", "median", "±IQR", "host", "TFLOP/s", "%peak", "speedup", "peak mem",
           "theory", "rel_l2", "vs std", "parity", "status"]
 
 
@@ -51,6 +60,7 @@ def cell_row(cell: Cell) -> list[str]:
         cell.backend, str(cell.seq),
         fmt_ms(cell.median_ms) if measured else "-",
         fmt_ms(cell.iqr_ms) if measured else "-",
+        _host(cell) if measured else "-",
         fmt_tflops(cell.tflops) if measured else "-",
         fmt_pct(cell.pct_peak) if measured else "-",
         fmt_ratio(cell.speedup_vs_standard) if measured else "-",
@@ -70,7 +80,10 @@ def render_session(session: Session) -> str:
         cells = [c for c in session.cells if c.dtype == dtype]
         cells.sort(key=lambda c: (c.seq, c.backend != "standard"))
         parts.append(f"\n{dtype}:")
-        parts.append(render_rows(HEADER, (cell_row(c) for c in cells), right=set(range(1, 11))))
+        parts.append(render_rows(HEADER, (cell_row(c) for c in cells), right=set(range(1, 12))))
+    if any(launch_bound(c) for c in session.cells):
+        parts.append("\n* launch-bound: launching one call costs the host at least as long as the GPU "
+                     "runs it (host >= median); batch more work per call or capture a CUDA graph.")
     if session.backends_unavailable:
         parts.append("\nnot available here:")
         for name, reason in session.backends_unavailable.items():

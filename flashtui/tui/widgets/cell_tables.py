@@ -19,6 +19,13 @@ class CellTable(DataTable):
     """A DataTable of cells; subclasses say which columns and how a row reads."""
 
     COLUMNS: tuple[str, ...] = ()
+    # Fixed widths (cells of text) so columns do not jump as cells stream in; the last
+    # column (status / verdict, which may carry a reason) sizes itself.
+    WIDTHS: dict[str, int] = {
+        "backend": 14, "seq": 7, "dtype": 5, "median ± IQR": 18, "TFLOP/s": 13, "speedup": 7,
+        "alloc peak": 10, "theory": 10, "saving": 7, "rel_l2": 7, "ratio": 6, "max abs": 7,
+        "mean abs": 8,
+    }
     cells: reactive[tuple[dict[str, Any], ...]] = reactive((), always_update=True, init=False)
 
     def __init__(self, **kwargs: Any) -> None:
@@ -26,7 +33,7 @@ class CellTable(DataTable):
 
     def on_mount(self) -> None:
         for name in self.COLUMNS:
-            self.add_column(name, key=name)
+            self.add_column(name, key=name, width=self.WIDTHS.get(name))
 
     def row_for(self, cell: dict[str, Any], cells: tuple[dict[str, Any], ...]) -> tuple[str, ...]:
         raise NotImplementedError

@@ -248,7 +248,9 @@ def probe_matrix(device: DeviceInfo, progress: Progress = lambda text: None, *,
                 cells.append(cell)
                 if cell["status"] == "failed" and any(s in (cell["reason"] or "") for s in _STICKY_CUDA):
                     poisoned = cell["reason"]
-                release(device.kind)
+                # No release() per cell: tiny cells leave nothing worth a gc pass (~0.1 s each).
+        if ran:
+            release(device.kind)
         per_backend[name] = {"available": available, "reason": why_not, "cells_run": ran,
                              "seconds": round(time.perf_counter() - started, 3)}
     return {

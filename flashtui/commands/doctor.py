@@ -1,0 +1,173 @@
+"""`flashtui doctor`: what this box can run, measured, and what to install.
+
+* ``flashtui doctor``: environment (GPU, driver, CUDA, torch, cuDNN, flash-attn builds,
+  NVML, py-spy), the capability matrix (tiny kernels really run in the worker), a short
+  "fastest here" probe and advice. ``--json`` prints one object (schema flashtui.doctor v1).
+* ``flashtui doctor --capacity``: the longest sequence each backend fits for a shape.
+
+``--device cpu`` forces the CPU path on a GPU box: for the probe the worker starts with
+CUDA_VISIBLE_DEVICES="" (torch then sees no GPU); for capacity the spec says cpu.
+Exit 0 when the report was produced (cells that fail are findings in the report),
+2 for bad input, 3 when the worker could not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from ..cli import UsageError
+from ..client import WorkerClient
+from ..doctor_report import CAPACITY_SCHEMA, build_report, render_capacity, render_report
+from ..spec import SpecError, SweepSpec, parse_backends, parse_dtypes
+from .bench import _arg_type, _positive
+
+PROBE_TIMEOUT_S = 900.0
+CAPACITY_TIMEOUT_S = 3600.0
+FORCED_CPU_NOTE = ("forced onto the CPU by --device cpu: the worker ran with CUDA_VISIBLE_DEVICES='' "
+                   "so no GPU was used")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "doctor", help="what this GPU + torch + flash-attn can run, and why not",
+        description="Probe every attention backend by running tiny kernels, time a typical "
+                    "shape, and say what to install. --capacity finds the longest sequence "
+                    "each backend fits.",
+    )
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.add_argument("--device", choices=("cuda", "cpu"), help="cpu: ignore the GPU (default: cuda if present)")
+    p.add_argument("--full", action="store_true",
+                   help="probe every cell of compile-heavy backends (flex, fa4) too: slower")
+    p.add_argument("--no-fastest", dest="fastest", action="store_false",
+                   help="skip the short timed probe")
+    p.add_argument("--quiet", action="store_true", help="no progress note on stderr")
+    cap = p.add_argument_group("capacity (with --capacity)")
+    cap.add_argument("--capacity", action="store_true",
+                     help="find the longest sequence each backend fits (doubling, then bisection)")
+    cap.add_argument("--batch", type=_positive("batch"))
+    cap.add_argument("--heads", type=_positive("heads"))
+    cap.add_argument("--kv-heads", type=_positive("kv-heads"), help="fewer than --heads for GQA/MQA")
+    cap.add_argument("--head-dim", type=_positive("head-dim"))
+    cap.add_argument("--dtype", type=_arg_type(parse_dtypes, "dtype"), help="fp32, fp16, bf16 (comma list)")
+    cap.add_argument("--backends", type=_arg_type(parse_backends, "backends"),
+                     help="comma list (default: every available one)")
+    cap.add_argument("--start-seq", type=_positive("start-seq"), help="where doubling starts (default 1024)")
+    cap.add_argument("--max-seq", type=_positive("max-seq"),
+                     help="search cap (default 1048576 on CUDA, 8192 on CPU)")
+    cap.add_argument("--no-causal", dest="causal", action="store_false", default=True)
+    cap.add_argument("--backward", action="store_true", help="each try runs forward+backward")
+    p.set_defaults(func=run)
+
+
+_CAPACITY_ONLY = ("batch", "heads", "kv_heads", "head_dim", "dtype", "backends", "start_seq", "max_seq",
+                  "backward")
+
+
+def capacity_spec(args: argparse.Namespace, device: str) -> SweepSpec:
+    """The SweepSpec the Capacity request carries: seqs = (start,) or (start, cap)."""
+    start = args.start_seq or 1024
+    if args.start_seq is None and args.max_seq is not None and args.max_seq <= start:
+        start = max(64, args.max_seq // 2)
+    if args.max_seq is not None and args.max_seq <= start:
+        raise UsageError(f"--max-seq {args.max_seq} must be greater than the start sequence {start}")
+    seqs = (start, args.max_seq) if args.max_seq is not None else (start,)
+    default_dtype = ("bf16",) if device == "cuda" else ("fp32",)
+    return SweepSpec(
+        device=device, seqs=seqs, dtypes=args.dtype or default_dtype, backends=args.backends,
+        batch=args.batch or 1, heads=args.heads or 16, kv_heads=args.kv_heads,
+        head_dim=args.head_dim or 128, causal=args.causal, backward=args.backward, parity=False,
+    )
+
+
+def _pyspy_state() -> dict[str, Any]:
+    from ..monitor.pyspy import INSTALL_HINT, find_pyspy
+
+    path = find_pyspy()
+    return {"available": path is not None, "path": path, "reason": None if path else INSTALL_HINT}
+
+
+def _nvml_state() -> dict[str, Any]:
+    from ..monitor.nvml import probe_nvml
+
+    return probe_nvml().to_dict()
+
+
+def _note(args: argparse.Namespace, text: str) -> None:
+    if not args.quiet:
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.capacity:
+        given = [f"--{name.replace('_', '-')}" for name in _CAPACITY_ONLY
+                 if getattr(args, name) not in (None, False)]
+        if given or not args.causal:
+            raise UsageError(f"{', '.join(given or ['--no-causal'])}: only used with --capacity")
+        return _run_probe(args)
+    capacity_spec(args, "cpu")  # bad flags fail now, not after the worker's start-up
+    return _run_capacity(args)
+
+
+def _check_device(args: argparse.Namespace, ready: dict[str, Any]) -> None:
+    prov = ready["provenance"]
+    if args.device == "cuda" and prov.get("device_kind") != "cuda":
+        raise SpecError(f"--device cuda but {prov.get('cuda_unavailable_reason') or 'no CUDA device'}; "
+                        "use --device cpu")
+
+
+def _run_probe(args: argparse.Namespace) -> int:
+    env = None
+    notes = []
+    if args.device == "cpu":
+        env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+        notes.append(FORCED_CPU_NOTE)
+    if args.full:
+        env = {**(env or os.environ), "FLASHTUI_PROBE_FULL": "1"}
+    client = WorkerClient(env=env)
+    try:
+        _note(args, "flashtui doctor: starting the worker (importing torch)...")
+        ready = client.start()
+        _check_device(args, ready.data)
+        _note(args, "flashtui doctor: probing backends with tiny kernels "
+                    "(seconds; fa4/flex compile on first use)...")
+        reply = client.request("Probe", "ProbeFinished", timeout_s=PROBE_TIMEOUT_S,
+                               fastest=args.fastest, full=args.full)
+    finally:
+        client.close()
+    report = build_report(ready.data, reply["result"], _nvml_state(), _pyspy_state(), notes)
+    if args.json:
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    else:
+        sys.stdout.write(render_report(report) + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+def _run_capacity(args: argparse.Namespace) -> int:
+    client = WorkerClient()
+    try:
+        _note(args, "flashtui doctor --capacity: starting the worker (importing torch)...")
+        ready = client.start()
+        _check_device(args, ready.data)
+        device = args.device or ("cuda" if ready["provenance"].get("device_kind") == "cuda" else "cpu")
+        spec = capacity_spec(args, device)
+        _note(args, "flashtui doctor --capacity: searching (doubling, then bisection)...")
+        reply = client.request("Capacity", "CapacityFinished", timeout_s=CAPACITY_TIMEOUT_S,
+                               spec=spec.to_dict())
+    finally:
+        client.close()
+    result = {"schema": dict(CAPACITY_SCHEMA), "provenance": ready["provenance"], **reply["result"]}
+    if args.json:
+        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+    else:
+        sys.stdout.write(render_capacity(result) + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+__all__ = ["register", "run", "capacity_spec"]

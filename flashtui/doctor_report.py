@@ -1,0 +1,221 @@
+"""The doctor report: build it from plain dicts, render it as text. No torch, no textual.
+
+``flashtui doctor`` and the TUI's Doctor screen both use this module: the worker's
+``ProbeFinished`` result (engine.capability.probe) plus what only the client can see
+(NVML, py-spy) become one JSON-able report (:func:`build_report`, schema
+``flashtui.doctor`` v1), and :func:`render_report` turns it into text a terminal, a log
+or a bug report can hold. Missing values print as NA, never 0.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from .textable import render_rows
+from .units import NA, fmt_bytes, fmt_ms, fmt_ratio, fmt_seconds
+
+SCHEMA = {"name": "flashtui.doctor", "version": 1}
+CAPACITY_SCHEMA = {"name": "flashtui.doctor.capacity", "version": 1}
+
+# One short mark per matrix cell; the reasons are listed under the table.
+MARKS = {"ok": "ok", "unsupported": "-", "failed": "FAIL", "not_probed": "?"}
+LEGEND = ("ok: ran and matched an fp64 reference (ok* = forward ok, backward failed); "
+          "-: unsupported; FAIL: failed; ?: not probed")
+
+
+def _na(value: Any) -> str:
+    return NA if value is None or value == "" else str(value)
+
+
+# ------------------------------------------------------------------ building
+def client_advice(nvml: dict[str, Any], pyspy: dict[str, Any], device_kind: str | None) -> list[str]:
+    """Advice only the client side can give (its NVML and py-spy)."""
+    out = []
+    if not nvml.get("available") and device_kind == "cuda":
+        out.append(f"NVML is unavailable, so the live memory/clock monitor is off: {nvml.get('reason')}")
+    if not pyspy.get("available"):
+        out.append(f"py-spy is absent, so worker stack dumps and profiles are off: {pyspy.get('reason')}")
+    return out
+
+
+def build_report(ready: dict[str, Any], probe_result: dict[str, Any], nvml: dict[str, Any],
+                 pyspy: dict[str, Any], notes: Iterable[str] = ()) -> dict[str, Any]:
+    """One JSON object: schema, provenance, nvml, pyspy, backends, matrix, fastest, advice.
+
+    ``ready`` is the worker's WorkerReady data, ``probe_result`` its ProbeFinished result.
+    ``notes`` go first in the advice (e.g. "forced onto the CPU by --device cpu").
+    """
+    provenance = ready.get("provenance", {})
+    advice = [*notes, *probe_result.get("advice", []),
+              *client_advice(nvml, pyspy, provenance.get("device_kind"))]
+    return {
+        "schema": dict(SCHEMA),
+        "provenance": provenance,
+        "nvml": nvml,
+        "pyspy": pyspy,
+        "backends": ready.get("backends", {}),
+        "matrix": probe_result.get("matrix"),
+        "fastest": probe_result.get("fastest"),
+        "advice": advice,
+        "probe_seconds": probe_result.get("seconds"),
+        "worker_ready_s": ready.get("ready_s"),
+    }
+
+
+# ------------------------------------------------------------------ rendering
+def render_environment(report: dict[str, Any]) -> str:
+    """GPU, driver, CUDA, torch, cuDNN, flash-attn builds, Python, NVML, py-spy."""
+    prov = report.get("provenance") or {}
+    nvml = report.get("nvml") or {}
+    pyspy = report.get("pyspy") or {}
+    cuda = prov.get("device_kind") == "cuda"
+    names = list(nvml.get("device_names") or [])
+    if cuda:
+        gpu = prov.get("device_name") or NA
+        count = prov.get("device_count")
+        if count and count > 1:
+            gpu += f" (device {prov.get('device_index', 0)} of {count})"
+        if len(names) > 1 or (names and names[0] != prov.get("device_name")):
+            gpu += f"; NVML sees: {', '.join(names)}"
+    else:
+        gpu = f"none used: {prov.get('cuda_unavailable_reason') or 'no CUDA device'}"
+        if names:
+            gpu += f" (NVML sees: {', '.join(names)})"
+    torch_version = prov.get("torch") or NA
+    torch_build = (f"{torch_version} (CUDA {prov['cuda_runtime']} build)" if prov.get("cuda_runtime")
+                   else f"{torch_version} (CPU-only build)")
+
+    def pkg(value: str | None) -> str:
+        return value or "not installed"
+
+    rows = [
+        ("GPU", gpu),
+        ("compute capability", _na(prov.get("compute_capability")) if cuda else NA),
+        ("GPU memory", fmt_bytes(prov.get("total_memory_bytes")) if cuda else NA),
+        ("CPU", prov.get("device_name") if not cuda else NA),
+        ("driver", _na(prov.get("driver") or nvml.get("driver_version"))),
+        ("CUDA runtime (torch)", _na(prov.get("cuda_runtime"))),
+        ("torch", torch_build),
+        ("cuDNN", _na(prov.get("cudnn"))),
+        ("transformers", pkg(prov.get("transformers"))),
+        ("flash-attn (FA2)", pkg(prov.get("flash_attn"))),
+        ("FA3 (flash_attn_interface)", pkg(prov.get("flash_attn_3"))),
+        ("flash-attn-4", pkg(prov.get("flash_attn_4"))),
+        ("Python", _na(prov.get("python"))),
+        ("NVML", (f"ok, driver {nvml.get('driver_version')}, {nvml.get('device_count')} GPU(s)"
+                  if nvml.get("available") else f"unavailable: {nvml.get('reason')}")),
+        ("py-spy", pyspy.get("path") if pyspy.get("available") else f"absent: {pyspy.get('reason')}"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows if v is not None)
+
+
+def _cell_mark(cell: dict[str, Any]) -> str:
+    mark = MARKS.get(cell.get("status"), cell.get("status") or NA)
+    backward = cell.get("backward")
+    if cell.get("status") == "ok" and backward and backward.get("status") != "ok":
+        mark = "ok*"
+    return mark
+
+
+def _reason_lines(name: str, cells: list[dict[str, Any]]) -> list[str]:
+    """Each distinct reason of one backend once, with the cells it applies to."""
+    grouped: dict[str, list[str]] = {}
+    for cell in cells:
+        where = f"{cell['dtype']}/{cell['head_dim']}"
+        if cell.get("status") != "ok":
+            grouped.setdefault(cell.get("reason") or cell.get("status"), []).append(where)
+        elif cell.get("backward") and cell["backward"].get("status") != "ok":
+            grouped.setdefault(f"backward: {cell['backward'].get('reason')}", []).append(where)
+        if cell.get("note"):
+            grouped.setdefault(f"note: {cell['note']}", []).append(where)
+    total = len(cells)
+    out = []
+    for reason, where in grouped.items():
+        scope = "all" if len(where) == total else ", ".join(where)
+        out.append(f"  {name} [{scope}]: {reason}")
+    return out
+
+
+def render_matrix(matrix: dict[str, Any] | None) -> str:
+    """A compact backend x (dtype/head_dim) table, then each distinct reason once."""
+    if not matrix:
+        return "capability matrix: NA (not probed)"
+    dtypes, head_dims = matrix["dtypes"], matrix["head_dims"]
+    by_backend: dict[str, list[dict[str, Any]]] = {}
+    for cell in matrix["cells"]:
+        by_backend.setdefault(cell["backend"], []).append(cell)
+    header = ["backend", *[f"{d}/{h}" for d in dtypes for h in head_dims], "probe"]
+    rows = []
+    reasons: list[str] = []
+    for name, info in matrix["backends"].items():
+        cells = {(c["dtype"], c["head_dim"]): c for c in by_backend.get(name, [])}
+        marks = [_cell_mark(cells[(d, h)]) if (d, h) in cells else NA for d in dtypes for h in head_dims]
+        rows.append([name, *marks, fmt_seconds(info.get("seconds")) if info.get("cells_run") else "-"])
+        if not info.get("available"):
+            reasons.append(f"  {name}: not available: {info.get('reason')}")
+        else:
+            reasons.extend(_reason_lines(name, by_backend.get(name, [])))
+    shape = matrix.get("shape", {})
+    title = (f"capability matrix (dtype/head_dim; each cell ran B={shape.get('batch')} H={shape.get('heads')} "
+             f"S={shape.get('seq')} causal, {shape.get('pass')}"
+             f"{'' if matrix.get('full') else '; quick mode'})")
+    parts = [title, render_rows(header, rows, right={len(header) - 1}), LEGEND]
+    if reasons:
+        parts += ["why:", *reasons]
+    return "\n".join(parts)
+
+
+def render_fastest(fastest: dict[str, Any] | None) -> str:
+    if not fastest:
+        return "fastest here: NA (not probed)"
+    rows = []
+    for row in fastest["rows"]:
+        rows.append([row["backend"], fmt_ms(row.get("median_ms")), fmt_ms(row.get("iqr_ms")),
+                     fmt_ratio(row.get("speedup_vs_standard")),
+                     row["status"] if row["status"] == "ok" else f"{row['status']}: {row.get('reason')}"])
+    table = render_rows(["backend", "median", "±IQR", "vs standard", "status"], rows, right={1, 2, 3})
+    verdict = f"fastest here: {fastest['fastest']}" if fastest.get("fastest") else "fastest here: NA (nothing ran)"
+    return f"{verdict}\n({fastest['label']})\n{table}"
+
+
+def render_advice(advice: list[str]) -> str:
+    if not advice:
+        return "advice: none, everything this GPU can run is installed"
+    return "advice:\n" + "\n".join(f"  * {line}" for line in advice)
+
+
+def render_report(report: dict[str, Any]) -> str:
+    """The whole human report of ``flashtui doctor``."""
+    sections = [
+        "flashtui doctor",
+        render_environment(report),
+        render_matrix(report.get("matrix")),
+        render_fastest(report.get("fastest")),
+        render_advice(report.get("advice") or []),
+    ]
+    if report.get("probe_seconds") is not None:
+        sections.append(f"probe took {fmt_seconds(report['probe_seconds'])} "
+                        f"(worker start {fmt_seconds(report.get('worker_ready_s'))})")
+    return "\n\n".join(sections)
+
+
+def render_capacity(result: dict[str, Any]) -> str:
+    """The capacity table: longest sequence that fits, per backend and dtype."""
+    spec = result.get("spec", {})
+    kv = spec.get("kv_heads") or spec.get("heads")
+    title = (f"longest sequence that fits, {result.get('pass')} pass, B={spec.get('batch')} "
+             f"H={spec.get('heads')} KV={kv} D={spec.get('head_dim')} "
+             f"{'causal' if spec.get('causal') else 'non-causal'} on {result.get('device', {}).get('name')} "
+             f"(search {result.get('start_seq')}..{result.get('cap_seq')})")
+    rows = []
+    for row in result.get("rows", []):
+        rows.append([row["backend"], row["dtype"], _na(row.get("max_seq_fit")), _na(row.get("first_oom_seq")),
+                     _na(row.get("tries")), fmt_seconds(row.get("seconds")), _na(row.get("reason"))])
+    table = render_rows(["backend", "dtype", "max seq", "first OOM", "tries", "time", "why it stops"],
+                        rows, right={2, 3, 4, 5})
+    return f"{title}\n{table}\n({result.get('method')})"
+
+
+__all__ = ["SCHEMA", "CAPACITY_SCHEMA", "build_report", "client_advice", "render_report",
+           "render_matrix", "render_fastest", "render_advice", "render_environment", "render_capacity"]

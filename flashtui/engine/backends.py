@@ -255,6 +255,11 @@ def _prepare_flex(q, k, v, shape: Shape) -> Prepared:
     from torch.nn.attention.flex_attention import create_block_mask, flex_attention
 
     if "fn" not in _FLEX_COMPILED:
+        import torch._dynamo
+
+        # One compiled graph per (seq, dtype): a sweep must not hit dynamo's default
+        # recompile limit and fall back to eager (dispatch would flag it, but why fail).
+        torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 256)
         _FLEX_COMPILED["fn"] = torch.compile(flex_attention, dynamic=False)
     flex = _FLEX_COMPILED["fn"]
     q, k, v = _bhsd_inputs(q, k, v, shape)

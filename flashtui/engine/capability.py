@@ -436,9 +436,14 @@ def probe(device: DeviceInfo, provenance: dict[str, Any], backends: dict[str, di
 
 
 # ------------------------------------------------------------------ capacity
+# Out-of-memory in other words: the CPU allocator, and cuBLAS/cuDNN failing to get a
+# workspace when the caching allocator has handed everything out.
+_OTHER_OOM = ("can't allocate memory", "CUBLAS_STATUS_ALLOC_FAILED", "CUDNN_STATUS_ALLOC_FAILED")
+
+
 def _is_oom(exc: BaseException) -> bool:
-    """CUDA's OOM (engine.memory.is_oom) or the CPU allocator's refusal."""
-    return is_oom(exc) or "can't allocate memory" in str(exc)
+    """CUDA's OOM (engine.memory.is_oom) or the same thing in other words (_OTHER_OOM)."""
+    return is_oom(exc) or any(s in str(exc) for s in _OTHER_OOM)
 
 
 def _try_once(backend: Backend, shape: Shape, device: DeviceInfo) -> tuple[bool, str | None, bool]:

@@ -118,23 +118,30 @@ def _cell_mark(cell: dict[str, Any]) -> str:
     return mark
 
 
-def _reason_lines(name: str, cells: list[dict[str, Any]]) -> list[str]:
+def _scope(where: list[tuple[str, int]], dtypes: list[str], head_dims: list[int]) -> str:
+    """[("fp32", 64), ("fp32", 128), ("fp32", 256), ("bf16", 64)] -> "fp32, bf16/64"."""
+    if len(where) == len(dtypes) * len(head_dims):
+        return "all"
+    parts = []
+    for dtype in dtypes:
+        dims = [h for d, h in where if d == dtype]
+        if dims:
+            parts.append(dtype if len(dims) == len(head_dims) else f"{dtype}/{','.join(map(str, dims))}")
+    return ", ".join(parts)
+
+
+def _reason_lines(name: str, cells: list[dict[str, Any]], dtypes: list[str], head_dims: list[int]) -> list[str]:
     """Each distinct reason of one backend once, with the cells it applies to."""
-    grouped: dict[str, list[str]] = {}
+    grouped: dict[str, list[tuple[str, int]]] = {}
     for cell in cells:
-        where = f"{cell['dtype']}/{cell['head_dim']}"
+        where = (cell["dtype"], cell["head_dim"])
         if cell.get("status") != "ok":
             grouped.setdefault(cell.get("reason") or cell.get("status"), []).append(where)
         elif cell.get("backward") and cell["backward"].get("status") != "ok":
             grouped.setdefault(f"backward: {cell['backward'].get('reason')}", []).append(where)
         if cell.get("note"):
             grouped.setdefault(f"note: {cell['note']}", []).append(where)
-    total = len(cells)
-    out = []
-    for reason, where in grouped.items():
-        scope = "all" if len(where) == total else ", ".join(where)
-        out.append(f"  {name} [{scope}]: {reason}")
-    return out
+    return [f"  {name} [{_scope(where, dtypes, head_dims)}]: {reason}" for reason, where in grouped.items()]
 
 
 def render_matrix(matrix: dict[str, Any] | None) -> str:
@@ -155,7 +162,7 @@ def render_matrix(matrix: dict[str, Any] | None) -> str:
         if not info.get("available"):
             reasons.append(f"  {name}: not available: {info.get('reason')}")
         else:
-            reasons.extend(_reason_lines(name, by_backend.get(name, [])))
+            reasons.extend(_reason_lines(name, by_backend.get(name, []), dtypes, head_dims))
     shape = matrix.get("shape", {})
     title = (f"capability matrix (dtype/head_dim; each cell ran B={shape.get('batch')} H={shape.get('heads')} "
              f"S={shape.get('seq')} causal, {shape.get('pass')}"

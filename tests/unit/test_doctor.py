@@ -292,3 +292,18 @@ def test_advice_for_an_h100_without_flash_attn():
 def test_advice_with_everything_installed_on_hopper_mentions_no_install():
     lines = _advice_for((9, 0), available=("standard", "sdpa-flash", "fa2", "fa3", "fa4"))
     assert not any("not installed" in line for line in lines)
+
+
+def test_matrix_renderer_marks_and_groups_reasons():
+    def cell(dtype, head_dim, status="ok", reason=None, backward="ok"):
+        return {"backend": "x", "dtype": dtype, "head_dim": head_dim, "status": status, "reason": reason,
+                "note": None, "backward": {"status": backward, "reason": "grad NaN"} if backward else None}
+    cells = [cell("fp32", h, "unsupported", "needs fp16") for h in (64, 128)]
+    cells += [cell("bf16", 64, backward="failed"), cell("bf16", 128, "failed", "boom", None)]
+    matrix = {"dtypes": ["fp32", "bf16"], "head_dims": [64, 128], "shape": {}, "cells": cells,
+              "backends": {"x": {"available": True, "cells_run": 2, "seconds": 0.5}}}
+    text = render_matrix(matrix)
+    row = next(line for line in text.splitlines() if line.startswith("x "))
+    assert row.split() == ["x", "-", "-", "ok*", "FAIL", "0.5", "s"]
+    assert "  x [fp32]: needs fp16" in text
+    assert "  x [bf16/64]: backward: grad NaN" in text and "  x [bf16/128]: boom" in text

@@ -210,11 +210,13 @@ def _oom_above(limit_seq: int):
     (1500, 1024, 1 << 20, 1472, 1536),   # bisect to 64 below 4096
     (300, 1024, 1 << 20, 256, 320),      # the start does not fit: halve, then bisect
 ])
-def test_capacity_search_brackets_the_limit(limit_seq, start, cap, expect_fit, expect_oom):
+def test_capacity_search_brackets_the_limit(limit_seq, start, cap, expect_fit, expect_oom, monkeypatch):
+    import flashtui.engine.capability as capability
     from flashtui.engine.backends import DeviceInfo
     from flashtui.engine.capability import _capacity_row
     from flashtui.spec import SweepSpec
 
+    monkeypatch.setattr(capability, "release", lambda device: None)  # a gc pass per try, for nothing here
     prepare, seen = _oom_above(limit_seq)
     spec = SweepSpec(device="cpu", seqs=(start,), dtypes=("fp32",), heads=1, head_dim=8)
     row = _capacity_row(_fake_backend(prepare), spec, "fp32", DeviceInfo("cpu", "cpu"), start, cap,

@@ -112,7 +112,7 @@ def test_seed_scenario_fp16_error_is_dtype_rounding(client):
     Decomposed against fp64: fp16 *standard* has the same error as fp16 flash, so the
     difference the seed saw is fp16 itself, and flash passes (ratio <= 2).
     """
-    spec = SweepSpec(mode="prefill", model="tiny-gpt2", dtypes=("fp32", "fp16"), seqs=(128,),
+    spec = SweepSpec(mode="prefill", model="tiny-gpt2", dtypes=("fp32", "fp16"), seqs=(64,),
                      backends=("standard", "sdpa-flash"), batch=4, **FAST)
     cells, failures = run(client, spec)
     assert not failures and all(c.status == "ok" for c in cells), [c.reason for c in cells]

@@ -91,18 +91,6 @@ def _typical_dtype(device: DeviceInfo) -> str:
     return "bf16" if device.cc >= 8.0 else "fp16"
 
 
-def _allow_more_recompiles() -> None:
-    """The probe compiles flex for several shapes; dynamo's default limit (8 per function)
-    would then silently send every later flex run in this worker to the eager fallback."""
-    try:
-        import torch._dynamo.config as dynamo_config
-    except Exception:  # noqa: BLE001 - no dynamo, no flex
-        return
-    for name in ("recompile_limit", "cache_size_limit"):
-        if isinstance(getattr(dynamo_config, name, None), int):
-            setattr(dynamo_config, name, max(getattr(dynamo_config, name), 64))
-
-
 # ------------------------------------------------------------------ one probed cell
 def _reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dout: torch.Tensor):
     """fp64 causal attention and its gradients, for judging a tiny cell."""
@@ -218,8 +206,6 @@ def probe_matrix(device: DeviceInfo, progress: Progress = lambda text: None, *,
         started = time.perf_counter()
         available, why_not = backend.availability(device)
         ran = 0
-        if available and name == "flex":
-            _allow_more_recompiles()  # imports dynamo (~2 s): only where flex will compile
         for dtype in dtypes:
             for head_dim in head_dims:
                 shape = Shape(PROBE_BATCH, PROBE_HEADS, PROBE_HEADS, PROBE_SEQ, head_dim, dtype,
@@ -586,8 +572,6 @@ def capacity(spec: SweepSpec, device: DeviceInfo, progress: Progress = lambda te
     cap = spec.seqs[-1] if len(spec.seqs) > 1 else max(default_cap, start)
     cap = max(cap, start)
     names = spec.backends or tuple(n for n in REGISTRY if REGISTRY[n].availability(device)[0])
-    if "flex" in names and REGISTRY["flex"].availability(device)[0]:
-        _allow_more_recompiles()
     rows = []
     for name in names:
         for dtype in spec.dtypes:

@@ -350,6 +350,12 @@ class WorkerClient:
                     if item["cancelled"]:
                         self._cancel_requested.set()
                     break
+                if item.type == "RequestFailed":
+                    # The worker refused the whole sweep (bad model, no CUDA): say why, stop.
+                    yield item
+                    finished_normally = True
+                    pending = []
+                    break
                 yield item
             if finished_normally or self._cancel_requested.is_set():
                 break

@@ -112,6 +112,17 @@ def spec_from_args(args: argparse.Namespace, cuda_present: bool) -> SweepSpec:
             base[field_name] = value
     if args.trust_remote_code:
         base["trust_remote_code"] = True
+    if base.get("model"):
+        from ..model_catalog import classify, unknown_model_message
+
+        kind = classify(base["model"])
+        if kind == "unknown":
+            raise SpecError(unknown_model_message(base["model"]))
+        if kind == "path" and not Path(base["model"]).expanduser().is_dir():
+            raise SpecError(f"model path {base['model']} is not a directory (expected a save_pretrained folder)")
+        if kind == "path":
+            # The worker may run elsewhere (another cwd, another host): send it absolute.
+            base["model"] = str(Path(base["model"]).expanduser().resolve())
     base["device"] = device
     return SweepSpec(**base)
 

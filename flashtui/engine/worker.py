@@ -197,16 +197,21 @@ class Worker:
     def on_Probe(self, msg: Message) -> None:
         from .capability import probe
 
+        self.cancel.clear()
         result = probe(self.device, self.provenance, self.backends,
                        progress=lambda text: self.emit("Progress", text=text),
-                       fastest=bool(msg.get("fastest", True)))
+                       fastest=bool(msg.get("fastest", True)), full=msg.get("full"))
         self.emit("ProbeFinished", result=result)
+        if result.get("matrix", {}).get("poisoned"):
+            self.log("error", "CUDA context poisoned during the probe; worker exiting")
+            os._exit(EXIT_POISONED)
 
     def on_Capacity(self, msg: Message) -> None:
         from .capability import capacity
 
         spec = SweepSpec.from_dict(msg["spec"])
         device = self.device_for(spec)
+        self.cancel.clear()
         result = capacity(spec, device, progress=lambda text: self.emit("Progress", text=text),
                           should_stop=self.cancel.is_set)
         self.emit("CapacityFinished", result=result)

@@ -99,3 +99,16 @@ def test_bench_profile_writes_speedscope_with_worker_frames(tmp_path):
     assert "flashtui/engine" in files  # the worker's own frames are in the profile
     data = json.loads(r.stdout)
     assert data["attachments"]["profile"]["n_samples"] == summary["n_samples"]
+
+
+@pytest.mark.parametrize("model, needle", [
+    ("nope", "unknown model 'nope'"),
+    ("/no/such/dir", "is not a directory"),
+    ("no-such-org/no-such-model", "Hub"),
+])
+def test_bad_model_is_one_line_exit_2_and_never_hangs(model, needle, tmp_path):
+    env = {**__import__("os").environ, "HF_HOME": str(tmp_path / "hf"), "HF_ENDPOINT": "http://127.0.0.1:9"}
+    r = _run(["--mode", "prefill", "--model", model, "--seq", "32"], env=env)
+    assert r.returncode == 2, r.stderr
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and needle in lines[0], r.stderr

@@ -8,7 +8,9 @@ import pytest
 UI_SIDE = [
     "flashtui.cli", "flashtui.client", "flashtui.protocol", "flashtui.spec", "flashtui.session",
     "flashtui.results", "flashtui.textable", "flashtui.commands.bench", "flashtui.monitor.nvml",
-    "flashtui.journal", "flashtui.store", "flashtui.export", "flashtui.diff",
+    "flashtui.journal", "flashtui.store", "flashtui.export", "flashtui.diff", "flashtui.recorder",
+    "flashtui.commands.doctor", "flashtui.doctor_report", "flashtui.commands.sessions",
+    "flashtui.model_catalog", "flashtui.monitor.pyspy", "flashtui.tui.app",
 ]
 
 

@@ -140,7 +140,8 @@ def test_segfault_in_a_cell_marks_it_and_continues(monkeypatch):
 
 def test_hung_cell_hits_the_watchdog(monkeypatch):
     monkeypatch.setenv("FLASHTUI_INJECT_FAULT", "hang@standard@64")
-    c = WorkerClient(cell_timeout_s=2.0)
+    # Generous enough that a healthy tiny cell never trips it on a loaded 2-core CI box.
+    c = WorkerClient(cell_timeout_s=6.0)
     try:
         started = time.monotonic()
         got = _collect(c.run_sweep(SweepSpec(**{**TINY, "seqs": (64,)}),
@@ -149,8 +150,8 @@ def test_hung_cell_hits_the_watchdog(monkeypatch):
     finally:
         c.close()
     assert got["cells"][0].status == "failed" and "timed out" in got["cells"][0].reason
-    assert got["cells"][1].status == "ok"
-    assert elapsed < 30
+    assert got["cells"][1].status == "ok", got["cells"][1].reason
+    assert elapsed < 45
 
 
 def test_injected_oom_is_a_cell_result(monkeypatch):

@@ -7,13 +7,20 @@ WorkerError) for anything a user got wrong or the environment refused: ``main`` 
 those into one line on stderr and a non-zero exit, never a traceback.
 
 Exit codes: 0 ok, 1 the run finished but something failed (a cell, a regression),
-2 bad input, 3 the worker or environment failed, 130 interrupted.
+2 bad input, 3 the worker or environment failed, 129 hung up (SIGHUP), 130 interrupted.
+
+Hang-up: a headless command turns SIGHUP (the SSH session dropped) into
+:class:`HangUp`, a KeyboardInterrupt, so the same ``finally`` paths that handle Ctrl-C
+stop the worker and write the journal footer ("cancelled"). Writes to the dead
+terminal are sent to /dev/null instead of failing with EIO halfway through clean-up.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import signal
 import sys
 from typing import NoReturn, Sequence
 
@@ -23,6 +30,7 @@ EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 EXIT_ENV = 3
+EXIT_HANGUP = 129
 EXIT_INTERRUPTED = 130
 
 # Subcommand modules under flashtui.commands, in help order.
@@ -31,6 +39,42 @@ COMMAND_MODULES = ("bench", "doctor", "sessions")
 
 class UsageError(ValueError):
     """Bad input from the user. ``str()`` is one readable line."""
+
+
+class HangUp(KeyboardInterrupt):
+    """SIGHUP: the terminal went away. Clean up like Ctrl-C, but nobody is reading."""
+
+
+def _silence_dead_terminal() -> None:
+    """Point fds 1 and 2 at /dev/null where they no longer accept writes (a hung-up tty).
+
+    A zero-byte write costs nothing on a file or pipe and fails with EIO on a tty
+    after hang-up, so redirected output (``--json > file``) keeps flowing.
+    """
+    for fd in (1, 2):
+        try:
+            os.write(fd, b"")
+        except OSError:
+            try:
+                null = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(null, fd)
+                os.close(null)
+            except OSError:
+                pass
+
+
+def _on_sighup(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # clean-up must not be interrupted again
+    _silence_dead_terminal()
+    raise HangUp()
+
+
+def install_hangup_handler() -> None:
+    """SIGHUP -> HangUp in the main thread (headless commands; the TUI has its own)."""
+    try:
+        signal.signal(signal.SIGHUP, _on_sighup)
+    except (ValueError, AttributeError, OSError):  # not the main thread / no SIGHUP here
+        pass
 
 
 class _Parser(argparse.ArgumentParser):
@@ -83,6 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser()
         args = parser.parse_args(argv)
         func = getattr(args, "func", None) or _run_tui
+        if func is not _run_tui:
+            install_hangup_handler()
         return int(func(args) or 0)
     except (UsageError, SpecError, SessionError) as exc:
         print(f"flashtui: error: {_one_line(exc)}", file=sys.stderr)
@@ -90,6 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except WorkerError as exc:
         print(f"flashtui: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_ENV
+    except HangUp:
+        return EXIT_HANGUP  # nobody to tell: the terminal is gone
     except KeyboardInterrupt:
         print("flashtui: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -32,6 +32,45 @@ CLIENT_EVENTS = ("WorkerDied", "WorkerRestarted")
 _EOF = object()
 
 
+class _Spawner:
+    """Starts every worker from one thread that lives as long as this process.
+
+    Why: the worker asks the kernel to SIGKILL it when its parent dies
+    (PR_SET_PDEATHSIG, see engine/worker.py), and for Linux the "parent" is the
+    *thread* that forked it. A worker started from a short-lived thread (the TUI's
+    start-up and sweep threads) was killed the moment that thread returned.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._requests: queue.Queue[Any] = queue.Queue()
+        self._thread: threading.Thread | None = None
+
+    def popen(self, cmd: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._serve, daemon=True,
+                                                 name="flashtui-spawner")
+                self._thread.start()
+        reply: queue.Queue[Any] = queue.Queue(maxsize=1)
+        self._requests.put((cmd, kwargs, reply))
+        ok, value = reply.get()
+        if not ok:
+            raise value
+        return value
+
+    def _serve(self) -> None:
+        while True:
+            cmd, kwargs, reply = self._requests.get()
+            try:
+                reply.put((True, subprocess.Popen(cmd, **kwargs)))
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+                reply.put((False, exc))
+
+
+_spawn = _Spawner().popen
+
+
 class WorkerError(RuntimeError):
     """The worker could not be started or answered nonsense. One readable line."""
 
@@ -111,7 +150,7 @@ class WorkerClient:
         log = open(self.log_path, "ab")
         cmd = [*self.launcher, self.python, "-m", "flashtui.worker"]
         try:
-            self.proc = subprocess.Popen(
+            self.proc = _spawn(
                 cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
                 env=self.env, start_new_session=False,
             )

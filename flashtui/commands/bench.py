@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .. import store
+from ..cli import HangUp
 from ..client import WorkerClient, WorkerError
 from ..recorder import SweepRecorder
 from ..session import Session
@@ -255,8 +256,12 @@ def run(args: argparse.Namespace) -> int:
         recorder = SweepRecorder(session, journal, sampler)
         drive(client, spec, recorder, progress, cells)
         status = session.status if session.status != "running" else "complete"
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         status = "cancelled"
+        if isinstance(exc, HangUp):
+            # The terminal is gone (SSH dropped): stop the worker now, not after its
+            # cell, so nothing is left holding GPU memory. Finished cells are journaled.
+            client.kill()
         raise
     finally:
         progress.close()

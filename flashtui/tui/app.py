@@ -34,7 +34,10 @@ from .screens.setup import SetupScreen
 from .themes import FALLBACK_THEME, load_themes
 
 # Redraw the memory sparkline at most this often, however fast samples come.
-SAMPLE_REDRAW_MIN_INTERVAL_S = 0.1
+SAMPLE_REDRAW_MIN_INTERVAL_S = 0.25
+# Push finished cells into the three tables at most this often (a burst of cells, or a
+# re-run that changes every speedup, becomes one redraw instead of many).
+CELLS_REDRAW_MIN_INTERVAL_S = 0.2
 
 
 def default_worker_factory() -> Any:
@@ -54,7 +57,8 @@ def default_sampler_factory(ready: dict[str, Any]) -> Any:
 class FlashTuiApp(App[int]):
     """The flashtui terminal UI."""
 
-    CSS_PATH = "app.tcss"
+    # Absolute, so subclasses defined elsewhere (tests, benchmarks) find it too.
+    CSS_PATH = str(Path(__file__).with_name("app.tcss"))
     TITLE = "flashtui"
     SUB_TITLE = "what does FlashAttention buy me here?"
     BINDINGS = [Binding("ctrl+t", "cycle_theme", "Theme", show=False)]
@@ -118,7 +122,9 @@ class FlashTuiApp(App[int]):
             self.notify(line, severity="warning", title="settings", timeout=8)
         if self.worker_factory is not None:
             self.bridge = WorkerBridge(self.worker_factory(), self.post_message, self.sampler_factory)
-            self.bridge.start()
+            # After the first frame: the worker's interpreter and torch import compete
+            # for the same cores, and the user should see the form at once.
+            self.call_after_refresh(self.bridge.start)
 
     def on_unmount(self) -> None:
         if self.bridge is not None:
@@ -256,9 +262,20 @@ class FlashTuiApp(App[int]):
         if cell.status == "failed":
             self.notify(f"{cell.backend} seq={cell.seq} {cell.dtype} failed: {cell.reason}",
                         severity="error", title="cell failed", timeout=10)
+        self._schedule_cells_redraw()
+        self._tick_progress()
+
+    _cells_redraw_pending = False
+
+    def _schedule_cells_redraw(self) -> None:
+        if not self._cells_redraw_pending:
+            self._cells_redraw_pending = True
+            self.set_timer(CELLS_REDRAW_MIN_INTERVAL_S, self._redraw_cells)
+
+    def _redraw_cells(self) -> None:
+        self._cells_redraw_pending = False
         if self.run_screen is not None:
             self.run_screen.show_cells(self.cell_dicts())
-        self._tick_progress()
 
     @on(m.WorkerDied)
     def _worker_died(self, message: m.WorkerDied) -> None:
@@ -287,6 +304,7 @@ class FlashTuiApp(App[int]):
         if self.sweep_timer is not None:
             self.sweep_timer.stop()
             self.sweep_timer = None
+        self._redraw_cells()
         self._tick_progress(final=True)
         status = "cancelled" if cancelled else "complete"
         if self.session is not None and not cancelled:
@@ -324,7 +342,10 @@ class FlashTuiApp(App[int]):
             return
         from .widgets.memory_panel import MemoryPanel
 
-        panel = screen.query_one("#memory-panel", MemoryPanel)
+        panels = list(screen.query("#memory-panel").results(MemoryPanel))
+        if not panels or not panels[0].is_mounted:
+            return
+        panel = panels[0]
         trace = self.bridge.trace_snapshot() if self.bridge is not None else []
         panel.nvml_reason = None if trace else self.monitor_reason
         if trace:
@@ -332,7 +353,20 @@ class FlashTuiApp(App[int]):
 
     # ------------------------------------------------------------- helpers
     def cell_dicts(self) -> tuple[dict[str, Any], ...]:
-        return tuple(c.to_dict() for c in (self.session.cells if self.session else []))
+        """The session's cells as dicts (cached: asdict of every cell per update is O(n))."""
+        if self.session is None:
+            return ()
+        cache: dict[tuple[str, int, str], dict[str, Any]] = self.__dict__.setdefault("_dict_cache", {})
+        out = []
+        for cell in self.session.cells:
+            data = cache.get(cell.key)
+            if data is None or data.get("_cell") is not cell:
+                data = cell.to_dict()
+                data["_cell"] = cell
+                cache[cell.key] = data
+            data["speedup_vs_standard"] = cell.speedup_vs_standard  # derived, may change
+            out.append(data)
+        return tuple(out)
 
     def _run_log(self, level: str, text: str) -> None:
         if self.run_screen is not None and self.run_screen.is_mounted:

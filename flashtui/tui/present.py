@@ -242,15 +242,29 @@ def series_by_backend(cells: Iterable[dict[str, Any]], value: Any, dtype: str | 
             for name, pts in series.items()}
 
 
-def bars_vs_standard(cells: Sequence[dict[str, Any]], ratio: Any) -> tuple[list[str], list[str], list[list[float]]]:
+def evenly_spaced(items: list[Any], max_items: int) -> list[Any]:
+    """At most ``max_items`` of ``items``, first and last kept, evenly spread between."""
+    if len(items) <= max_items or max_items < 2:
+        return list(items)
+    step = (len(items) - 1) / (max_items - 1)
+    return [items[round(i * step)] for i in range(max_items)]
+
+
+# More bar groups than this do not fit a terminal chart (and cost frames to draw).
+MAX_BAR_GROUPS = 12
+
+
+def bars_vs_standard(cells: Sequence[dict[str, Any]], ratio: Any,
+                     max_groups: int = MAX_BAR_GROUPS) -> tuple[list[str], list[str], list[list[float]]]:
     """Grouped bars: (seq labels, backend names, values[backend][seq]) of ``ratio(cell, std)``.
 
     Standard itself is left out (its ratio is 1 by definition); a missing value is 0.0
-    so the bar groups stay aligned (plotext has no gaps), and the label says which.
+    so the bar groups stay aligned (plotext has no gaps). With more than ``max_groups``
+    sequence lengths, an evenly spaced subset (first and last kept) is drawn.
     """
     ok = [c for c in cells if c.get("status", "ok") == "ok"]
     std = {(c["seq"], c["dtype"]): c for c in ok if c["backend"] == "standard"}
-    seqs = sorted({(c["seq"], c["dtype"]) for c in ok})
+    seqs = evenly_spaced(sorted({(c["seq"], c["dtype"]) for c in ok}), max_groups)
     multi_dtype = len({d for _, d in seqs}) > 1
     labels = [f"{s} {d}" if multi_dtype else str(s) for s, d in seqs]
     backends = [b for b in dict.fromkeys(c["backend"] for c in ok) if b != "standard"]

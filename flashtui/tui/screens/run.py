@@ -12,6 +12,7 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, ProgressBar, Static, TabbedContent, TabPane
@@ -21,6 +22,22 @@ from ..widgets.log_panel import WorkerLog
 from ..widgets.memory_panel import MemoryPanel
 
 NARROW_WIDTH = 120
+
+
+def _quiet_when_gone(method: Any) -> Any:
+    """Make a data-in method a no-op when its widgets are not (or no longer) mounted."""
+
+    def wrapper(self: "RunScreen", *args: Any, **kwargs: Any) -> Any:
+        if not self.is_mounted:
+            return None
+        try:
+            return method(self, *args, **kwargs)
+        except NoMatches:
+            return None
+
+    wrapper.__name__ = method.__name__
+    wrapper.__doc__ = method.__doc__
+    return wrapper
 
 
 class RunScreen(Screen):
@@ -70,6 +87,9 @@ class RunScreen(Screen):
 
     def on_mount(self) -> None:
         self._apply_width(self.app.size.width)
+        # Build the charts while the user looks at the live tab, so the first switch
+        # to Charts does not pay for importing plotext and composing four plots.
+        self.set_timer(0.3, self.ensure_charts)
 
     def on_resize(self, event: Any) -> None:
         self._apply_width(event.size.width)
@@ -100,6 +120,9 @@ class RunScreen(Screen):
             self.ensure_charts()
 
     # ------------------------------------------------------------ data in
+    # Events can still arrive while the app shuts down and the screen's widgets are
+    # gone; each method below is then a no-op, never an exception in the UI.
+    @_quiet_when_gone
     def show_cells(self, cells: tuple[dict[str, Any], ...]) -> None:
         self.query_one("#timing-table", TimingTable).cells = cells
         self.query_one("#parity-table", ParityTable).cells = cells
@@ -110,16 +133,20 @@ class RunScreen(Screen):
             for charts in self.query("#charts-panel").results(ChartsPanel):
                 charts.cells = cells
 
+    @_quiet_when_gone
     def set_progress(self, done: int, total: int | None, text: str) -> None:
         bar = self.query_one("#progress", ProgressBar)
         bar.update(total=total, progress=done)
         self.query_one("#progress-text", Label).update(text)
 
+    @_quiet_when_gone
     def set_now(self, text: str) -> None:
         self.query_one("#now-running", Static).update(text)
 
+    @_quiet_when_gone
     def log_line(self, level: str, text: str) -> None:
         self.query_one("#worker-log", WorkerLog).append(level, text)
 
+    @_quiet_when_gone
     def selected_cell_key(self) -> str | None:
         return self.query_one("#timing-table", TimingTable).selected_key

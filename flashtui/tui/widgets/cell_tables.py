@@ -39,17 +39,28 @@ class CellTable(DataTable):
         raise NotImplementedError
 
     def watch_cells(self, cells: tuple[dict[str, Any], ...]) -> None:
+        """Update in place: changed cells only, new rows appended, gone rows removed.
+
+        Incremental so a sweep of a thousand cells stays O(changed) per update, and the
+        cursor and scroll position never jump while the user reads.
+        """
         if not self.is_mounted:
             return
-        selected = self.selected_key
-        self.clear()
-        for cell in cells:
-            self.add_row(*self.row_for(cell, cells), key=present.cell_key(cell))
-        if selected is not None:
-            try:
-                self.move_cursor(row=self.get_row_index(selected), animate=False)
-            except Exception:
-                pass
+        rows: dict[str, tuple[str, ...]] = getattr(self, "_rows", {})
+        wanted = {present.cell_key(c): self.row_for(c, cells) for c in cells}
+        for key in [k for k in rows if k not in wanted]:
+            self.remove_row(key)
+            del rows[key]
+        for key, row in wanted.items():
+            old = rows.get(key)
+            if old is None:
+                self.add_row(*row, key=key)
+            elif old != row:
+                for column, (before, after) in zip(self.COLUMNS, zip(old, row)):
+                    if before != after:
+                        self.update_cell(key, column, after)
+            rows[key] = row
+        self._rows = rows
 
     @property
     def selected_key(self) -> str | None:

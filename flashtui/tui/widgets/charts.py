@@ -31,9 +31,20 @@ class ChartsPanel(Grid):
     def on_mount(self) -> None:
         self._draw(self.cells)
 
+    # plotext rebuilds every figure from scratch; redraw at most this often while cells
+    # stream in, so a fast sweep never makes keys wait behind chart rendering.
+    REDRAW_MIN_INTERVAL_S = 0.5
+    _redraw_pending = False
+
     def watch_cells(self, cells: tuple[dict[str, Any], ...]) -> None:
+        if self.is_mounted and not self._redraw_pending:
+            self._redraw_pending = True
+            self.set_timer(self.REDRAW_MIN_INTERVAL_S, self._redraw_latest)
+
+    def _redraw_latest(self) -> None:
+        self._redraw_pending = False
         if self.is_mounted:
-            self._draw(cells)
+            self._draw(self.cells)
 
     def _draw(self, cells: tuple[dict[str, Any], ...]) -> None:
         self._lines(self.query_one("#chart-time", PlotextPlot), "time vs seq", "ms",

@@ -34,14 +34,18 @@ class MemoryPanel(Vertical):
         self.query_one("#nvml-trace", Sparkline).display = False
 
     def watch_nvml_reason(self, reason: str | None) -> None:
+        if not self.is_mounted:
+            return
         self.query_one("#nvml-status", Label).update(self._status_text())
         self.query_one("#nvml-trace", Sparkline).display = not reason
 
     def watch_latest_label(self, label: str) -> None:
-        if not self.nvml_reason:
+        if self.is_mounted and not self.nvml_reason:
             self.query_one("#nvml-status", Label).update(self._status_text())
 
     def watch_trace_bytes(self, trace: tuple[float, ...]) -> None:
+        if not self.is_mounted:
+            return
         sparkline = self.query_one("#nvml-trace", Sparkline)
         sparkline.data = list(trace)
 

@@ -21,7 +21,23 @@ for part in $parts; do case $part in
   profile) run bench_profile python -m flashtui bench --batch 1 --heads 16 --seq 128,256,512 --dtype bf16 --head-dim 64 \
             --backends standard,sdpa-flash,sdpa-cudnn,fa4 --profile "$OUT/short_seq.speedscope.json" --out "$OUT/bench_profile.json" ;;
   ready) run ready python -c "import json,time; from flashtui.client import WorkerClient; t=time.monotonic(); c=WorkerClient(); r=c.start(); w=time.monotonic()-t; c.close(); print(json.dumps({'ready_wall_s': w, 'ready_s': r['ready_s'], 'breakdown_s': r['ready_breakdown_s']}, indent=1))" ;;
-  tests) run pytest_gpu python -m pytest -m gpu -q -p no:cacheprovider tests/gpu ;;
+  tests) run pytest_gpu python -m pytest -m gpu -q -p no:cacheprovider -rs tests/gpu tests/faults/test_gpu_faults.py ;;
+  tests-engine) run pytest_gpu_engine python -m pytest -m gpu -q -p no:cacheprovider -rs tests/gpu/test_engine_gpu.py tests/gpu/test_monitor_gpu.py ;;
+  tests-models) run pytest_gpu_models python -m pytest -m gpu -q -s -p no:cacheprovider -rs tests/gpu/test_models_gpu.py ;;
+  tests-doctor) run pytest_gpu_doctor python -m pytest -m gpu -q -s -p no:cacheprovider -rs tests/gpu/test_doctor_gpu.py ;;
+  tests-faults) run pytest_gpu_faults python -m pytest -m gpu -q -s -p no:cacheprovider -rs tests/faults/test_gpu_faults.py ;;
+  gpt2) run bench_gpt2 python -m flashtui bench --mode prefill --model gpt2 --seq 512,1024,2048 --batch 4 \
+            --dtype fp16,bf16 --out "$OUT/bench_gpt2.json" ;;
+  gpt2-decode) run bench_gpt2_decode python -m flashtui bench --mode decode --model gpt2 --seq 512 --batch 4 \
+            --dtype bf16 --new-tokens 32 --backends standard,sdpa-math,sdpa-flash,sdpa-efficient,sdpa-cudnn,fa4 \
+            --out "$OUT/bench_gpt2_decode.json" ;;
+  seed) run bench_seed python -m flashtui bench --mode prefill --model gpt2 --seq 512 --batch 4 --dtype fp32,fp16 \
+            --backends standard,sdpa-math,sdpa-flash,sdpa-efficient --out "$OUT/bench_seed.json" ;;
+  llama8b) run bench_llama8b python -m flashtui bench --mode prefill --model llama-3-8b --seq 4096 --batch 1 \
+            --dtype bf16 --reps 10 --out "$OUT/bench_llama8b.json" ;;
+  doctor) run doctor python -m flashtui doctor --json --quiet ; run doctor_text python -m flashtui doctor --quiet ;;
+  capacity) run capacity python -m flashtui doctor --capacity --backends standard,sdpa-flash,sdpa-cudnn,fa4 \
+            --batch 1 --heads 16 --head-dim 128 --dtype bf16 --max-seq 1048576 ;;
   *) [ -f "benchmarks/$part" ] && run "${part%.*}" python "benchmarks/$part" ;;
 esac; done
 exit 0

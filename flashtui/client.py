@@ -274,7 +274,8 @@ class WorkerClient:
             lines = self.log_path.read_text(errors="replace").splitlines()
         except OSError:
             return ""
-        lines = [line.strip() for line in lines if line.strip()]
+        # Library chatter (the profiler's USDT trace lines) says nothing about a death.
+        lines = [line.strip() for line in lines if line.strip() and not line.startswith("USDT:")]
         return " | ".join(lines[-max_lines:])
 
     def _next(self, timeout_s: float | None) -> Any:

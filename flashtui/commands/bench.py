@@ -210,8 +210,11 @@ def exit_code(session: Session) -> int:
 def run(args: argparse.Namespace) -> int:
     from ..textable import render_session
 
+    # Everything checkable without the worker is checked before paying its start-up:
+    # a typo should not cost a torch import. (Device-dependent defaults come later.)
     if args.mode != "kernel" and not args.model:
         raise SpecError(f"--mode {args.mode} needs --model (a built-in name such as gpt2, or a local path)")
+    spec_from_args(args, cuda_present=args.device != "cpu")
     if args.monitor_hz and not 0.5 <= args.monitor_hz <= 50:
         raise SpecError(f"--monitor-hz must be 0 (off) or between 0.5 and 50, got {args.monitor_hz:g}")
     for flag, path in (("--out", args.out), ("--profile", args.profile)):

@@ -34,6 +34,9 @@ def plain_event_loop_ms(fn, warmup_ms: float = 100.0, min_total_ms: float = 50.0
     """
     import time
 
+    import gc
+
+    gc.collect()  # the same footing as flashtui's harness (which pauses gc while timing)
     start = time.perf_counter()
     while (time.perf_counter() - start) * 1e3 < warmup_ms:
         for _ in range(10):
@@ -62,7 +65,7 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--heads", type=int, default=16)
     ap.add_argument("--head-dim", type=int, default=128)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--out")
     args = ap.parse_args()
     if not torch.cuda.is_available():

@@ -16,6 +16,7 @@ On CPU, perf_counter around each call.
 
 from __future__ import annotations
 
+import gc
 import statistics
 import time
 from dataclasses import dataclass
@@ -122,7 +123,24 @@ def host_launch_ms(fn: Callable[[], object], calls: int = HOST_PASS_CALLS) -> fl
 
 def time_calls(fn: Callable[[], object], device: str, reps: int, warmup_ms: float,
                should_stop: Callable[[], bool] = lambda: False) -> Timing:
-    """Warm up by time, then time ``reps`` blocks (fewer if they would exceed MAX_TIMED_S)."""
+    """Warm up by time, then time ``reps`` blocks (fewer if they would exceed MAX_TIMED_S).
+
+    The garbage collector is paused for the duration, as ``timeit`` does: a gen-2 pass
+    over the worker's heap landing inside a launch-bound block would be billed to the
+    kernel (FA4's Python dispatch allocates enough to trigger them).
+    """
+    gc.collect()
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _time_calls(fn, device, reps, warmup_ms, should_stop)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _time_calls(fn: Callable[[], object], device: str, reps: int, warmup_ms: float,
+                should_stop: Callable[[], bool]) -> Timing:
     warmup_calls, last_ms = warm_up(fn, device, warmup_ms)
     if device == "cuda":
         per_call_ms = _estimate_ms(fn)

@@ -12,6 +12,7 @@ while the worker is still importing it in its own process.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from pathlib import Path
@@ -46,12 +47,12 @@ def default_worker_factory() -> Any:
     return WorkerClient()
 
 
-def default_sampler_factory(ready: dict[str, Any]) -> Any:
+def default_sampler_factory(ready: dict[str, Any], rate_hz: float | None = None) -> Any:
     """An NVML sampler aimed at the worker's device (it reports its own 'why not')."""
     from ..monitor import nvml
 
     hint = nvml.device_hint_from_provenance(ready.get("provenance"))
-    return nvml.NvmlSampler(**hint)
+    return nvml.NvmlSampler(**hint) if rate_hz is None else nvml.NvmlSampler(rate_hz=rate_hz, **hint)
 
 
 class FlashTuiApp(App[int]):
@@ -61,7 +62,11 @@ class FlashTuiApp(App[int]):
     CSS_PATH = str(Path(__file__).with_name("app.tcss"))
     TITLE = "flashtui"
     SUB_TITLE = "what does FlashAttention buy me here?"
-    BINDINGS = [Binding("ctrl+t", "cycle_theme", "Theme", show=False)]
+    BINDINGS = [
+        Binding("ctrl+t", "cycle_theme", "Theme", show=False),
+        Binding("d", "doctor", "Doctor"),
+        Binding("o", "sessions", "Sessions"),
+    ]
 
     def __init__(
         self,
@@ -96,6 +101,19 @@ class FlashTuiApp(App[int]):
         self._last_sample_redraw_s = 0.0
         self._sample_redraw_pending = False
         self._saving_theme = False
+        # Doctor: the last report (build_report's object), NVML's status, probe in flight.
+        self.doctor_report: dict[str, Any] | None = None
+        self.nvml_state: dict[str, Any] | None = None
+        self.probe_running = False
+        # py-spy: the frames poller, a recording in flight and its bookkeeping.
+        self.pyspy_poller: Any | None = None
+        self.pyspy_fatal: str | None = None  # py-spy cannot be used (until the next sweep)
+        self.recording: Any | None = None
+        self.recording_state: str | None = None  # None | starting | recording | stopping
+        self.record_cells: list[str] = []
+        self.record_cells_left = 0
+        self._record_info: dict[str, Any] = {}
+        self._pending_journal_status: str | None = None
 
     # ------------------------------------------------------------- start-up
     def defaults(self) -> dict[str, Any]:
@@ -121,12 +139,27 @@ class FlashTuiApp(App[int]):
         for line in ([config_error] if config_error else []) + theme_errors:
             self.notify(line, severity="warning", title="settings", timeout=8)
         if self.worker_factory is not None:
-            self.bridge = WorkerBridge(self.worker_factory(), self.post_message, self.sampler_factory)
+            sampler_factory = self.sampler_factory
+            if sampler_factory is default_sampler_factory:
+                sampler_factory = functools.partial(sampler_factory, rate_hz=self.config.nvml_rate_hz)
+            self.bridge = WorkerBridge(self.worker_factory(), self.post_message, sampler_factory)
+            from .profiler import PySpyPoller
+
+            bridge = self.bridge
+            self.pyspy_poller = PySpyPoller(lambda: bridge.worker_pid, self.post_message)
             # After the first frame: the worker's interpreter and torch import compete
             # for the same cores, and the user should see the form at once.
             self.call_after_refresh(self.bridge.start)
 
     def on_unmount(self) -> None:
+        if self.pyspy_poller is not None:
+            self.pyspy_poller.stop()
+        if self.recording is not None:
+            try:
+                self.recording.stop(timeout_s=3.0, check=False)
+            except Exception:
+                pass
+            self.recording = None
         if self.bridge is not None:
             self.bridge.close()
         self._close_journal("cancelled" if self.sweep_running else None)
@@ -153,6 +186,8 @@ class FlashTuiApp(App[int]):
         yield from super().get_system_commands(screen)
         yield SystemCommand("Next theme", "Cycle through flashtui's themes", self.action_cycle_theme)
         yield SystemCommand("Screenshot", "Save an SVG screenshot", self.action_screenshot)
+        yield SystemCommand("Doctor", "What this machine can run (capability probe)", self.action_doctor)
+        yield SystemCommand("Sessions", "Open, compare and export stored sessions", self.action_sessions)
         if self.session is not None:
             yield SystemCommand("Export", "Export the session (html, md, csv, json)", self.action_export)
 
@@ -191,7 +226,11 @@ class FlashTuiApp(App[int]):
             self.notify("no worker (started without one)", severity="error")
             return False
         if self.bridge.running:
-            self.notify("a sweep is already running; cancel it first (c)", severity="warning")
+            if self.bridge.busy_with == "probe":
+                self.notify("the doctor probe is running; the sweep can start when it is done",
+                            severity="warning")
+            else:
+                self.notify("a sweep is already running; cancel it first (c)", severity="warning")
             return False
         screen = await self._ensure_run_screen()
         if cells is None or self.session is None:
@@ -205,6 +244,7 @@ class FlashTuiApp(App[int]):
                 }
             screen.show_cells(())
             self._open_journal()
+        self.pyspy_fatal = None  # py-spy gets one more try per sweep
         self.sweep_running = True
         self.sweep_done = 0
         self.sweep_total = len(cells) if cells else 0
@@ -215,6 +255,7 @@ class FlashTuiApp(App[int]):
         self.bridge.run_sweep(spec, cells)
         if self.sweep_timer is None:
             self.sweep_timer = self.set_interval(1.0, self._tick_progress)
+        self.update_pyspy_sampling()
         return True
 
     sweep_timer: Any = None
@@ -250,6 +291,11 @@ class FlashTuiApp(App[int]):
             return
         self.session.add_cell(cell)
         self.sweep_done += 1
+        if self.recording_state == "recording":
+            self.record_cells.append(f"{cell.backend} seq={cell.seq} {cell.dtype}")
+            self.record_cells_left -= 1
+            if self.record_cells_left <= 0:
+                self._stop_recording(f"after {len(self.record_cells)} cells")
         if self.journal is not None:
             try:
                 self.journal.append_cell(cell)
@@ -310,11 +356,270 @@ class FlashTuiApp(App[int]):
         if self.session is not None and not cancelled:
             if any(c.status == "failed" for c in self.session.cells):
                 status = "failed"
-        self._close_journal(status)
+        self.update_pyspy_sampling()
+        if self.recording_state is not None:
+            # The profile goes into the journal before its footer: close it afterwards.
+            self._pending_journal_status = status
+            if self.recording_state == "recording":
+                self._stop_recording("the sweep finished")
+        else:
+            self._close_journal(status)
         if self.run_screen is not None:
             self.run_screen.set_now(f"sweep {status}")
         self._run_log("info", f"■ sweep {status}")
         self.notify(f"sweep {status}", severity="warning" if cancelled else "information", timeout=4)
+
+    # ------------------------------------------------------------ sessions
+    def action_sessions(self) -> None:
+        """The stored sessions: open one, compare two, export one."""
+        from .screens.sessions import SessionsScreen
+
+        if isinstance(self.screen, SessionsScreen):
+            return
+        self.push_screen(SessionsScreen())
+
+    # -------------------------------------------------------------- doctor
+    def _doctor_screen(self) -> Any:
+        from .screens.doctor import DoctorScreen
+
+        for screen in self.screen_stack:
+            if isinstance(screen, DoctorScreen):
+                return screen
+        return None
+
+    def action_doctor(self) -> None:
+        """Show the Doctor screen; probe on the first visit (later: r re-probes)."""
+        from .screens.doctor import DoctorScreen
+
+        if isinstance(self.screen, DoctorScreen):
+            return
+        if not self.is_screen_installed("doctor"):
+            self.install_screen(DoctorScreen(), name="doctor")
+        self.push_screen("doctor")
+        if self.nvml_state is None:
+            self.run_worker(self._probe_nvml, thread=True, exclusive=True, group="nvml")
+        if self.doctor_report is None and not self.probe_running:
+            self.action_probe()
+
+    def _probe_nvml(self) -> None:
+        """In a thread: NVML init can take a moment on a GPU box."""
+        from ..monitor.nvml import probe_nvml
+
+        try:
+            state = probe_nvml().to_dict()
+        except Exception as exc:
+            state = {"available": False, "reason": f"NVML probe failed: {exc}"}
+        self.call_from_thread(self._nvml_probed, state)
+
+    def _nvml_probed(self, state: dict[str, Any]) -> None:
+        self.nvml_state = state
+        screen = self._doctor_screen()
+        if screen is not None:
+            screen.set_nvml(state)
+
+    def doctor_preview(self) -> dict[str, Any]:
+        """A report with the environment only (before or without a probe)."""
+        from ..doctor_report import build_report
+
+        return build_report(self.ready or {}, {}, self.nvml_state or {}, _pyspy_state())
+
+    def action_probe(self, force: bool = False) -> None:
+        """Run the worker's capability probe, unless the worker is busy (then say so)."""
+        screen = self._doctor_screen()
+
+        def status(text: str, state: str) -> None:
+            if screen is not None:
+                screen.set_status(text, state)
+
+        if self.bridge is None:
+            status("probe not run: no worker (the app was started without one)", "error")
+            return
+        if self.probe_running:
+            self.notify("the probe is already running", timeout=3)
+            return
+        if self.sweep_running or self.bridge.running:
+            what = self.bridge.busy_with or "sweep"
+            self.notify(f"a {what} is running: the probe shares its worker; "
+                        "press r on the Doctor screen when it is done", severity="warning",
+                        title="doctor", timeout=6)
+            status(f"probe not run: a {what} is running (r when it is done)", "error")
+            return
+        if self.bridge.probe(fastest=True):
+            self.probe_running = True
+            self._probe_started_s = time.monotonic()
+            status("probing: starting…", "running")
+
+    _probe_started_s = 0.0
+
+    @on(m.ProbeProgress)
+    def _probe_progress(self, message: m.ProbeProgress) -> None:
+        screen = self._doctor_screen()
+        if screen is not None:
+            elapsed = time.monotonic() - self._probe_started_s
+            screen.set_status(f"probing: {message.text} ({present.fmt_duration(elapsed)})", "running")
+
+    @on(m.ProbeFinished)
+    def _probe_finished(self, message: m.ProbeFinished) -> None:
+        from ..doctor_report import build_report
+
+        self.probe_running = False
+        if self.nvml_state is None:
+            self._probe_nvml_now()
+        self.ready = self.ready or message.ready
+        self.doctor_report = build_report(message.ready, message.result, self.nvml_state or {},
+                                          _pyspy_state())
+        screen = self._doctor_screen()
+        if screen is not None:
+            screen.show_report(self.doctor_report)
+            screen.set_status(f"probe finished in {present.fmt_duration(message.seconds)} "
+                              f"(r probes again)", "done")
+
+    def _probe_nvml_now(self) -> None:
+        from ..monitor.nvml import probe_nvml
+
+        try:
+            self.nvml_state = probe_nvml().to_dict()
+        except Exception as exc:
+            self.nvml_state = {"available": False, "reason": f"NVML probe failed: {exc}"}
+
+    @on(m.ProbeFailed)
+    def _probe_failed(self, message: m.ProbeFailed) -> None:
+        self.probe_running = False
+        screen = self._doctor_screen()
+        if screen is not None:
+            screen.set_status(f"probe failed: {message.reason} (r tries again)", "error")
+        self.notify(f"probe failed: {message.reason}", severity="error", title="doctor", timeout=10)
+
+    # -------------------------------------------------------------- py-spy
+    def _pyspy_panel(self) -> Any:
+        return self.run_screen.pyspy_panel() if self.run_screen is not None else None
+
+    def update_pyspy_sampling(self) -> None:
+        """Sample frames only while a sweep runs, the py-spy tab shows and nothing records."""
+        screen = self.run_screen
+        visible = (screen is not None and screen.is_mounted and screen.active_tab == "pyspy")
+        if visible and self.pyspy_fatal is None:
+            from ..monitor import pyspy
+
+            if pyspy.find_pyspy() is None:
+                self.pyspy_fatal = pyspy.INSTALL_HINT
+        if visible and self.pyspy_fatal is not None:
+            panel = self._pyspy_panel()
+            if panel is not None:
+                panel.show_hint(self.pyspy_fatal)
+        wanted = (visible and self.sweep_running and self.pyspy_fatal is None
+                  and self.recording_state is None)
+        if self.pyspy_poller is not None:
+            self.pyspy_poller.set_wanted(wanted)
+
+    @on(m.PySpyFrames)
+    def _pyspy_frames(self, message: m.PySpyFrames) -> None:
+        panel = self._pyspy_panel()
+        if panel is not None:
+            panel.show_frames(message.hot)
+
+    @on(m.PySpyStatus)
+    def _pyspy_status(self, message: m.PySpyStatus) -> None:
+        if message.fatal:
+            self.pyspy_fatal = message.reason
+            self.update_pyspy_sampling()
+        panel = self._pyspy_panel()
+        if panel is not None:
+            panel.show_hint(message.reason)
+
+    def action_toggle_record(self) -> None:
+        """py-spy record: start on the worker (stops after RECORD_CELLS cells), or stop now."""
+        from ..monitor import pyspy
+        from .profiler import RECORD_CELLS, profile_path, start_recording
+
+        if self.recording_state == "recording":
+            self._stop_recording("stopped by you")
+            return
+        if self.recording_state is not None:
+            self.notify(f"py-spy record is {self.recording_state}; a moment", timeout=3)
+            return
+        pid = self.bridge.worker_pid if self.bridge is not None else None
+        if not self.sweep_running or self.session is None or pid is None:
+            self.notify(f"start a sweep first: a recording covers its next {RECORD_CELLS} cells",
+                        severity="warning", title="py-spy")
+            return
+        if pyspy.find_pyspy() is None:
+            self.notify(pyspy.INSTALL_HINT, severity="warning", title="py-spy")
+            return
+        try:
+            path = profile_path(self.session.id)
+        except OSError as exc:
+            self.notify(f"cannot create the profile file: {exc.strerror or exc}", severity="error")
+            return
+        self.recording_state = "starting"
+        self.record_cells = []
+        self.record_cells_left = RECORD_CELLS
+        self._record_info = {"pid": pid, "session": self.session.id}
+        self.update_pyspy_sampling()  # two tracers cannot attach at once: pause the panel
+        self._record_text(f"● starting py-spy record on pid {pid}…", True)
+        start_recording(pid, path, self.post_message)
+
+    def _record_text(self, text: str | None, recording: bool = False) -> None:
+        panel = self._pyspy_panel()
+        if panel is not None:
+            panel.set_record_text(text, recording)
+
+    @on(m.RecordingStarted)
+    def _recording_started(self, message: m.RecordingStarted) -> None:
+        self.recording = message.recording
+        self.recording_state = "recording"
+        self._record_info["started_at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        self._record_text(f"● recording → {message.path} (p stops; stops after "
+                          f"{self.record_cells_left} cells)", True)
+        self._run_log("info", f"py-spy record started → {message.path} (timings of these cells "
+                              "include py-spy's sampling pauses)")
+        if not self.sweep_running:
+            self._stop_recording("the sweep finished")
+
+    def _stop_recording(self, why: str) -> None:
+        from .profiler import stop_recording
+
+        recording, self.recording = self.recording, None
+        if recording is None:
+            return
+        self.recording_state = "stopping"
+        self._record_text("● stopping py-spy, writing the profile…", True)
+        stop_recording(recording, {**self._record_info, "cells": list(self.record_cells), "stopped": why},
+                       self.post_message)
+
+    @on(m.RecordingStopped)
+    def _recording_stopped(self, message: m.RecordingStopped) -> None:
+        self.recording_state = None
+        attachment = message.attachment
+        summary = attachment.get("summary") or {}
+        if self.session is not None:
+            self.session.attachments["profile"] = attachment
+            if self.journal is not None:
+                try:
+                    self.journal.update(attachments={"profile": attachment})
+                except Exception as exc:
+                    self._journal_failed(exc)
+        text = (f"profile saved: {attachment['path']} ({summary.get('n_samples', 'NA')} samples, "
+                f"{len(attachment.get('cells') or [])} cells; open it in speedscope.app)")
+        self._record_text(text)
+        self._run_log("info", text)
+        self.notify(text, title="py-spy", timeout=8)
+        self._after_recording()
+
+    @on(m.RecordingFailed)
+    def _recording_failed(self, message: m.RecordingFailed) -> None:
+        self.recording_state = None
+        self.recording = None
+        self._record_text(f"✗ {message.reason}")
+        self._run_log("error", f"py-spy record: {message.reason}")
+        self.notify(message.reason, severity="error", title="py-spy record", timeout=10)
+        self._after_recording()
+
+    def _after_recording(self) -> None:
+        if self._pending_journal_status is not None and not self.sweep_running:
+            status, self._pending_journal_status = self._pending_journal_status, None
+            self._close_journal(status)
+        self.update_pyspy_sampling()
 
     # ------------------------------------------------------------- monitor
     @on(m.MonitorStatus)
@@ -477,6 +782,14 @@ class FlashTuiApp(App[int]):
             self.notify(f"exported to {path}", title="export", timeout=6)
 
         self.push_screen(ExportScreen(f"flashtui-{self.session.id}.html"), write)
+
+
+def _pyspy_state() -> dict[str, Any]:
+    """Whether py-spy is here, as the doctor report wants it."""
+    from ..monitor.pyspy import INSTALL_HINT, find_pyspy
+
+    path = find_pyspy()
+    return {"available": path is not None, "path": path, "reason": None if path else INSTALL_HINT}
 
 
 def run_app(args: Any = None) -> int:

@@ -14,13 +14,17 @@ its own pace and never falls behind.
 from __future__ import annotations
 
 import collections
+import inspect
 import threading
+import time
 from typing import Any, Callable
 
 from ..spec import CellKey, SweepSpec
 from . import messages as m
 
 TRACE_CAPACITY = 240  # samples kept for the live sparkline (2 min at 2 Hz, 12 s at 20 Hz)
+# The capability probe: seconds on CPU, minutes on a GPU where fa4/flex compile first.
+PROBE_TIMEOUT_S = 600.0
 
 
 def _one_line(exc: BaseException) -> str:
@@ -43,6 +47,8 @@ class WorkerBridge:
         self._busy = threading.Event()
         self._stderr_offset = 0
         self._closed = False
+        # What holds the client now: "sweep", "restart" or "probe" (None when idle).
+        self.busy_with: str | None = None
 
     # ------------------------------------------------------------------ status
     @property
@@ -120,6 +126,7 @@ class WorkerBridge:
         if self._busy.is_set():
             return False
         self._busy.set()
+        self.busy_with = "sweep"
         self._thread(self._run_sweep, spec, cells, name="flashtui-bridge-sweep")
         return True
 
@@ -140,6 +147,7 @@ class WorkerBridge:
         except Exception as exc:
             self.post(m.BridgeError(f"sweep stopped: {_one_line(exc)}"))
         finally:
+            self.busy_with = None
             self._busy.clear()
             if not finished:
                 self.post(m.SweepFinished({"cancelled": True, "error": True}))
@@ -156,6 +164,7 @@ class WorkerBridge:
         if self._busy.is_set():
             return False
         self._busy.set()
+        self.busy_with = "restart"
         self._thread(self._restart, name="flashtui-bridge-restart")
         return True
 
@@ -174,7 +183,80 @@ class WorkerBridge:
         except Exception as exc:
             self.post(m.WorkerStartFailed(_one_line(exc)))
         finally:
+            self.busy_with = None
             self._busy.clear()
+
+    # ------------------------------------------------------------------- probe
+    def probe(self, fastest: bool = True, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
+        """Run the worker's capability probe in the background; False while busy.
+
+        Posts ProbeProgress (the worker's Progress lines), then ProbeFinished or
+        ProbeFailed. Shares the operations lock with sweeps: the client is not re-entrant.
+        """
+        if self._busy.is_set():
+            return False
+        self._busy.set()
+        self.busy_with = "probe"
+        self._thread(self._probe, fastest, timeout_s, name="flashtui-bridge-probe")
+        return True
+
+    def _probe(self, fastest: bool, timeout_s: float) -> None:
+        started = time.monotonic()
+        try:
+            with self._ops_lock:
+                self.post(m.ProbeProgress("starting the worker…"))
+                ready = self.client.start()
+                self.post(m.ProbeProgress("probing backends with tiny kernels…"))
+                reply = self._request_with_progress("Probe", "ProbeFinished", timeout_s, fastest=fastest)
+            self.post(m.ProbeFinished(dict(ready.data), dict(reply.data.get("result") or {}),
+                                      time.monotonic() - started))
+        except Exception as exc:
+            self.post(m.ProbeFailed(_one_line(exc)))
+        finally:
+            self.busy_with = None
+            self._busy.clear()
+
+    def _request_with_progress(self, type_: str, reply: str, timeout_s: float, **data: Any) -> Any:
+        """``client.request`` that forwards the worker's Progress lines as ProbeProgress.
+
+        ``WorkerClient.request`` passes Progress over; when it grows an ``on_event``
+        callback that is used, else the same loop runs here on its ``_send``/``_next``.
+        Clients without either (the scripted one) answer through plain ``request``.
+        """
+        client = self.client
+
+        def on_event(event: Any) -> None:
+            if getattr(event, "type", None) == "Progress":
+                self.post(m.ProbeProgress(str(event.data.get("text", ""))))
+
+        try:
+            accepts = "on_event" in inspect.signature(client.request).parameters
+        except (TypeError, ValueError):
+            accepts = False
+        if accepts:
+            return client.request(type_, reply, timeout_s=timeout_s, on_event=on_event, **data)
+        if not (hasattr(client, "_send") and hasattr(client, "_next")):
+            return client.request(type_, reply, timeout_s=timeout_s, **data)
+        from ..client import _EOF, WorkerError, describe_exit
+
+        client._send(type_, **data)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            item = client._next(0.5)
+            if item is None:
+                if client.alive:
+                    continue
+                item = _EOF
+            if item is _EOF:
+                proc = getattr(client, "proc", None)
+                raise WorkerError(f"the worker {describe_exit(proc.returncode if proc else None)} "
+                                  f"during {type_}: {client.stderr_tail() or 'no output'}")
+            if item.type == reply:
+                return item
+            if item.type == "RequestFailed":
+                raise WorkerError(f"{type_} failed: {item['reason']}")
+            on_event(item)
+        raise WorkerError(f"{type_} got no reply within {timeout_s:.0f} s")
 
     # ------------------------------------------------------------------ stderr
     def _post_stderr_tail(self, max_lines: int = 20) -> None:

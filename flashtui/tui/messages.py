@@ -108,3 +108,76 @@ class MonitorStatus(Message):
         super().__init__()
         self.available = available
         self.reason = reason
+
+
+# ------------------------------------------------------------------ doctor probe
+class ProbeProgress(Message):
+    """The capability probe is running: ``text`` says what it does now (worker Progress)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+class ProbeFinished(Message):
+    """The probe answered: ``ready`` (WorkerReady data) and ``result`` (ProbeFinished's)."""
+
+    def __init__(self, ready: dict[str, Any], result: dict[str, Any], seconds: float) -> None:
+        super().__init__()
+        self.ready = ready
+        self.result = result
+        self.seconds = seconds
+
+
+class ProbeFailed(Message):
+    """The probe could not run; ``reason`` is one readable line."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__()
+        self.reason = reason
+
+
+# ------------------------------------------------------------------------ py-spy
+class PySpyFrames(Message):
+    """A fresh ``monitor.pyspy.HotFrames`` of the worker (newest replaces pending ones)."""
+
+    def __init__(self, hot: Any) -> None:
+        super().__init__()
+        self.hot = hot
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, PySpyFrames)
+
+
+class PySpyStatus(Message):
+    """py-spy could not sample: ``reason`` is its one-line hint; ``fatal`` stops polling."""
+
+    def __init__(self, reason: str, fatal: bool = False) -> None:
+        super().__init__()
+        self.reason = reason
+        self.fatal = fatal
+
+
+class RecordingStarted(Message):
+    """``py-spy record`` is attached to the worker and writing ``path``."""
+
+    def __init__(self, path: str, recording: Any) -> None:
+        super().__init__()
+        self.path = path
+        self.recording = recording
+
+
+class RecordingStopped(Message):
+    """The profile is written: ``attachment`` is what goes into session.attachments."""
+
+    def __init__(self, attachment: dict[str, Any]) -> None:
+        super().__init__()
+        self.attachment = attachment
+
+
+class RecordingFailed(Message):
+    """Recording could not start or its file is unusable; ``reason`` is one line."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__()
+        self.reason = reason

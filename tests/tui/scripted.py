@@ -6,14 +6,18 @@ so they replay fixed events shaped exactly like the real worker's (see test_app_
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
+from pathlib import Path
 from typing import Any, Iterator
 
 from flashtui.protocol import Message
 from flashtui.spec import BACKENDS, CellKey, SweepSpec
 
 CPU_ONLY = ("standard", "sdpa-math", "sdpa-flash")
+# What the real CPU worker answered to Probe once (2-core AMD EPYC, torch 2.13 CPU).
+PROBE_RESULT_PATH = Path(__file__).with_name("probe_cpu.json")
 
 
 def ready_data(pid: int = 4242) -> dict[str, Any]:
@@ -66,6 +70,12 @@ class ScriptedClient:
 
     def close(self, timeout_s: float = 0.0) -> None:
         self.pid = None
+
+    def request(self, type_: str, reply: str, timeout_s: float = 600.0, **data: Any) -> Message:
+        """Probe only: the recorded CPU answer (deterministic for snapshots)."""
+        if type_ != "Probe":
+            raise RuntimeError(f"the scripted client does not answer {type_}")
+        return Message(reply, {"result": json.loads(PROBE_RESULT_PATH.read_text())})
 
     def run_sweep(self, spec: SweepSpec, cells: list[CellKey] | None = None) -> Iterator[Message]:
         self._cancel = False

@@ -20,6 +20,7 @@ from textual.widgets import Footer, Header, Label, ProgressBar, Static, TabbedCo
 from ..widgets.cell_tables import ParityTable, TimingTable
 from ..widgets.log_panel import WorkerLog
 from ..widgets.memory_panel import MemoryPanel
+from ..widgets.pyspy_panel import PySpyPanel
 
 NARROW_WIDTH = 120
 
@@ -52,6 +53,8 @@ class RunScreen(Screen):
         Binding("s", "app.screenshot", "Shot"),
         Binding("t", "app.cycle_theme", "Theme"),
         Binding("g", "toggle_charts", "Charts"),
+        Binding("y", "toggle_pyspy", "py-spy"),
+        Binding("p", "app.toggle_record", "Profile"),
         Binding("escape,b", "app.back_to_setup", "Setup"),
         Binding("q", "app.quit", "Quit"),
     ]
@@ -83,6 +86,8 @@ class RunScreen(Screen):
                         yield WorkerLog(id="worker-log")
             with TabPane("Charts", id="charts"):
                 yield Vertical(id="charts-host")
+            with TabPane("py-spy", id="pyspy"):
+                yield PySpyPanel(id="pyspy-panel")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -100,6 +105,25 @@ class RunScreen(Screen):
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if event.pane.id == "charts":
             self.ensure_charts()
+        update = getattr(self.app, "update_pyspy_sampling", None)
+        if update is not None:
+            update()
+
+    @property
+    def active_tab(self) -> str | None:
+        """'live', 'charts' or 'pyspy' (None before the tabs are mounted)."""
+        try:
+            return self.query_one("#run-tabs", TabbedContent).active
+        except NoMatches:
+            return None
+
+    def action_toggle_pyspy(self) -> None:
+        tabs = self.query_one("#run-tabs", TabbedContent)
+        tabs.active = "live" if tabs.active == "pyspy" else "pyspy"
+
+    @_quiet_when_gone
+    def pyspy_panel(self) -> PySpyPanel | None:
+        return self.query_one("#pyspy-panel", PySpyPanel)
 
     def ensure_charts(self) -> Any:
         """Build the charts on first view (plotext is imported only then)."""
@@ -115,7 +139,7 @@ class RunScreen(Screen):
 
     def action_toggle_charts(self) -> None:
         tabs = self.query_one("#run-tabs", TabbedContent)
-        tabs.active = "charts" if tabs.active == "live" else "live"
+        tabs.active = "live" if tabs.active == "charts" else "charts"
         if tabs.active == "charts":
             self.ensure_charts()
 

@@ -1,0 +1,110 @@
+"""Doctor screen: what this box can run, measured by the worker, and what to install.
+
+The same report as ``flashtui doctor`` (flashtui.doctor_report renders it, torch-free):
+environment, the backend x dtype x head_dim capability matrix with each reason, the
+labelled "fastest here" probe and the advice. The probe itself runs in the worker
+(tiny kernels, seconds on CPU, minutes on a GPU where fa4/flex compile first); the app
+asks the bridge for it and pushes progress lines and the finished report in here.
+The screen holds no state: ``app.doctor_report`` survives leaving and coming back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+from ...doctor_report import render_advice, render_environment, render_fastest, render_matrix
+
+
+def nvml_line(nvml: dict[str, Any] | None) -> str:
+    """'NVML: ok, driver 550.54, 1 GPU(s)' or 'NVML unavailable: <why>'."""
+    if nvml is None:
+        return "NVML: checking…"
+    if nvml.get("available"):
+        names = ", ".join(nvml.get("device_names") or []) or "no name"
+        return (f"NVML: ok, driver {nvml.get('driver_version')}, "
+                f"{nvml.get('device_count')} GPU(s): {names}")
+    return f"NVML unavailable: {nvml.get('reason')}"
+
+
+class DoctorScreen(Screen):
+    """Status line, NVML line, then the report's sections in a scrolling column."""
+
+    BINDINGS = [
+        Binding("r", "app.probe(True)", "Re-probe"),
+        Binding("s", "app.screenshot", "Shot"),
+        Binding("escape,b", "app.pop_screen", "Back"),
+        Binding("q", "app.quit", "Quit"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(id="doctor")
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        yield Static("probe not run yet (r runs it)", id="doctor-status", markup=False)
+        yield Static(nvml_line(None), id="doctor-nvml", markup=False)
+        with VerticalScroll(id="doctor-body"):
+            for section, title in (("env", "environment"), ("matrix", "capability matrix"),
+                                   ("fastest", "fastest here"), ("advice", "advice")):
+                static = Static("", id=f"doctor-{section}", classes="doctor-section", markup=False)
+                static.border_title = title
+                yield static
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.refresh_from_app()
+
+    def on_screen_resume(self) -> None:
+        self.refresh_from_app()
+
+    def refresh_from_app(self) -> None:
+        """Show what the app knows: the last report, or the environment from WorkerReady."""
+        app: Any = self.app
+        self.set_nvml(getattr(app, "nvml_state", None))
+        report = getattr(app, "doctor_report", None)
+        if report is not None:
+            self.show_report(report)
+        elif getattr(app, "ready", None):
+            self.show_environment(app.doctor_preview())
+        else:
+            self.query_one("#doctor-env", Static).update("waiting for the worker to start…")
+
+    # ------------------------------------------------------------ data in
+    def set_status(self, text: str, state: str = "idle") -> None:
+        """``state``: idle | running | done | error (a CSS class colours the line)."""
+        if not self.is_mounted:
+            return
+        status = self.query_one("#doctor-status", Static)
+        status.update(text)
+        for name in ("running", "done", "error"):
+            status.set_class(state == name, f"-{name}")
+
+    def set_nvml(self, nvml: dict[str, Any] | None) -> None:
+        if self.is_mounted:
+            line = self.query_one("#doctor-nvml", Static)
+            line.update(nvml_line(nvml))
+            line.set_class(bool(nvml) and not nvml.get("available"), "-unavailable")
+
+    def show_environment(self, report: dict[str, Any]) -> None:
+        if self.is_mounted:
+            self.query_one("#doctor-env", Static).update(render_environment(report))
+
+    def show_report(self, report: dict[str, Any]) -> None:
+        """Every section of a ``doctor_report.build_report`` object."""
+        if not self.is_mounted:
+            return
+        self.show_environment(report)
+        self.query_one("#doctor-matrix", Static).update(render_matrix(report.get("matrix")))
+        self.query_one("#doctor-fastest", Static).update(render_fastest(report.get("fastest")))
+        self.query_one("#doctor-advice", Static).update(render_advice(report.get("advice") or []))
+
+    def text(self) -> str:
+        """Everything the report sections show, as plain text (tests, screen readers)."""
+        return "\n".join(str(self.query_one(f"#doctor-{s}", Static).render())
+                         for s in ("status", "nvml", "env", "matrix", "fastest", "advice"))

@@ -1,0 +1,83 @@
+"""py-spy panel with REAL py-spy against the REAL CPU worker during a sweep.
+
+Frames of flashtui's worker appear while the py-spy tab is open; a recording stops
+after the next cells, leaves a valid speedscope file next to the session and an
+attachment in the journal; with py-spy missing the panel shows the one-line hint.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from flashtui.monitor import pyspy
+from flashtui.store import load
+from flashtui.tui import messages as m
+from flashtui.tui.app import FlashTuiApp
+from flashtui.tui.widgets.pyspy_panel import PySpyPanel
+
+from .conftest import TINY_CPU, NoSampler, wait_for
+
+needs_pyspy = pytest.mark.skipif(pyspy.find_pyspy() is None, reason="py-spy is not installed")
+# Long enough that py-spy sees the worker busy; cancelled once the recording is saved.
+SLOW = dict(seqs=(256, 512, 1024, 2048), reps=40)
+
+
+def panel(app) -> PySpyPanel:
+    return app.run_screen.query_one("#pyspy-panel", PySpyPanel)
+
+
+@needs_pyspy
+async def test_hottest_frames_of_the_worker_and_a_recording(isolated_dirs):
+    seen = []
+    app = FlashTuiApp(default_spec_overrides={**TINY_CPU, **SLOW}, sampler_factory=NoSampler)
+    async with app.run_test(size=(160, 50), message_hook=seen.append) as pilot:
+        await wait_for(pilot, lambda: app.ready, 60, "WorkerReady")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.sweep_running and app.run_screen is not None, 10, "sweep")
+        await pilot.press("y")
+        # The first refreshes may catch the worker importing torch; wait for its own code.
+        frames = await wait_for(pilot, lambda: [x for x in seen if isinstance(x, m.PySpyFrames) and any(
+            "/flashtui/" in f.filename for f in x.hot.frames)], 60, "py-spy frames of flashtui's code")
+        hot = frames[-1].hot
+        assert hot.pid == app.bridge.worker_pid and hot.n_dumps >= 1
+        await pilot.pause(0.05)
+        rows = panel(app).frame_rows()
+        assert rows and all(r[2].endswith("%") and r[3].endswith("%") for r in rows)
+        assert any(":" in r[1] for r in rows)  # file:line
+
+        # Record: p starts py-spy record, it stops by itself after the next cells.
+        await pilot.press("p")
+        await wait_for(pilot, lambda: any(isinstance(x, (m.RecordingStopped, m.RecordingFailed)) for x in seen),
+                       90, "recording stopped")
+        failed = [x for x in seen if isinstance(x, m.RecordingFailed)]
+        assert not failed, failed[0].reason
+        profile = app.session.attachments["profile"]
+        assert Path(profile["path"]).is_file() and profile["path"].endswith(".speedscope.json")
+        assert Path(profile["path"]).parent == Path(app.journal.path).parent if app.journal else True
+        assert profile["summary"]["n_samples"] > 0 and profile["cells"]
+        await pilot.press("c")
+        await wait_for(pilot, lambda: not app.sweep_running and app.journal is None, 90, "sweep end")
+        stored, _ = load(app.session.id)
+        assert stored.attachments["profile"]["path"] == profile["path"]
+        assert json.loads(Path(profile["path"]).read_text())["$schema"] == pyspy.SPEEDSCOPE_SCHEMA
+
+
+async def test_missing_pyspy_shows_the_hint_not_a_crash(isolated_dirs, monkeypatch):
+    monkeypatch.setattr(pyspy, "find_pyspy", lambda: None)
+    app = FlashTuiApp(default_spec_overrides=TINY_CPU, sampler_factory=NoSampler)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.ready, 60, "WorkerReady")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.run_screen is not None, 10, "run screen")
+        await pilot.press("y")
+        await pilot.pause(0.1)
+        status = str(panel(app).query_one("#pyspy-status").render())
+        assert status == pyspy.INSTALL_HINT
+        await pilot.press("p")
+        await pilot.pause(0.05)
+        assert any(pyspy.INSTALL_HINT in n.message or "start a sweep" in n.message for n in app._notifications)
+        await wait_for(pilot, lambda: not app.sweep_running, 60, "sweep end")
+        assert app.recording is None and panel(app).frame_rows() == []

@@ -699,6 +699,8 @@ class FlashTuiApp(App[int]):
     def _close_journal(self, status: str | None) -> None:
         journal, self.journal = self.journal, None
         if journal is None or self.session is None:
+            if status and self.session is not None:
+                self.session.finish(status)  # journaling off: the session still ends
             return
         try:
             if status:

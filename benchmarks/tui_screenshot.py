@@ -1,0 +1,179 @@
+"""SVG screenshots of the real app running a real sweep (for docs/), headless.
+
+Runs FlashTuiApp under Textual's headless driver (``app.run_test``) against the real
+worker (GPU if the machine has one), starts the sweep given on the command line and
+saves, into ``--out``:
+
+* ``doctor.svg``  the Doctor screen after its probe (only with ``--doctor``; taken
+  first, since the probe and a sweep cannot share the worker at once),
+* ``pyspy.svg``   the py-spy tab with the worker's hottest frames, mid-sweep (or the
+  one-line reason py-spy cannot sample here),
+* ``run.svg``     the Run screen's live panels after SweepFinished,
+* ``charts.svg``  the Charts tab of the same session.
+
+Examples::
+
+    python benchmarks/tui_screenshot.py --mode kernel --seq 512,2048,8192 --dtype bf16 \\
+        --heads 16 --head-dim 128 --doctor --out docs/screenshots
+    python benchmarks/tui_screenshot.py --mode prefill --model gpt2 --seq 512,1024 \\
+        --batch 4 --dtype bf16 --out docs/screenshots/prefill
+
+Exit 0 when every screenshot was saved, 1 when the sweep timed out (what could be
+taken is still saved), 2 for a bad spec, 3 when the worker could not start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--mode", default=None, help="kernel, prefill or decode (default: kernel)")
+    p.add_argument("--model", default=None, help="model for prefill/decode (e.g. gpt2)")
+    p.add_argument("--seq", default=None, help="comma list of sequence lengths")
+    p.add_argument("--dtype", default=None, help="comma list: fp32, fp16, bf16")
+    p.add_argument("--backends", default=None, help="comma list (default: every available one)")
+    p.add_argument("--heads", type=int, default=None)
+    p.add_argument("--kv-heads", type=int, default=None)
+    p.add_argument("--head-dim", type=int, default=None)
+    p.add_argument("--batch", type=int, default=None)
+    p.add_argument("--reps", type=int, default=None)
+    p.add_argument("--warmup-ms", type=float, default=None)
+    p.add_argument("--device", choices=("cuda", "cpu"), default=None,
+                   help="default: cuda when the worker sees a GPU, else cpu")
+    p.add_argument("--no-parity", dest="parity", action="store_false", default=None)
+    p.add_argument("--backward", action="store_true", default=None, help="forward + backward")
+    p.add_argument("--doctor", action="store_true", help="also screenshot the Doctor screen")
+    p.add_argument("--no-pyspy", dest="pyspy", action="store_false", help="skip the py-spy tab shot")
+    p.add_argument("--out", default="tui-screenshots", help="folder for the SVG files")
+    p.add_argument("--size", default="160x50", help="terminal WIDTHxHEIGHT in cells")
+    p.add_argument("--timeout-s", type=float, default=1800.0, help="longest wait for SweepFinished")
+    p.add_argument("--probe-timeout-s", type=float, default=900.0, help="longest wait for the probe")
+    p.add_argument("--pyspy-wait-s", type=float, default=30.0,
+                   help="longest wait for py-spy frames of flashtui's own code")
+    p.add_argument("--no-journal", dest="journal", action="store_false",
+                   help="do not store the session in the flashtui data dir")
+    return p.parse_args(argv)
+
+
+def spec_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """SweepSpec fields from the flags that were given (the rest: the device's defaults)."""
+    from flashtui.spec import parse_backends, parse_dtypes, parse_seqs
+
+    values: dict[str, Any] = {
+        "mode": args.mode, "model": args.model, "heads": args.heads, "kv_heads": args.kv_heads,
+        "head_dim": args.head_dim, "batch": args.batch, "reps": args.reps, "warmup_ms": args.warmup_ms,
+        "device": args.device, "parity": args.parity, "backward": args.backward,
+        "seqs": parse_seqs(args.seq) if args.seq else None,
+        "dtypes": parse_dtypes(args.dtype) if args.dtype else None,
+        "backends": parse_backends(args.backends) if args.backends else None,
+    }
+    return {k: v for k, v in values.items() if v is not None}
+
+
+async def wait_until(pilot: Any, predicate: Callable[[], Any], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        await pilot.pause(0.1)
+    return bool(predicate())
+
+
+def note(text: str) -> None:
+    print(f"tui_screenshot: {text}", file=sys.stderr, flush=True)
+
+
+async def shoot(args: argparse.Namespace) -> int:
+    from flashtui.spec import SpecError, SweepSpec
+    from flashtui.tui import messages as m
+    from flashtui.tui.app import FlashTuiApp
+
+    try:
+        overrides = spec_overrides(args)
+        width, height = (int(v) for v in args.size.lower().split("x"))
+    except (SpecError, ValueError) as exc:
+        note(f"bad input: {exc}")
+        return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    seen: dict[str, Any] = {"finished": None, "frames": None, "start_failed": None}
+
+    def hook(message: Any) -> None:
+        if isinstance(message, m.SweepFinished):
+            seen["finished"] = message
+        elif isinstance(message, m.WorkerStartFailed):
+            seen["start_failed"] = message.reason
+        elif isinstance(message, m.PySpyFrames) and any("/flashtui/" in f.filename for f in message.hot.frames):
+            seen["frames"] = message
+
+    saved: list[Path] = []
+    app = FlashTuiApp(default_spec_overrides=overrides, journal=args.journal)
+
+    def save(name: str) -> None:
+        app.clear_notifications()
+        saved.append(Path(app.save_screenshot(filename=name, path=str(out))))
+        note(f"saved {saved[-1]}")
+
+    async with app.run_test(size=(width, height), message_hook=hook) as pilot:
+        note("starting the worker (importing torch)…")
+        await wait_until(pilot, lambda: app.ready or seen["start_failed"], 300)
+        if not app.ready:
+            note(f"the worker did not start: {seen['start_failed'] or 'timed out'}")
+            return 3
+        device = (app.ready.get("provenance") or {}).get("device_name")
+        note(f"worker ready on {device}")
+        if args.doctor:
+            await pilot.press("d")
+            note("probing (tiny kernels in every backend)…")
+            if await wait_until(pilot, lambda: app.doctor_report or not app.probe_running, args.probe_timeout_s):
+                await pilot.pause(0.3)
+            save("doctor.svg")
+            await pilot.press("escape")
+        try:
+            spec = SweepSpec(**{**app.defaults(), **overrides})
+        except (SpecError, TypeError) as exc:
+            note(f"bad spec: {exc}")
+            return 2
+        note(f"sweep: {spec.to_dict()}")
+        if not await app.start_sweep(spec):
+            note("the sweep did not start")
+            return 3
+        if args.pyspy:
+            await wait_until(pilot, lambda: app.sweep_done >= 1 or seen["finished"], args.timeout_s)
+            await pilot.press("y")
+            await wait_until(pilot, lambda: seen["frames"] or seen["finished"] or app.pyspy_fatal,
+                             args.pyspy_wait_s)
+            await pilot.pause(0.3)
+            save("pyspy.svg")
+            await pilot.press("y")
+        done = await wait_until(pilot, lambda: seen["finished"], args.timeout_s)
+        if not done:
+            note(f"no SweepFinished within {args.timeout_s:.0f} s; saving what is on screen")
+        await pilot.pause(0.5)  # the throttled table redraw
+        save("run.svg")
+        await pilot.press("g")
+        await pilot.pause(1.0)  # charts redraw at most every 0.5 s
+        save("charts.svg")
+        if app.session is not None:
+            note(f"session {app.session.id}: {len(app.session.cells)} cells, status {app.session.status}")
+    print("\n".join(str(p) for p in saved))
+    return 0 if done else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    return asyncio.run(shoot(parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -131,11 +131,25 @@ class RunScreen(Screen):
 
         if not self._charts_built:
             self._charts_built = True
+            self._pending_chart_cells = None
             charts = ChartsPanel(id="charts-panel")
             charts.cells = tuple(getattr(self.app, "cell_dicts", lambda: ())())
             self.query_one("#charts-host", Vertical).mount(charts)
             return charts
+        if self.active_tab == "charts":
+            self._push_chart_cells()
         return self.query_one("#charts-panel", ChartsPanel)
+
+    _pending_chart_cells: Any = None
+
+    def _push_chart_cells(self) -> None:
+        """Hand the charts the cells that arrived while they were hidden (if any)."""
+        from ..widgets.charts import ChartsPanel
+
+        cells, self._pending_chart_cells = self._pending_chart_cells, None
+        if cells is not None:
+            for charts in self.query("#charts-panel").results(ChartsPanel):
+                charts.cells = cells
 
     def action_toggle_charts(self) -> None:
         tabs = self.query_one("#run-tabs", TabbedContent)
@@ -151,11 +165,11 @@ class RunScreen(Screen):
         self.query_one("#timing-table", TimingTable).cells = cells
         self.query_one("#parity-table", ParityTable).cells = cells
         self.query_one("#memory-panel", MemoryPanel).query_one("#memory-table").cells = cells  # type: ignore[attr-defined]
-        if self._charts_built:
-            from ..widgets.charts import ChartsPanel
-
-            for charts in self.query("#charts-panel").results(ChartsPanel):
-                charts.cells = cells
+        # plotext redraws all four figures from scratch: only for a visible Charts tab.
+        # Hidden, the cells wait and are pushed when the tab is shown (ensure_charts).
+        self._pending_chart_cells = cells
+        if self._charts_built and self.active_tab == "charts":
+            self._push_chart_cells()
 
     @_quiet_when_gone
     def set_progress(self, done: int, total: int | None, text: str) -> None:

@@ -20,7 +20,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from .protocol import Message, ProtocolError, decode, encode
 from .results import Cell
@@ -403,8 +403,10 @@ class WorkerClient:
             yield Message("SweepStarted", {"n_cells": total})
         yield Message("SweepFinished", {"cancelled": self._cancel_requested.is_set() and bool(pending)})
 
-    def request(self, type_: str, reply: str, timeout_s: float = 600.0, **data: Any) -> Message:
-        """Send one request and wait for its reply event (Log/Progress are passed over)."""
+    def request(self, type_: str, reply: str, timeout_s: float = 600.0,
+                on_event: Callable[[Message], None] | None = None, **data: Any) -> Message:
+        """Send one request and wait for its reply event; other events (Log, Progress)
+        go to ``on_event`` when given, else are passed over."""
         self.start()
         self._send(type_, **data)
         deadline = time.monotonic() + timeout_s
@@ -424,4 +426,6 @@ class WorkerClient:
                 return item
             if item.type == "RequestFailed":
                 raise WorkerError(f"{type_} failed: {item['reason']}")
+            if on_event is not None:
+                on_event(item)
         raise WorkerError(f"{type_} got no reply within {timeout_s:.0f} s")

@@ -109,7 +109,12 @@ async def shoot(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     seen: dict[str, Any] = {"finished": None, "frames": None, "start_failed": None}
 
+    t0 = time.monotonic()
+
     def hook(message: Any) -> None:
+        name = type(message).__name__
+        if name in ("CellFinished", "CellStarted", "WorkerDied", "WorkerRestarted", "SweepStarted"):
+            note(f"+{time.monotonic() - t0:.1f}s {name} {getattr(message, 'cell', '') and ''}")
         if isinstance(message, m.SweepFinished):
             seen["finished"] = message
         elif isinstance(message, m.WorkerStartFailed):

@@ -14,6 +14,7 @@ manager allows exactly one kernel, so PyTorch raises instead.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import importlib.metadata
 import importlib.util
 import math
@@ -177,10 +178,13 @@ def _first(result: Any) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------- standard
-def standard_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool) -> torch.Tensor:
+def standard_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool,
+                       row_offset: int | None = None) -> torch.Tensor:
     """The textbook matmul -> softmax -> matmul of the seed notebooks, in the input dtype.
 
     Materializes the full S x S score and probability matrices: that is the point.
+    ``row_offset`` is the position of q's first row among the keys (default: the last
+    rows, bottom-right aligned), so the parity oracle can run it on chunks of rows.
     """
     group = q.shape[1] // k.shape[1]
     if group > 1:
@@ -190,7 +194,8 @@ def standard_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal
     scores = torch.matmul(q, k.transpose(-2, -1)) * scale
     if causal:
         seq_q, seq_k = scores.shape[-2], scores.shape[-1]
-        mask = torch.ones(seq_q, seq_k, dtype=torch.bool, device=q.device).triu(seq_k - seq_q + 1)
+        offset = seq_k - seq_q if row_offset is None else row_offset
+        mask = torch.ones(seq_q, seq_k, dtype=torch.bool, device=q.device).triu(offset + 1)
         scores = scores.masked_fill(mask, float("-inf"))
     probs = torch.softmax(scores, dim=-1)
     return torch.matmul(probs, v)
@@ -285,6 +290,16 @@ def _flex_shape(shape: Shape, device: DeviceInfo) -> tuple[bool, str | None]:
 
 
 # ----------------------------------------------------------------- flash-attn 2/3/4
+def _flash_attn_prepare(module: str) -> Callable[..., Prepared]:
+    """prepare() for a flash-attn package's ``flash_attn_func`` (BSHD layout, imported late)."""
+    def prepare(q, k, v, shape: Shape) -> Prepared:
+        flash_attn_func = importlib.import_module(module).flash_attn_func
+        q, k, v = _bshd_inputs(q, k, v, shape)
+        return Prepared(forward=lambda: _first(flash_attn_func(q, k, v, causal=shape.causal)),
+                        inputs=(q, k, v), to_bhsd=_bshd_to_bhsd)
+    return prepare
+
+
 def _fa2_availability(device: DeviceInfo) -> tuple[bool, str | None]:
     if device.kind != "cuda":
         return False, f"fa2 runs on CUDA GPUs only (this run is on {device.kind})"
@@ -293,14 +308,6 @@ def _fa2_availability(device: DeviceInfo) -> tuple[bool, str | None]:
     if device.cc and device.cc < 8.0:
         return False, f"fa2 needs compute capability >= 8.0 (Ampere or newer), this GPU is {device.cc:g}"
     return True, None
-
-
-def _prepare_fa2(q, k, v, shape: Shape) -> Prepared:
-    from flash_attn import flash_attn_func
-
-    q, k, v = _bshd_inputs(q, k, v, shape)
-    return Prepared(forward=lambda: _first(flash_attn_func(q, k, v, causal=shape.causal)),
-                    inputs=(q, k, v), to_bhsd=_bshd_to_bhsd)
 
 
 def _fa3_availability(device: DeviceInfo) -> tuple[bool, str | None]:
@@ -314,14 +321,6 @@ def _fa3_availability(device: DeviceInfo) -> tuple[bool, str | None]:
     return True, None
 
 
-def _prepare_fa3(q, k, v, shape: Shape) -> Prepared:
-    from flash_attn_interface import flash_attn_func
-
-    q, k, v = _bshd_inputs(q, k, v, shape)
-    return Prepared(forward=lambda: _first(flash_attn_func(q, k, v, causal=shape.causal)),
-                    inputs=(q, k, v), to_bhsd=_bshd_to_bhsd)
-
-
 def _fa4_availability(device: DeviceInfo) -> tuple[bool, str | None]:
     if device.kind != "cuda":
         return False, f"fa4 runs on CUDA GPUs only (this run is on {device.kind})"
@@ -330,14 +329,6 @@ def _fa4_availability(device: DeviceInfo) -> tuple[bool, str | None]:
     if not _has_subpackage("flash_attn", "cute"):
         return False, "flash-attn-4 not installed: pip install flash-attn-4"
     return True, None
-
-
-def _prepare_fa4(q, k, v, shape: Shape) -> Prepared:
-    from flash_attn.cute import flash_attn_func
-
-    q, k, v = _bshd_inputs(q, k, v, shape)
-    return Prepared(forward=lambda: _first(flash_attn_func(q, k, v, causal=shape.causal)),
-                    inputs=(q, k, v), to_bhsd=_bshd_to_bhsd)
 
 
 def _fa4_version() -> str | None:
@@ -371,15 +362,15 @@ REGISTRY: dict[str, Backend] = {
                 _cuda_only("flex (compiled FlexAttention)"), _flex_shape, _prepare_flex,
                 kernel_patterns=(r"triton|flex_attention",), version=lambda: torch.__version__),
         Backend("fa2", "flash-attn", "bshd", "flash_attn.flash_attn_func (FlashAttention-2)",
-                _fa2_availability, _half_only("fa2", 256), _prepare_fa2,
+                _fa2_availability, _half_only("fa2", 256), _flash_attn_prepare("flash_attn"),
                 kernel_patterns=(r"flash_fwd|flash_bwd|flash::",),
                 version=lambda: _dist_version("flash-attn") or _dist_version("flash_attn")),
         Backend("fa3", "flash-attn", "bshd", "flash_attn_interface.flash_attn_func (FlashAttention-3)",
-                _fa3_availability, _half_only("fa3", 256, min_cc=9.0), _prepare_fa3,
+                _fa3_availability, _half_only("fa3", 256, min_cc=9.0), _flash_attn_prepare("flash_attn_interface"),
                 kernel_patterns=(r"flash|FlashAttn",),
                 version=lambda: _dist_version("flash-attn-3") or _dist_version("flash_attn_3")),
         Backend("fa4", "flash-attn", "bshd", "flash_attn.cute.flash_attn_func (FlashAttention-4)",
-                _fa4_availability, _half_only("fa4", 256, min_cc=9.0), _prepare_fa4,
+                _fa4_availability, _half_only("fa4", 256, min_cc=9.0), _flash_attn_prepare("flash_attn.cute"),
                 kernel_patterns=(r"flash|Flash|cute|kernel_cutlass",), version=_fa4_version),
     ]
 }

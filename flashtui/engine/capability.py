@@ -38,7 +38,9 @@ import torch
 
 from ..spec import SweepSpec
 from .backends import REGISTRY, TORCH_DTYPES, Backend, DeviceInfo, Shape
-from .memory import is_oom, release
+from .kernel import forced_kernel_refusal, one_line
+from .memory import is_oom, is_poisoned, release
+from .parity import chunked_attention
 from .timing import time_calls
 
 PROBE_DTYPES = ("fp32", "fp16", "bf16")
@@ -65,18 +67,9 @@ CAPACITY_CAP_CUDA = 1 << 20
 CAPACITY_CAP_CPU = 8192
 CAPACITY_ROW_BUDGET_S = 120.0
 # Substrings of PyTorch's refusal when a forced SDPA kernel cannot run this input.
-_NO_KERNEL = ("No available kernel", "No viable backend")
 # Sticky CUDA errors: after one, every later cell in this process fails too.
-_STICKY_CUDA = ("device-side assert", "illegal memory access", "unspecified launch failure",
-                "illegal instruction", "misaligned address")
 
 Progress = Callable[[str], None]
-
-
-def _one_line(exc: BaseException, limit: int = 300) -> str:
-    text = " ".join(str(exc).split())
-    text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _sync(device: DeviceInfo) -> None:
@@ -92,26 +85,6 @@ def _typical_dtype(device: DeviceInfo) -> str:
 
 
 # ------------------------------------------------------------------ one probed cell
-def _reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dout: torch.Tensor):
-    """fp64 causal attention and its gradients, for judging a tiny cell."""
-    q64, k64, v64 = (t.detach().double().requires_grad_(True) for t in (q, k, v))
-    scale = 1.0 / math.sqrt(q.shape[-1])
-    scores = (q64 @ k64.transpose(-2, -1)) * scale
-    seq = scores.shape[-1]
-    mask = torch.ones(seq, seq, dtype=torch.bool, device=q.device).triu(1)
-    out = torch.softmax(scores.masked_fill(mask, float("-inf")), dim=-1) @ v64
-    grads = torch.autograd.grad(out, (q64, k64, v64), dout.double())
-    return out.detach(), grads
-
-
-def _refused_by_pytorch(exc: BaseException, caught: list[warnings.WarningMessage], name: str) -> str | None:
-    """PyTorch's own reasons, when ``exc`` is a forced SDPA kernel's refusal; else None."""
-    if not (isinstance(exc, RuntimeError) and any(s in str(exc) for s in _NO_KERNEL)):
-        return None
-    why = "; ".join(dict.fromkeys(" ".join(str(w.message).split()) for w in caught))
-    return f"PyTorch refused {name}: {why or _one_line(exc)}"
-
-
 def _run_cell(backend: Backend, shape: Shape, device: DeviceInfo, backward: bool,
               registry_reason: str | None) -> dict[str, Any]:
     """Run one tiny cell for real and judge it against fp64. Never raises."""
@@ -137,7 +110,7 @@ def _run_cell(backend: Backend, shape: Shape, device: DeviceInfo, backward: bool
                     out = prepared.forward()
                     _sync(device)
                 except Exception as exc:  # noqa: BLE001 - every failure is the cell's answer
-                    refused = _refused_by_pytorch(exc, caught, backend.name)
+                    refused = forced_kernel_refusal(exc, caught, backend.name)
                     if refused is None:
                         raise
                     cell["status"], cell["reason"] = "unsupported", refused
@@ -146,7 +119,8 @@ def _run_cell(backend: Backend, shape: Shape, device: DeviceInfo, backward: bool
                     return cell
             if registry_reason:
                 cell["note"] = f"runs, though flashtui's registry refuses it: {registry_reason}"
-            ref_out, ref_grads = _reference(q, k, v, dout)
+            ref_out, ref_grads = chunked_attention(*(t.detach().double() for t in (q, k, v)), True,
+                                                  q.shape[2], dout.double())
             err = (prepared.to_bhsd(out).double() - ref_out).abs().max().item()
             cell["max_abs_err"] = err if math.isfinite(err) else None
             tolerance = FORWARD_TOLERANCE[shape.dtype]
@@ -159,7 +133,7 @@ def _run_cell(backend: Backend, shape: Shape, device: DeviceInfo, backward: bool
                 cell["backward"] = _run_backward(backend, prepared, out, dout, ref_grads)
     except Exception as exc:  # noqa: BLE001
         cell["status"] = "failed"
-        cell["reason"] = _one_line(exc)
+        cell["reason"] = one_line(exc)
         if registry_reason:
             cell["note"] = f"flashtui's registry refuses it too: {registry_reason}"
     return cell
@@ -180,7 +154,7 @@ def _run_backward(backend: Backend, prepared, out: torch.Tensor, dout: torch.Ten
                               f"gradient (tolerance {BACKWARD_REL_TOLERANCE:g})"}
         return {"status": "ok", "max_rel_err": worst, "reason": None}
     except Exception as exc:  # noqa: BLE001
-        return {"status": "failed", "max_rel_err": None, "reason": _one_line(exc)}
+        return {"status": "failed", "max_rel_err": None, "reason": one_line(exc)}
 
 
 def _not_probed(backend: Backend, shape: Shape, reason: str) -> dict[str, Any]:
@@ -232,7 +206,7 @@ def probe_matrix(device: DeviceInfo, progress: Progress = lambda text: None, *,
                                  registry_reason=None if ok else reason)
                 ran += 1
                 cells.append(cell)
-                if cell["status"] == "failed" and any(s in (cell["reason"] or "") for s in _STICKY_CUDA):
+                if cell["status"] == "failed" and is_poisoned(cell["reason"]):
                     poisoned = cell["reason"]
                 # No release() per cell: tiny cells leave nothing worth a gc pass (~0.1 s each).
         if ran:
@@ -296,7 +270,7 @@ def probe_fastest(device: DeviceInfo, matrix: dict[str, Any],
             row.update(median_ms=timing.median_ms, iqr_ms=timing.iqr_ms, reps=timing.reps)
         except Exception as exc:  # noqa: BLE001
             row["status"] = "oom" if is_oom(exc) else "failed"
-            row["reason"] = _one_line(exc)
+            row["reason"] = one_line(exc)
             release(device.kind)
         row["seconds"] = round(time.perf_counter() - started, 3)
         rows.append(row)
@@ -448,13 +422,13 @@ def _try_once(backend: Backend, shape: Shape, device: DeviceInfo) -> tuple[bool,
                         torch.autograd.grad(out, prepared.inputs, torch.ones_like(out))
                     _sync(device)
                 except Exception as exc:  # noqa: BLE001
-                    refused = _refused_by_pytorch(exc, caught, backend.name)
+                    refused = forced_kernel_refusal(exc, caught, backend.name)
                     if refused is not None:
                         return False, refused, False
                     raise
         return True, None, False
     except Exception as exc:  # noqa: BLE001 - an OOM is the answer we are looking for
-        return False, _one_line(exc, 200), _is_oom(exc)
+        return False, one_line(exc, 200), _is_oom(exc)
 
 
 def _fits(backend: Backend, shape: Shape, device: DeviceInfo) -> tuple[bool, str | None, bool]:

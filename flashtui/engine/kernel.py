@@ -26,6 +26,18 @@ from .timing import time_calls
 _NO_KERNEL = ("No available kernel", "No viable backend")
 
 
+def forced_kernel_refusal(exc: BaseException, caught: list[warnings.WarningMessage],
+                          backend: str) -> str | None:
+    """PyTorch's reasons when a forced SDPA kernel cannot run this input, else None.
+
+    PyTorch warns each reason before it raises "No available kernel"; keep them, in order.
+    """
+    if not any(s in str(exc) for s in _NO_KERNEL):
+        return None
+    why = "; ".join(dict.fromkeys(" ".join(str(w.message).split()) for w in caught))
+    return f"PyTorch refused {backend}: {why or one_line(exc)}"
+
+
 def one_line(exc: BaseException, limit: int = 300) -> str:
     text = " ".join(str(exc).split())
     text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -153,13 +165,11 @@ class KernelRunner:
                 try:
                     first = call()
                 except RuntimeError as exc:
-                    if any(s in str(exc) for s in _NO_KERNEL):
-                        # PyTorch warns each reason before it raises; keep them, in order.
-                        why = "; ".join(dict.fromkeys(" ".join(str(w.message).split()) for w in caught))
-                        cell.status = "unsupported"
-                        cell.reason = f"PyTorch refused {backend.name}: {why or one_line(exc)}"
-                        return
-                    raise
+                    refusal = forced_kernel_refusal(exc, caught, backend.name)
+                    if refusal is None:
+                        raise
+                    cell.status, cell.reason = "unsupported", refusal
+                    return
             del first
             self.progress(f"timing {key.label()}")
             timing = time_calls(call, dev, self.spec.reps, self.spec.warmup_ms, self.should_stop)

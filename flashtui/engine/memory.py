@@ -45,6 +45,16 @@ def is_oom(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
 
 
+# CUDA errors after which the context cannot be used again (they are "sticky").
+STICKY_CUDA_ERRORS = ("device-side assert", "illegal memory access", "unspecified launch failure",
+                      "illegal instruction", "misaligned address", "CUDA error: an illegal")
+
+
+def is_poisoned(reason: str | None) -> bool:
+    """True when a failure text names a sticky CUDA error: this process's GPU is done."""
+    return bool(reason) and any(s in reason for s in STICKY_CUDA_ERRORS)
+
+
 def release(device: str) -> None:
     """Give cached blocks back after an OOM or a big cell, so the next cell starts clean."""
     gc.collect()

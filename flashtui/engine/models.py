@@ -57,7 +57,7 @@ from ..results import PARITY_RATIO_LIMIT, Cell, Parity
 from ..spec import CellKey, SpecError, SweepSpec
 from . import dispatch, faults
 from .backends import REGISTRY, TORCH_DTYPES, Backend, DeviceInfo, Shape, theory_bytes
-from .kernel import one_line
+from .kernel import forced_kernel_refusal, one_line
 from .memory import is_oom, measure_peak, release
 from .parity import REL_ERR_FLOOR, error_metrics
 from .timing import MAX_TIMED_S, summarize, time_calls, warm_up
@@ -87,7 +87,6 @@ SDPA_KERNELS = {
 # Names of flashtui's own AttentionInterface adapters (no "flash" in them on purpose:
 # transformers treats any name containing "flash" as its own FA path or a Hub kernel).
 ADAPTER_NAMES = {"fa3": "ftui_fa3_bshd", "fa4": "ftui_fa4_bshd"}
-_NO_KERNEL = ("No available kernel", "No viable backend")
 HUB_PROBE_TIMEOUT_S = 3.0
 
 
@@ -480,12 +479,11 @@ class ModelRunner:
                         self._decode(model, ids, steps=1, timed=False)
                     _sync(dev)
                 except RuntimeError as exc:
-                    if any(s in str(exc) for s in _NO_KERNEL):
-                        why = "; ".join(dict.fromkeys(" ".join(str(w.message).split()) for w in caught))
-                        cell.status = "unsupported"
-                        cell.reason = f"PyTorch refused {key.backend}: {why or one_line(exc)}"
-                        return
-                    raise
+                    refusal = forced_kernel_refusal(exc, caught, key.backend)
+                    if refusal is None:
+                        raise
+                    cell.status, cell.reason = "unsupported", refusal
+                    return
             self.progress(f"timing {self.spec.model} {self.spec.mode} {key.label()}")
             if call is not None:
                 self._time_prefill(call, key, cell)

@@ -21,27 +21,11 @@ from typing import Any
 import torch
 
 from ..results import PARITY_RATIO_LIMIT, Parity
-from .backends import Shape
+from .backends import Shape, standard_attention
 
 # fp32 standard on CPU is accurate to ~1e-7 relative; a ratio against an error that small
 # is noise. Below this floor the ratio uses the floor instead.
 REL_ERR_FLOOR = 1e-12
-
-
-def _attention_rows(q_rows: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool,
-                    row_offset: int) -> torch.Tensor:
-    """Textbook attention for a block of query rows starting at ``row_offset``."""
-    group = q_rows.shape[1] // k.shape[1]
-    if group > 1:
-        k = k.repeat_interleave(group, dim=1)
-        v = v.repeat_interleave(group, dim=1)
-    scale = 1.0 / math.sqrt(q_rows.shape[-1])
-    scores = torch.matmul(q_rows, k.transpose(-2, -1)) * scale
-    if causal:
-        rows, cols = scores.shape[-2], scores.shape[-1]
-        mask = torch.ones(rows, cols, dtype=torch.bool, device=q_rows.device).triu(row_offset + 1)
-        scores = scores.masked_fill(mask, float("-inf"))
-    return torch.matmul(torch.softmax(scores, dim=-1), v)
 
 
 def chunk_rows_for(shape: Shape, element_bytes: int, budget_bytes: int) -> int:
@@ -56,7 +40,7 @@ def chunked_attention(q, k, v, causal: bool, chunk_rows: int, dout=None):
     if dout is None:
         with torch.no_grad():
             return torch.cat([
-                _attention_rows(q[:, :, i:i + chunk_rows], k, v, causal, i)
+                standard_attention(q[:, :, i:i + chunk_rows], k, v, causal, row_offset=i)
                 for i in range(0, seq, chunk_rows)
             ], dim=2), None
     q = q.detach().requires_grad_(True)
@@ -64,7 +48,7 @@ def chunked_attention(q, k, v, causal: bool, chunk_rows: int, dout=None):
     v = v.detach().requires_grad_(True)
     outs = []
     for i in range(0, seq, chunk_rows):
-        out_rows = _attention_rows(q[:, :, i:i + chunk_rows], k, v, causal, i)
+        out_rows = standard_attention(q[:, :, i:i + chunk_rows], k, v, causal, row_offset=i)
         out_rows.backward(dout[:, :, i:i + chunk_rows])
         outs.append(out_rows.detach())
     return torch.cat(outs, dim=2), (q.grad, k.grad, v.grad)

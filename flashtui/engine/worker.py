@@ -47,14 +47,6 @@ from ..spec import CellKey, SpecError, SweepSpec  # noqa: E402
 
 PR_SET_PDEATHSIG = 1
 EXIT_POISONED = 75
-# CUDA errors after which the context cannot be used again (they are "sticky").
-_STICKY_CUDA = ("device-side assert", "illegal memory access", "unspecified launch failure",
-                "illegal instruction", "misaligned address", "CUDA error: an illegal")
-
-
-def poisoned(reason: str | None) -> bool:
-    return bool(reason) and any(s in reason for s in _STICKY_CUDA)
-
 
 class Worker:
     def __init__(self, out: IO[str]) -> None:
@@ -164,6 +156,7 @@ class Worker:
         device = self.device_for(spec)
         self.cancel.clear()
         runner = self._runner(spec, device)
+        from .memory import is_poisoned
         self.emit("SweepStarted", n_cells=len(cells))
         cancelled = False
         try:
@@ -174,7 +167,7 @@ class Worker:
                 self.emit("CellStarted", index=index, backend=key.backend, seq=key.seq, dtype=key.dtype)
                 cell = runner.run_cell(key)
                 self.emit("CellFinished", index=index, cell=cell.to_dict())
-                if cell.status == "failed" and poisoned(cell.reason):
+                if cell.status == "failed" and is_poisoned(cell.reason):
                     # A sticky CUDA error leaves this process's context unusable: every
                     # later call would fail too. Exit; the client restarts a fresh worker.
                     self.log("error", f"CUDA context poisoned ({cell.reason}); worker exiting")

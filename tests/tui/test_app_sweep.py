@@ -135,3 +135,25 @@ async def test_killed_worker_marks_cell_failed_notifies_and_goes_on(isolated_dir
         notes = [n.message for n in app._notifications]
         assert any("worker died" in n for n in notes)
         assert app.bridge.client.pid != killed[0]
+
+
+async def test_without_textual_plotext_charts_say_why_and_the_sweep_still_streams(isolated_dirs, monkeypatch):
+    """A failed charts import (the H100 box lacked textual-plotext) once stopped the app's
+    message loop 0.3 s into the first sweep: every panel froze while the worker ran on."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "textual_plotext", None)  # importing it now raises ImportError
+    monkeypatch.delitem(sys.modules, "flashtui.tui.widgets.charts", raising=False)
+    seen = []
+    app = make_app(seqs=(32, 64))
+    async with app.run_test(size=(160, 50), message_hook=seen.append) as pilot:
+        await wait_for(pilot, lambda: app.ready, 60, "WorkerReady")
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: any(isinstance(x, m.SweepFinished) for x in seen), 60, "SweepFinished")
+        await pilot.pause(0.2)
+        assert app.sweep_done == 6 and len(app.session.cells) == 6
+        assert all(cell.status == "ok" for cell in app.session.cells)
+        await pilot.press("g")
+        await pilot.pause(0.2)
+        assert app.run_screen.active_tab == "charts"
+        assert "charts need textual-plotext: pip install textual-plotext" in screen_text(app)

@@ -18,6 +18,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, ProgressBar, Static, TabbedContent, TabPane
 
 from ..widgets.cell_tables import ParityTable, TimingTable
+from ..widgets.chart_loader import charts_panel_class
 from ..widgets.log_panel import WorkerLog
 from ..widgets.memory_panel import MemoryPanel
 from ..widgets.pyspy_panel import PySpyPanel
@@ -126,30 +127,36 @@ class RunScreen(Screen):
         return self.query_one("#pyspy-panel", PySpyPanel)
 
     def ensure_charts(self) -> Any:
-        """Build the charts on first view (plotext is imported only then)."""
-        from ..widgets.charts import ChartsPanel
+        """Build the charts on first view (plotext is imported only then).
 
+        Returns the panel, or None when the charts cannot be built (the tab then
+        shows why, in one line).
+        """
         if not self._charts_built:
             self._charts_built = True
             self._pending_chart_cells = None
-            charts = ChartsPanel(id="charts-panel")
+            panel_class, reason = charts_panel_class()
+            host = self.query_one("#charts-host", Vertical)
+            if panel_class is None:
+                host.mount(Static(reason or "charts unavailable", id="charts-unavailable"))
+                return None
+            charts = panel_class(id="charts-panel")
             charts.cells = tuple(getattr(self.app, "cell_dicts", lambda: ())())
-            self.query_one("#charts-host", Vertical).mount(charts)
+            host.mount(charts)
             return charts
         if self.active_tab == "charts":
             self._push_chart_cells()
-        return self.query_one("#charts-panel", ChartsPanel)
+        panels = list(self.query("#charts-panel"))
+        return panels[0] if panels else None
 
     _pending_chart_cells: Any = None
 
     def _push_chart_cells(self) -> None:
         """Hand the charts the cells that arrived while they were hidden (if any)."""
-        from ..widgets.charts import ChartsPanel
-
         cells, self._pending_chart_cells = self._pending_chart_cells, None
         if cells is not None:
-            for charts in self.query("#charts-panel").results(ChartsPanel):
-                charts.cells = cells
+            for charts in self.query("#charts-panel"):
+                charts.cells = cells  # type: ignore[attr-defined]
 
     def action_toggle_charts(self) -> None:
         tabs = self.query_one("#run-tabs", TabbedContent)

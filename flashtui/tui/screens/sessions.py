@@ -29,6 +29,7 @@ from ...diff import SessionDiff, diff_sessions
 from ...session import Session
 from .. import present
 from ..widgets.cell_tables import MemoryTable, ParityTable, TimingTable
+from ..widgets.chart_loader import charts_panel_class
 
 SELECTED_MARK = "●"
 REGRESSION_MARK = "▲ "
@@ -362,11 +363,13 @@ class SessionViewScreen(Screen):
             self._ensure_charts()
 
     def _ensure_charts(self) -> None:
-        from ..widgets.charts import ChartsPanel
-
         host = self.query_one("#view-charts-host", Vertical)
         if not host.children:
-            charts = ChartsPanel(id="view-charts-panel")
+            panel_class, reason = charts_panel_class()
+            if panel_class is None:
+                host.mount(Static(reason or "charts unavailable", id="view-charts-unavailable"))
+                return
+            charts = panel_class(id="view-charts-panel")
             charts.cells = self.cells
             host.mount(charts)
 

@@ -19,7 +19,8 @@ Examples::
         --batch 4 --dtype bf16 --out docs/screenshots/prefill
 
 Exit 0 when every screenshot was saved, 1 when the sweep timed out (what could be
-taken is still saved), 2 for a bad spec, 3 when the worker could not start.
+taken is still saved), 2 for a bad spec, 3 when the worker could not start, 4 when the
+app itself stopped on an exception (its traceback is printed).
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--probe-timeout-s", type=float, default=900.0, help="longest wait for the probe")
     p.add_argument("--pyspy-wait-s", type=float, default=30.0,
                    help="longest wait for py-spy frames of flashtui's own code")
+    p.add_argument("--stall-report-s", type=float, default=0.0,
+                   help="every N s, write the app's message queues, asyncio tasks and thread stacks "
+                        "to OUT/stall-report.txt (0: off); for finding where a sweep stops updating")
     p.add_argument("--no-journal", dest="journal", action="store_false",
                    help="do not store the session in the flashtui data dir")
     return p.parse_args(argv)
@@ -81,13 +85,72 @@ def spec_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
+class AppStopped(RuntimeError):
+    """The app's message loop ended on an exception: nothing on screen will change."""
+
+
 async def wait_until(pilot: Any, predicate: Callable[[], Any], timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if predicate():
             return True
+        error = getattr(pilot.app, "_exception", None)
+        if error is not None:
+            raise AppStopped(f"{type(error).__name__}: {error}")
         await pilot.pause(0.1)
     return bool(predicate())
+
+
+def stall_report(app: Any) -> str:
+    """Where the UI process is: queued messages per message pump, asyncio tasks, threads."""
+    import collections
+    import threading
+    import traceback
+
+    lines = [f"--- +{time.monotonic():.1f} sweep_done={getattr(app, 'sweep_done', None)} "
+             f"bridge_busy={getattr(getattr(app, 'bridge', None), 'busy_with', None)}"]
+    for node in [app, *app.walk_children(with_self=False)]:
+        queue = getattr(node, "_message_queue", None)
+        if queue is not None and queue.qsize():
+            kinds = collections.Counter(type(item).__name__ for item in list(getattr(queue, "_queue", [])))
+            lines.append(f"queue {node!r}: {queue.qsize()} {dict(kinds)}")
+    idle = 0
+    for task in asyncio.all_tasks():
+        chain, coro = [], task.get_coro()
+        while coro is not None and len(chain) < 16:  # follow the await chain inwards
+            frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+            if frame is not None:
+                chain.append(f"{frame.f_code.co_name}:{frame.f_lineno}")
+            coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+        waiting = chain and chain[-1].startswith("wait:") and any(
+            c.startswith(("_get_message:", "_run_timer:")) for c in chain)
+        if waiting and not task.get_name().startswith("run_test"):
+            idle += 1
+            continue
+        lines.append(f"task {task.get_name()}: {' -> '.join(chain)}")
+    lines.append(f"{idle} idle message pumps / timers")
+    client = getattr(getattr(app, "bridge", None), "client", None)
+    proc = getattr(client, "proc", None)
+    if proc is not None and proc.stdout is not None:  # is the worker's output sitting unread?
+        import fcntl
+        import os
+        import struct
+        import termios
+
+        try:
+            fd = proc.stdout.fileno()
+            unread = struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0" * 4))[0]
+            lines.append(f"reader fd {fd} -> {os.readlink(f'/proc/self/fd/{fd}')}, {unread} bytes unread; "
+                         f"events queued {client._events.qsize()}")
+            for name in sorted(os.listdir(f"/proc/{proc.pid}/fd"), key=int):
+                lines.append(f"  worker fd {name} -> {os.readlink(f'/proc/{proc.pid}/fd/{name}')}")
+        except (OSError, ValueError) as exc:
+            lines.append(f"reader fd: {exc}")
+    names = {t.ident: t.name for t in threading.enumerate()}
+    for ident, frame in sys._current_frames().items():
+        stack = traceback.format_stack(frame, limit=12)
+        lines.append(f"thread {names.get(ident, ident)}:\n" + "".join(stack))
+    return "\n".join(lines) + "\n"
 
 
 def note(text: str) -> None:
@@ -130,7 +193,14 @@ async def shoot(args: argparse.Namespace) -> int:
         saved.append(Path(app.save_screenshot(filename=name, path=str(out))))
         note(f"saved {saved[-1]}")
 
+    async def report_stalls() -> None:
+        while True:
+            await asyncio.sleep(args.stall_report_s)
+            with open(out / "stall-report.txt", "a") as handle:
+                handle.write(stall_report(app))
+
     async with app.run_test(size=(width, height), message_hook=hook) as pilot:
+        reporter = asyncio.create_task(report_stalls()) if args.stall_report_s > 0 else None
         note("starting the worker (importing torch)…")
         await wait_until(pilot, lambda: app.ready or seen["start_failed"], 300)
         if not app.ready:
@@ -170,6 +240,8 @@ async def shoot(args: argparse.Namespace) -> int:
         await pilot.press("g")
         await pilot.pause(1.0)  # charts redraw at most every 0.5 s
         save("charts.svg")
+        if reporter is not None:
+            reporter.cancel()
         if app.session is not None:
             note(f"session {app.session.id}: {len(app.session.cells)} cells, status {app.session.status}")
     print("\n".join(str(p) for p in saved))
@@ -177,7 +249,15 @@ async def shoot(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return asyncio.run(shoot(parse_args(argv)))
+    try:
+        return asyncio.run(shoot(parse_args(argv)))
+    except Exception as exc:  # AppStopped, or the app's own exception re-raised by run_test
+        if not isinstance(exc, AppStopped):
+            import traceback
+
+            traceback.print_exc()
+        note(f"the app stopped: {type(exc).__name__}: {exc}")
+        return 4
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ path is flagged: "requested sdpa-flash, ran a math kernel".
 from __future__ import annotations
 
 import re
+import warnings
 from collections import Counter
 from dataclasses import dataclass
 from typing import Callable
@@ -37,10 +38,15 @@ def observe(fn: Callable[[], object], device: str) -> list[str] | None:
     if device == "cuda":
         activities.append(ProfilerActivity.CUDA)
     try:
-        with profile(activities=activities) as prof:
-            fn()
-            if device == "cuda":
-                torch.cuda.synchronize()
+        with warnings.catch_warnings():
+            # torch warns once per process that a profiler cycle clears its events; one
+            # call per cycle is exactly what is wanted here, and the line would land in
+            # every user's worker log.
+            warnings.filterwarnings("ignore", message=".*Profiler clears events.*")
+            with profile(activities=activities) as prof:
+                fn()
+                if device == "cuda":
+                    torch.cuda.synchronize()
     except Exception:  # noqa: BLE001 - a profiler hiccup must not cost the measurement
         return None
     weights: Counter[str] = Counter()

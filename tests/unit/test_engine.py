@@ -118,6 +118,26 @@ def test_flash_dtype_and_head_dim_reasons_on_gpu_info():
     assert "compute capability >= 8" in REGISTRY["sdpa-flash"].availability(t4)[1]
 
 
+def test_dispatch_observe_keeps_torch_profiler_cycle_warning_out_of_the_worker_log(monkeypatch, recwarn):
+    # On CUDA torch warns once that "Profiler clears events at the end of each cycle";
+    # observe profiles exactly one call per cycle, so the line is noise in every log.
+    import warnings
+
+    import torch.profiler as torch_profiler
+
+    class NoisyProfile(torch_profiler.profile):
+        def __init__(self, *args, **kwargs):
+            warnings.warn("Warning: Profiler clears events at the end of each cycle.Only events "
+                          "from the current cycle will be reported.", UserWarning)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(torch_profiler, "profile", NoisyProfile)
+    x = torch.randn(32, 32)
+    names = dispatch.observe(lambda: x @ x, "cpu")
+    assert names and any("mm" in name for name in names)
+    assert not [w for w in recwarn if "Profiler clears events" in str(w.message)]
+
+
 def test_dispatch_flags_math_kernel_for_fused_backend():
     verdict = dispatch.check(REGISTRY["sdpa-flash"], ["ampere_sgemm_128x64_tn", "softmax_warp_forward"], "cuda")
     assert verdict.ok is False and "ran a math kernel" in verdict.reason

@@ -290,7 +290,8 @@ def aggregate_stacks(stacks: list[ThreadStack], top_n: int | None = None,
 
 def hottest_frames(pid: int, *, samples: int = 20, interval_s: float = 0.05,
                    active_only: bool = True, top_n: int | None = 20, by: str = "function",
-                   native: bool = False, exe: str | None = None) -> HotFrames:
+                   native: bool = False, nonblocking: bool = False,
+                   exe: str | None = None) -> HotFrames:
     """Take ``samples`` dumps ``interval_s`` apart and rank the frames the process ran.
 
     Dumps (~20 ms each) rather than ``py-spy top`` (a curses screen meant for humans).
@@ -298,7 +299,8 @@ def hottest_frames(pid: int, *, samples: int = 20, interval_s: float = 0.05,
     ``active_only`` skips threads py-spy sees idle (the worker's stdin reader, sleeping
     pools), so the panel shows where the worker is busy. If the process exits midway,
     the dumps taken so far are returned with ``stopped_early`` set; if the very first
-    dump fails, its error is raised.
+    dump fails, its error is raised. ``nonblocking`` reads the stacks without pausing
+    the process (see :func:`dump`).
     """
     if samples < 1:
         raise ValueError(f"samples must be at least 1, got {samples}")
@@ -312,7 +314,7 @@ def hottest_frames(pid: int, *, samples: int = 20, interval_s: float = 0.05,
     for i in range(samples):
         started = time.monotonic()
         try:
-            threads = dump(pid, native=native, exe=exe)
+            threads = dump(pid, native=native, nonblocking=nonblocking, exe=exe)
         except PySpyError as exc:
             if n_dumps == 0:
                 raise

@@ -1,7 +1,8 @@
 """The worker's hottest Python frames, sampled with py-spy from a background thread.
 
-Why a thread and a "wanted" switch: each ``py-spy dump`` pauses the worker for a few
-milliseconds and costs a process start, so sampling perturbs the timings a little. The
+Why a thread and a "wanted" switch: each ``py-spy dump`` costs a process start and a
+read of the worker's memory (non-blocking: the worker is not paused, so its timings are
+not billed for the dumps, but the reads still take a core). The
 app turns sampling on only while it is worth it (a sweep runs, the py-spy tab is on
 screen, no ``py-spy record`` holds the worker: two tracers cannot attach at once) and
 off otherwise. Every ``period_s`` the thread takes ``samples`` dumps and posts a
@@ -77,8 +78,10 @@ class PySpyPoller:
                 self.post(m.PySpyStatus("no worker process to sample yet"))
             else:
                 try:
+                    # Non-blocking: the panel reads the worker's stacks without pausing it,
+                    # so cells timed while the tab is open are not billed for the dumps.
                     hot = pyspy.hottest_frames(pid, samples=self.samples, interval_s=self.interval_s,
-                                               top_n=self.top_n, by="line")
+                                               top_n=self.top_n, by="line", nonblocking=True)
                     self.n_refreshes += 1
                     if self._wanted.is_set():
                         self.post(m.PySpyFrames(hot))

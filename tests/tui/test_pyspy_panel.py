@@ -30,7 +30,15 @@ def panel(app) -> PySpyPanel:
 
 
 @needs_pyspy
-async def test_hottest_frames_of_the_worker_and_a_recording(isolated_dirs):
+async def test_hottest_frames_of_the_worker_and_a_recording(isolated_dirs, monkeypatch):
+    # The panel must never pause the worker it watches: every dump is non-blocking.
+    real_hottest, calls = pyspy.hottest_frames, []
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return real_hottest(*args, **kwargs)
+
+    monkeypatch.setattr(pyspy, "hottest_frames", spy)
     seen = []
     app = FlashTuiApp(default_spec_overrides={**TINY_CPU, **SLOW}, sampler_factory=NoSampler)
     async with app.run_test(size=(160, 50), message_hook=seen.append) as pilot:
@@ -43,6 +51,7 @@ async def test_hottest_frames_of_the_worker_and_a_recording(isolated_dirs):
             "/flashtui/" in f.filename for f in x.hot.frames)], 60, "py-spy frames of flashtui's code")
         hot = frames[-1].hot
         assert hot.pid == app.bridge.worker_pid and hot.n_dumps >= 1
+        assert calls and all(call.get("nonblocking") is True for call in calls)
         await pilot.pause(0.05)
         rows = panel(app).frame_rows()
         assert rows and all(r[2].endswith("%") and r[3].endswith("%") for r in rows)

@@ -145,6 +145,14 @@ def test_hottest_frames_ranks_the_busy_function_first(spinner):
 
 
 @needs_pyspy
+def test_nonblocking_dumps_still_find_the_busy_function(spinner):
+    # Non-blocking reads never pause the process; a stack may be torn now and then.
+    report = pyspy.hottest_frames(spinner.pid, samples=6, interval_s=0.02, nonblocking=True)
+    assert report.n_dumps == 6
+    assert report.frames[0].name == "flashtui_test_hot_loop" and report.frames[0].self_count >= 4
+
+
+@needs_pyspy
 def test_hottest_frames_returns_partial_result_when_the_process_exits(tmp_path):
     script = tmp_path / "spinner.py"
     script.write_text(SPINNER)

@@ -304,6 +304,11 @@ def findings(session: Session) -> list[str]:
         out += _memory_findings(cells, tag)
         out += _status_findings(cells, tag)
         out += _parity_findings(cells, tag)
+    profiled = [c for c in ordered_cells(session.cells) if c.extra.get("timed_under_pyspy_record")]
+    if profiled:
+        out.append(f"{len(profiled)} cell(s) timed while py-spy record sampled the worker (its "
+                   "pauses are in their timings): "
+                   + ", ".join(f"{c.backend} seq={c.seq} {c.dtype}" for c in profiled))
     for name, reason in sorted(session.backends_unavailable.items(),
                                key=lambda item: backend_order(item[0])):
         out.append(f"{name} unavailable on this worker: {one_line(reason)}")

@@ -289,6 +289,10 @@ class FlashTuiApp(App[int]):
             return
         if self.session is None:
             return
+        if self.recording_state is not None:
+            # py-spy record pauses the worker ~100 times a second: this cell's timings
+            # include those pauses. Kept with the cell (journal, exports) and said below.
+            cell.extra["timed_under_pyspy_record"] = True
         self.session.add_cell(cell)
         self.sweep_done += 1
         if self.recording_state == "recording":
@@ -304,7 +308,9 @@ class FlashTuiApp(App[int]):
         data = cell.to_dict()
         self._run_log("info" if cell.status == "ok" else "error",
                       f"{cell.backend} seq={cell.seq} {cell.dtype}: "
-                      f"{present.fmt_ms_iqr(cell.median_ms, cell.iqr_ms)} · {present.status_text(data)}")
+                      f"{present.fmt_ms_iqr(cell.median_ms, cell.iqr_ms)} · {present.status_text(data)}"
+                      + (" · timed under py-spy record (its pauses included)"
+                         if cell.extra.get("timed_under_pyspy_record") else ""))
         if cell.status == "failed":
             self.notify(f"{cell.backend} seq={cell.seq} {cell.dtype} failed: {cell.reason}",
                         severity="error", title="cell failed", timeout=10)

@@ -67,6 +67,13 @@ async def test_hottest_frames_of_the_worker_and_a_recording(isolated_dirs, monke
         assert Path(profile["path"]).is_file() and profile["path"].endswith(".speedscope.json")
         assert Path(profile["path"]).parent == Path(app.journal.path).parent if app.journal else True
         assert profile["summary"]["n_samples"] > 0 and profile["cells"]
+        # The cells timed while py-spy record was attached say so (its pauses are in them).
+        recorded = {f"{c.backend} seq={c.seq} {c.dtype}" for c in app.session.cells
+                    if c.extra.get("timed_under_pyspy_record")}
+        assert set(profile["cells"]) <= recorded
+        assert any(c.extra.get("timed_under_pyspy_record") is None for c in app.session.cells)
+        log_text = "\n".join(str(line) for line in app.run_screen.query_one("#worker-log").lines)
+        assert "timed under py-spy record" in log_text
         await pilot.press("c")
         await wait_for(pilot, lambda: not app.sweep_running and app.journal is None, 90, "sweep end")
         stored, _ = load(app.session.id)

@@ -145,6 +145,18 @@ def test_findings_are_computed_from_the_cells():
     assert "sdpa-flash fastest at every seq 1024–16384 (1.8–2.5x over standard) [bf16]" in findings(session)
 
 
+def test_findings_name_the_cells_timed_under_pyspy_record():
+    session = fixed_session()
+    assert not any("py-spy" in f for f in findings(session))
+    for cell in session.cells:
+        if cell.dtype == "bf16" and cell.seq == 4096 and cell.backend in ("standard", "fa2"):
+            cell.extra["timed_under_pyspy_record"] = True
+    note = [f for f in findings(session) if "py-spy" in f]
+    assert note == ["2 cell(s) timed while py-spy record sampled the worker (its pauses are in "
+                    "their timings): standard seq=4096 bf16, fa2 seq=4096 bf16"]
+    assert note[0] in render_session(session, "md")
+
+
 def test_markdown_prints_na_for_unmeasured_numbers_never_zero():
     text = render_session(fixed_session(), "md")
     oom_row = next(line for line in text.splitlines() if line.startswith("| standard | 16384 | OOM"))

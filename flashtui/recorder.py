@@ -25,10 +25,12 @@ class SweepRecorder:
     """One sweep's record: session + journal + optional NVML sampler."""
 
     def __init__(self, session: Session, journal: SessionJournal | None = None,
-                 sampler: NvmlSampler | None = None) -> None:
+                 sampler: NvmlSampler | None = None, cell_marks: dict[str, Any] | None = None) -> None:
         self.session = session
         self.journal = journal
         self.sampler = sampler
+        # Set on every cell's extra (e.g. timed_under_pyspy_record for `bench --profile`).
+        self.cell_marks = dict(cell_marks or {})
 
     @classmethod
     def start_monitor(cls, provenance: dict[str, Any], pid: int | None, rate_hz: float) -> NvmlSampler | None:
@@ -43,6 +45,7 @@ class SweepRecorder:
         """Apply one event; returns the finished Cell for CellFinished events."""
         if msg.type == "CellFinished":
             cell = Cell.from_dict(msg["cell"])
+            cell.extra.update(self.cell_marks)
             self._attach_telemetry(cell)
             self.session.add_cell(cell)
             if self.journal is not None:

@@ -84,6 +84,10 @@ def render_session(session: Session) -> str:
     if any(launch_bound(c) for c in session.cells):
         parts.append("\n* launch-bound: launching one call costs the host at least as long as the GPU "
                      "runs it (host >= median); batch more work per call or capture a CUDA graph.")
+    profiled = sum(1 for c in session.cells if c.extra.get("timed_under_pyspy_record"))
+    if profiled:
+        parts.append(f"\n{profiled} of {len(session.cells)} cells were timed under py-spy record: its "
+                     "sampling pauses are in their timings; compare against a run without --profile.")
     if session.backends_unavailable:
         parts.append("\nnot available here:")
         for name, reason in session.backends_unavailable.items():

@@ -256,7 +256,9 @@ def run(args: argparse.Namespace) -> int:
         progress.total = len(cells)
         journal = store.open_journal(session) if args.journal else None
         sampler = SweepRecorder.start_monitor(prov, ready["pid"], args.monitor_hz) if on_device else None
-        recorder = SweepRecorder(session, journal, sampler)
+        # Under --profile the worker runs inside py-spy record, whose samples pause it.
+        marks = {"timed_under_pyspy_record": True} if args.profile else None
+        recorder = SweepRecorder(session, journal, sampler, cell_marks=marks)
         drive(client, spec, recorder, progress, cells)
         status = session.status if session.status != "running" else "complete"
     except KeyboardInterrupt as exc:

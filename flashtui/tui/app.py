@@ -24,6 +24,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.theme import BUILTIN_THEMES
 
+from ..cli import EXIT_HANGUP
 from ..results import Cell
 from ..session import Session
 from ..spec import CellKey, SweepSpec, cpu_defaults, cuda_defaults
@@ -134,6 +135,8 @@ class FlashTuiApp(App[int]):
             wanted = FALLBACK_THEME if FALLBACK_THEME in self.available_themes else "textual-dark"
         self.theme = wanted
         self.theme_changed_signal.subscribe(self, self._remember_theme)
+        if self.handle_hangup:
+            self._install_hangup_handler()
         self.setup_screen = SetupScreen(self.defaults())
         self.push_screen(self.setup_screen)
         for line in ([config_error] if config_error else []) + theme_errors:
@@ -151,7 +154,31 @@ class FlashTuiApp(App[int]):
             # for the same cores, and the user should see the form at once.
             self.call_after_refresh(self.bridge.start)
 
+    # SIGHUP (the SSH session dropped) is turned into a clean exit by run_app; tests
+    # running under Pilot leave the process's signal handling alone.
+    handle_hangup = False
+
+    def _install_hangup_handler(self) -> None:
+        import asyncio
+        import signal
+
+        try:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._hung_up)
+        except (NotImplementedError, RuntimeError, ValueError, AttributeError):
+            pass  # no SIGHUP on this platform, or not the main thread
+
+    def _hung_up(self) -> None:
+        """The terminal is gone: end the journal (every finished cell is already in it),
+        stop the worker, and leave without drawing: every write to the tty would fail."""
+        self._shut_down()
+        os._exit(EXIT_HANGUP)
+
     def on_unmount(self) -> None:
+        self._shut_down()
+
+    def _shut_down(self) -> None:
+        """Journal first (what was measured must survive), then py-spy and the worker."""
+        self._close_journal("cancelled" if self.sweep_running else None)
         if self.pyspy_poller is not None:
             self.pyspy_poller.stop()
         if self.recording is not None:
@@ -162,7 +189,6 @@ class FlashTuiApp(App[int]):
             self.recording = None
         if self.bridge is not None:
             self.bridge.close()
-        self._close_journal("cancelled" if self.sweep_running else None)
 
     # -------------------------------------------------------------- themes
     def _remember_theme(self, theme: Any) -> None:
@@ -803,5 +829,6 @@ def _pyspy_state() -> dict[str, Any]:
 def run_app(args: Any = None) -> int:
     """Entry point of ``flashtui`` / ``flashtui tui``."""
     app = FlashTuiApp()
+    app.handle_hangup = True
     app.run()
     return int(app.return_code or 0)

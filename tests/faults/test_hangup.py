@@ -174,7 +174,7 @@ def test_worker_dies_with_its_sigkilled_parent_and_survives_its_starter_thread(d
 def test_tui_hangup_mid_sweep_under_a_real_pty(data_dir, tmp_path):
     """`flashtui` (the TUI) on a pty: wait for "worker ready", start the default CPU
     sweep with ctrl+r, hang the line up mid-cell. The app and its worker both go, and
-    the journal holds every finished cell intact."""
+    the journal holds every finished cell intact, ended by a footer."""
     pytest.importorskip("textual")
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, b"\x32\x00\xa0\x00\x00\x00\x00\x00")  # 50 x 160
@@ -204,5 +204,8 @@ def test_tui_hangup_mid_sweep_under_a_real_pty(data_dir, tmp_path):
     assert contents.skipped_lines == 0, contents.warnings
     assert [(c.backend, c.seq, c.status) for c in contents.session.cells][:3] == [
         ("standard", 128, "ok"), ("sdpa-math", 128, "ok"), ("sdpa-flash", 128, "ok")]
+    # The app ends the journal itself: a footer, the sweep marked cancelled, exit 129.
+    assert proc.returncode == 129, proc.returncode
+    assert contents.has_footer and contents.session.status == "cancelled", contents.warnings
     print(f"TUI exit status {proc.returncode}; footer written: {contents.has_footer}; "
           f"worker gone {took:.2f} s after the pty hung up")

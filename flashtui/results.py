@@ -35,6 +35,10 @@ class Parity:
     reason: str | None = None
     # Forward+backward: the same metrics per gradient ("dq", "dk", "dv").
     grads: dict[str, dict[str, Any]] | None = None
+    # Distribution of |out - reference| (engine.parity.abs_diff_distribution), and the
+    # same for `standard` in this dtype: does the backend err like the dtype itself does?
+    abs_diff: dict[str, Any] | None = None
+    standard_abs_diff: dict[str, Any] | None = None
 
 
 @dataclass

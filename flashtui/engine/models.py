@@ -654,7 +654,8 @@ class ModelRunner:
         ratio = metrics["rel_l2"] / max(std, REL_ERR_FLOOR)
         return Parity(reference=self._reference_name, max_abs=metrics["max_abs"],
                       mean_abs=metrics["mean_abs"], rel_l2=metrics["rel_l2"], standard_rel_l2=std,
-                      ratio_vs_standard=ratio, passed=ratio <= PARITY_RATIO_LIMIT)
+                      ratio_vs_standard=ratio, passed=ratio <= PARITY_RATIO_LIMIT,
+                      abs_diff=metrics["abs_diff"], standard_abs_diff=self._standard_metrics["abs_diff"])
 
 
 # ------------------------------------------------------------------ dispatch proof

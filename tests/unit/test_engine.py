@@ -55,6 +55,37 @@ def test_fp16_error_ratio_is_judged_against_the_dtype_not_fp32():
     assert oracle.evaluate(noisy, None).passed is False  # a wrong kernel does fail
 
 
+def test_abs_diff_distribution_bins_counts_and_quantiles():
+    from flashtui.engine.parity import abs_diff_distribution
+
+    values = torch.tensor([0.0, 1e-13, 1e-9, 2e-9, 1e-3, 0.5, 1e3], dtype=torch.float64)
+    d = abs_diff_distribution(values)
+    assert d["n"] == 7 and d["below"] == 2 and d["above"] == 1 and sum(d["counts"]) == 4
+    assert len(d["edges_log10"]) == len(d["counts"]) + 1 == 29
+    hits = {d["edges_log10"][i]: c for i, c in enumerate(d["counts"]) if c}
+    assert hits == {-9.0: 2, -3.0: 1, -0.5: 1}  # [1e-9, 10**-8.5) holds 1e-9 and 2e-9
+    assert d["quantiles"]["p50"] == pytest.approx(2e-9) and d["quantiles"]["p99"] == 1e3
+    empty = abs_diff_distribution(torch.zeros(0))
+    assert empty["n"] == 0 and sum(empty["counts"]) == 0 and empty["quantiles"]["p50"] is None
+
+
+def test_parity_carries_the_abs_diff_distribution_of_the_backend_and_of_standard():
+    q, k, v = _qkv(s=128, d=64)
+    shape = Shape(1, 4, 4, 128, 64, "bf16", True, False)
+    qb, kb, vb = (t.to(torch.bfloat16) for t in (q, k, v))
+    oracle = ParityOracle(qb, kb, vb, None, shape, 1 << 24)
+    parity = oracle.evaluate(F.scaled_dot_product_attention(qb, kb, vb, is_causal=True), None)
+    dist, standard = parity.abs_diff, parity.standard_abs_diff
+    assert dist["n"] == standard["n"] == 4 * 128 * 64
+    assert dist["below"] + dist["above"] + sum(dist["counts"]) == dist["n"]
+    assert dist["quantiles"]["p50"] <= dist["quantiles"]["p99"] <= parity.max_abs
+    # bf16 rounding: the bulk of the errors sits between 1e-5 and 1e-2, for both.
+    bulk = [c for e, c in zip(dist["edges_log10"], dist["counts"]) if -5 <= e < -2]
+    assert sum(bulk) > 0.9 * dist["n"]
+    noisy = oracle.evaluate(F.scaled_dot_product_attention(qb, kb, vb, is_causal=True) + 0.05, None)
+    assert noisy.abs_diff["quantiles"]["p50"] > 10 * standard["quantiles"]["p50"]
+
+
 def test_backward_parity_has_grads():
     q, k, v = _qkv(s=64)
     shape = Shape(1, 4, 4, 64, 32, "fp32", True, True)

@@ -88,6 +88,19 @@ async def test_change_settings_run_and_see_numbers_in_every_panel(isolated_dirs)
         assert after is not before and after.status == "ok"
         assert len(app.session.cells) == 6 and len(rows(app, TimingTable, "#timing-table")) == 6
 
+        # On demand: the selected cell's |out - fp64| distribution beside standard's.
+        await pilot.press("h")
+        await pilot.pause(0.2)
+        assert app.screen.id == "abs-diff"
+        body = str(app.screen.query_one("#abs-diff-body").render())
+        dist = after.parity.abs_diff
+        assert f"{dist['n']:,} output elements vs the fp64 reference" in body
+        assert "sdpa-flash" in body and "standard (fp32)" in body and "p99.9" in body
+        assert "the dtype's rounding" in body or "standard's in fp32" in body
+        await pilot.press("escape")
+        await pilot.pause(0.1)
+        assert app.screen is app.run_screen
+
 
 async def test_cancel_stops_after_the_cell_in_flight(isolated_dirs):
     seen = []

@@ -55,6 +55,7 @@ class RunScreen(Screen):
         Binding("t", "app.cycle_theme", "Theme"),
         Binding("g", "toggle_charts", "Charts"),
         Binding("y", "toggle_pyspy", "py-spy"),
+        Binding("h", "show_abs_diff", "|diff|"),
         Binding("p", "app.toggle_record", "Profile"),
         Binding("escape,b", "app.back_to_setup", "Setup"),
         Binding("q", "app.quit", "Quit"),
@@ -157,6 +158,18 @@ class RunScreen(Screen):
         if cells is not None:
             for charts in self.query("#charts-panel"):
                 charts.cells = cells  # type: ignore[attr-defined]
+
+    def action_show_abs_diff(self) -> None:
+        """The selected cell's |out − reference| distribution beside standard's."""
+        from .abs_diff import AbsDiffScreen
+
+        key = self.selected_cell_key()
+        session = getattr(self.app, "session", None)
+        cell = next((c for c in (session.cells if session else []) if "|".join(map(str, c.key)) == key), None)
+        if cell is None:
+            self.app.notify("select a measured cell in the timing table first", severity="warning")
+            return
+        self.app.push_screen(AbsDiffScreen(cell.to_dict()))
 
     def action_toggle_charts(self) -> None:
         tabs = self.query_one("#run-tabs", TabbedContent)

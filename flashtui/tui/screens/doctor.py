@@ -16,9 +16,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from ...doctor_report import render_advice, render_environment, render_fastest, render_matrix
+from ..widgets.footer import QuietFooter
 
 
 def nvml_line(nvml: dict[str, Any] | None) -> str:
@@ -55,7 +56,7 @@ class DoctorScreen(Screen):
                 static = Static("", id=f"doctor-{section}", classes="doctor-section", markup=False)
                 static.border_title = title
                 yield static
-        yield Footer()
+        yield QuietFooter()
 
     def on_mount(self) -> None:
         self.refresh_from_app()

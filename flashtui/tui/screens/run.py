@@ -15,10 +15,11 @@ from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Label, ProgressBar, Static, TabbedContent, TabPane
+from textual.widgets import Header, Label, ProgressBar, Static, TabbedContent, TabPane
 
 from ..widgets.cell_tables import ParityTable, TimingTable
 from ..widgets.chart_loader import charts_panel_class
+from ..widgets.footer import QuietFooter
 from ..widgets.log_panel import WorkerLog
 from ..widgets.memory_panel import MemoryPanel
 from ..widgets.pyspy_panel import PySpyPanel
@@ -90,7 +91,7 @@ class RunScreen(Screen):
                 yield Vertical(id="charts-host")
             with TabPane("py-spy", id="pyspy"):
                 yield PySpyPanel(id="pyspy-panel")
-        yield Footer()
+        yield QuietFooter()
 
     def on_mount(self) -> None:
         self._apply_width(self.app.size.width)
@@ -195,11 +196,12 @@ class RunScreen(Screen):
     def set_progress(self, done: int, total: int | None, text: str) -> None:
         bar = self.query_one("#progress", ProgressBar)
         bar.update(total=total, progress=done)
-        self.query_one("#progress-text", Label).update(text)
+        # Fixed 1-line, 1fr-wide labels: new text needs a repaint, not a screen layout.
+        self.query_one("#progress-text", Label).update(text, layout=False)
 
     @_quiet_when_gone
     def set_now(self, text: str) -> None:
-        self.query_one("#now-running", Static).update(text)
+        self.query_one("#now-running", Static).update(text, layout=False)
 
     @_quiet_when_gone
     def log_line(self, level: str, text: str) -> None:

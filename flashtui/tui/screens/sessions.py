@@ -22,7 +22,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Header, Static, TabbedContent, TabPane
 
 from ... import store
 from ...diff import SessionDiff, diff_sessions
@@ -30,6 +30,7 @@ from ...session import Session
 from .. import present
 from ..widgets.cell_tables import MemoryTable, ParityTable, TimingTable
 from ..widgets.chart_loader import charts_panel_class
+from ..widgets.footer import QuietFooter
 
 SELECTED_MARK = "●"
 REGRESSION_MARK = "▲ "
@@ -142,7 +143,7 @@ class SessionsScreen(Screen):
                      id="sessions-help", markup=False)
         yield DataTable(id="sessions-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="sessions-detail", markup=False)
-        yield Footer()
+        yield QuietFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#sessions-table", DataTable)
@@ -347,7 +348,7 @@ class SessionViewScreen(Screen):
                             yield cls(id=wid)
             with TabPane("Charts", id="view-charts"):
                 yield Vertical(id="view-charts-host")
-        yield Footer()
+        yield QuietFooter()
 
     def on_mount(self) -> None:
         for cls, wid in ((TimingTable, "#view-timing"), (ParityTable, "#view-parity"),
@@ -404,7 +405,7 @@ class DiffScreen(Screen):
         context = diff_context(self.diff)
         yield Static(context, id="diff-context", markup=False, classes="" if context else "-empty")
         yield DataTable(id="diff-table", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield QuietFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#diff-table", DataTable)

@@ -18,11 +18,12 @@ from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.suggester import SuggestFromList
-from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
+from textual.widgets import Button, Header, Input, Label, Select, Static
 
 from ..widgets.tick import Tick as Checkbox
 from ..present import short_reason
 from ...spec import BACKENDS, DTYPES, MODES, SpecError, SweepSpec, parse_seqs
+from ..widgets.footer import QuietFooter
 
 DIRECTIONS = (("forward", "fwd"), ("forward + backward", "fwd+bwd"))
 
@@ -130,7 +131,7 @@ class SetupScreen(Screen):
         with Horizontal(id="setup-actions"):  # outside the scroll: always visible
             yield Button("Run ▶", id="run", variant="primary", compact=True)
             yield Static("starting worker…", id="worker-status")
-        yield Footer()
+        yield QuietFooter()
 
     def on_mount(self) -> None:
         self.apply_defaults(self.defaults)

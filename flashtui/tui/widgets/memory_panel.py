@@ -40,8 +40,9 @@ class MemoryPanel(Vertical):
         self.query_one("#nvml-trace", Sparkline).display = not reason
 
     def watch_latest_label(self, label: str) -> None:
+        # The status line is one row, 1fr wide: a new reading is a repaint, not a layout.
         if self.is_mounted and not self.nvml_reason:
-            self.query_one("#nvml-status", Label).update(self._status_text())
+            self.query_one("#nvml-status", Label).update(self._status_text(), layout=False)
 
     def watch_trace_bytes(self, trace: tuple[float, ...]) -> None:
         if not self.is_mounted:

@@ -158,9 +158,25 @@ def _pyspy_env() -> dict[str, str]:
     return env
 
 
+def _process_gone(pid: int) -> bool:
+    """True when ``pid`` has exited: no such process, or a zombie its parent has not
+    reaped yet (ptrace on a zombie fails with EPERM, which reads like a refusal)."""
+    try:
+        with open(f"/proc/{int(pid)}/stat", "rb") as handle:
+            stat = handle.read()
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False  # no /proc here: say nothing
+    state = stat.rsplit(b")", 1)[-1].split()[:1]  # the field after "(comm)"
+    return state in ([b"Z"], [b"X"])
+
+
 def _failure(pid: int, returncode: int | None, output: str) -> PySpyError:
     """Turn py-spy's exit status and output into one actionable line."""
     lowered = output.lower()
+    if _process_gone(pid):
+        return PySpyError(f"py-spy: no running process with pid {pid}")
     if any(marker in lowered for marker in _PTRACE_MARKERS):
         return PySpyUnavailable(PTRACE_HINT)
     if any(marker in lowered for marker in _NO_PROCESS_MARKERS):

@@ -33,7 +33,7 @@ SPINNER = textwrap.dedent("""
 
     def flashtui_test_idle_waiter():
         while True:
-            time.sleep(0.05)
+            time.sleep(30)  # awake so rarely that no dump catches it running
 
     def flashtui_test_hot_loop(seconds):
         end = time.monotonic() + seconds
@@ -104,10 +104,15 @@ def test_import_stays_light_in_fresh_interpreter():
 # ------------------------------------------------------------------------- dump
 @needs_pyspy
 def test_dump_sees_the_hot_function_and_the_idle_thread(spinner):
-    threads = pyspy.dump(spinner.pid)
-    assert len(threads) == 2
-    by_leaf = {t.frames[0].name: t for t in threads}
-    hot = by_leaf["flashtui_test_hot_loop"]
+    # On a loaded 2-core box one dump can catch the spinner descheduled (not "active"):
+    # a few dumps give it the chance to be seen running.
+    for _ in range(5):
+        threads = pyspy.dump(spinner.pid)
+        assert len(threads) == 2
+        by_leaf = {t.frames[0].name: t for t in threads}
+        hot = by_leaf["flashtui_test_hot_loop"]
+        if hot.active:
+            break
     assert hot.active and hot.thread_name == "MainThread"
     assert hot.frames[0].short_filename == "spinner.py"
     assert isinstance(hot.frames[0].line, int)
@@ -121,20 +126,20 @@ def test_dump_sees_the_hot_function_and_the_idle_thread(spinner):
 def test_hottest_frames_ranks_the_busy_function_first(spinner):
     report = pyspy.hottest_frames(spinner.pid, samples=6, interval_s=0.02)
     assert report.n_dumps == 6 and report.stopped_early is None
-    # Only active threads are counted: the spinning one in every dump (the idle waiter
-    # can be caught waking up, so at most a stray extra stack).
-    assert 6 <= report.n_stacks <= 8
+    # Only active threads are counted: the spinning one in (nearly) every dump; on a
+    # loaded box a dump can catch it descheduled, so a majority, not all six.
+    assert 4 <= report.n_stacks <= 6
     top = report.frames[0]
-    assert top.name == "flashtui_test_hot_loop" and top.self_count == 6
+    assert top.name == "flashtui_test_hot_loop" and top.self_count == report.n_stacks
     assert report.share(top) >= 0.75
     assert top.line is None and top.location == "spinner.py"  # all lines of the loop merged
     module = next(f for f in report.frames if f.name == "<module>")
-    assert module.self_count == 0 and module.total_count == 6
+    assert module.self_count == 0 and module.total_count == report.n_stacks
     assert all(f.name != "flashtui_test_idle_waiter" for f in report.frames)
 
     by_line = pyspy.hottest_frames(spinner.pid, samples=6, interval_s=0.02, by="line")
     loop_lines = [f for f in by_line.frames if f.name == "flashtui_test_hot_loop"]
-    assert sum(f.self_count for f in loop_lines) == 6
+    assert 4 <= sum(f.self_count for f in loop_lines) == by_line.n_stacks
     assert all(f.location == f"spinner.py:{f.line}" for f in loop_lines)
     with pytest.raises(ValueError, match="by must be"):
         pyspy.hottest_frames(spinner.pid, by="module")
@@ -176,6 +181,25 @@ def test_dump_of_missing_process_is_a_readable_error():
         pyspy.dump(dead.pid)
     assert not isinstance(info.value, PySpyUnavailable)
     assert str(info.value) == f"py-spy: no running process with pid {dead.pid}"
+
+
+@needs_pyspy
+def test_dump_of_an_exited_unreaped_process_is_not_a_ptrace_refusal():
+    # A worker that just died stays a zombie until its client reaps it; ptrace on a
+    # zombie fails with EPERM, which once read as "ptrace refused" and turned the
+    # py-spy panel off for the rest of the sweep.
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        deadline = time.monotonic() + 10
+        while not pyspy._process_gone(zombie.pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert Path(f"/proc/{zombie.pid}").exists()  # not reaped: still in the process table
+        with pytest.raises(PySpyError) as info:
+            pyspy.dump(zombie.pid)
+        assert not isinstance(info.value, PySpyUnavailable)
+        assert str(info.value) == f"py-spy: no running process with pid {zombie.pid}"
+    finally:
+        zombie.wait()
 
 
 @needs_pyspy
@@ -249,7 +273,8 @@ def test_record_command_launches_child_and_writes_valid_speedscope(tmp_path):
     assert summary["exporter"].startswith("py-spy@")
     assert summary["n_samples"] >= 50  # ~1 s at 200 Hz, generous for a loaded box
     assert summary["top_frames"][0]["name"] == "flashtui_test_recorded_work"
-    assert summary["top_frames"][0]["self_samples"] >= 0.8 * summary["n_samples"]
+    # The rest is interpreter start-up, which a loaded box stretches (68% seen at load 5).
+    assert summary["top_frames"][0]["self_samples"] >= 0.5 * summary["n_samples"]
     assert summary["duration_s"] == pytest.approx(summary["n_samples"] / 200, rel=0.01)
     # py-spy shares the child's stdout: its lines are recognisable, the child's are not.
     lines = done.stdout.splitlines()

@@ -41,7 +41,7 @@ from typing import Any
 INSTALL_HINT = "py-spy not installed: pip install py-spy"
 PTRACE_HINT = (
     "py-spy cannot attach (ptrace refused): run as root, set kernel.yama.ptrace_scope=0, "
-    "or start the worker under py-spy (flashtui --profile ...)"
+    "or let py-spy launch the worker: flashtui bench --profile out.speedscope.json"
 )
 SPEEDSCOPE_SCHEMA = "https://www.speedscope.app/file-format-schema.json"
 RECORD_FORMATS = ("speedscope", "flamegraph", "raw", "chrometrace")

@@ -41,12 +41,28 @@ class ChartsPanel(Grid):
             self._redraw_pending = True
             self.set_timer(self.REDRAW_MIN_INTERVAL_S, self._redraw_latest)
 
+    _redraw_when_shown = False
+    _drawn_cells: Any = None
+
     def _redraw_latest(self) -> None:
         self._redraw_pending = False
-        if self.is_mounted:
-            self._draw(self.cells)
+        if not self.is_mounted or self.cells is self._drawn_cells:
+            return
+        if not self.is_on_screen:
+            # Hidden (another tab): a redraw now would only mark the plots dirty, and the
+            # key that shows the tab would pay for rebuilding all four in its frame. The
+            # tab opens on the last figures and redraws right after (on_show).
+            self._redraw_when_shown = True
+            return
+        self._draw(self.cells)
+
+    def on_show(self) -> None:
+        if self._redraw_when_shown:
+            self._redraw_when_shown = False
+            self.call_after_refresh(self._redraw_latest)
 
     def _draw(self, cells: tuple[dict[str, Any], ...]) -> None:
+        self._drawn_cells = cells
         self._lines(self.query_one("#chart-time", PlotextPlot), "time vs seq", "ms",
                     present.series_by_backend(cells, "median_ms"))
         memory = present.series_by_backend(cells, lambda c: _mib(present.memory_bytes_for_chart(c)))

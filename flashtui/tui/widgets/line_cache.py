@@ -67,7 +67,10 @@ class LineCachedTable(DataTable):
     def on_resize(self, event: Any) -> None:
         # DataTable's row cache ignores the width until its own Resize handler runs, so
         # lines rendered between a size change and this event may be stale: drop them.
-        self.__dict__.get("_line_strips", {}).clear()
+        # (A tab shown again sends Resize with the same size: nothing to drop then.)
+        if event.size != self.__dict__.get("_line_cache_size"):
+            self._line_cache_size = event.size
+            self.__dict__.get("_line_strips", {}).clear()
 
     def render_line(self, y: int) -> Strip:
         key = self._line_key(y) if self._cacheable() else None

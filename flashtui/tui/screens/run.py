@@ -17,6 +17,7 @@ from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Header, Label, ProgressBar, Static, TabbedContent, TabPane
 
+from ..gc_tuning import freeze_long_lived
 from ..widgets.cell_tables import ParityTable, TimingTable
 from ..widgets.chart_loader import charts_panel_class
 from ..widgets.footer import QuietFooter
@@ -137,6 +138,9 @@ class RunScreen(Screen):
         if not self._charts_built:
             self._charts_built = True
             self._pending_chart_cells = None
+            # The app's long-lived objects exist once these are up: freeze them out of
+            # the collector's way (gc_tuning says why).
+            self.call_after_refresh(freeze_long_lived)
             panel_class, reason = charts_panel_class()
             host = self.query_one("#charts-host", Vertical)
             if panel_class is None:

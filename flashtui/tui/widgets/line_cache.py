@@ -37,8 +37,17 @@ class LineCachedTable(DataTable):
         return (not self.fixed_rows and not self.fixed_columns and not getattr(self, "_labelled_row_exists", True)
                 and self.cursor_type == "row" and self.header_height == 1)
 
-    def _line_key(self, y: int) -> Hashable | None:
-        scroll_x, scroll_y = self.scroll_offset
+    def _view_key(self) -> tuple[Any, ...]:
+        """What every line's look depends on besides its row (the same for a whole repaint)."""
+        return (
+            self.scroll_offset, self.size.width, self.zebra_stripes, self.cell_padding,
+            self.show_cursor, self.cursor_row, getattr(self, "_show_hover_cursor", True), self.hover_row,
+            tuple(c.get_render_width(self) for c in self.ordered_columns),
+            self.rich_style, self.get_pseudo_class_state(), self.app.theme,
+        )
+
+    def _line_key(self, y: int, view: tuple[Any, ...]) -> Hashable | None:
+        scroll_y = view[0].y
         if self.show_header and y == 0:
             what: Any = ("header", tuple(str(c.label) for c in self.ordered_columns))
             index = -1
@@ -55,14 +64,11 @@ class LineCachedTable(DataTable):
                 if content is None:
                     return None
                 what = (row.key.value, content)
-        return (
-            what, index % 2, self.zebra_stripes,
-            self.show_cursor and self.cursor_row == index,
-            getattr(self, "_show_hover_cursor", True) and self.hover_row == index,
-            tuple(c.get_render_width(self) for c in self.ordered_columns),
-            scroll_x, self.size.width, self.cell_padding,
-            self.rich_style, self.get_pseudo_class_state(), self.app.theme,
-        )
+        # The row's own state (parity, under the cursor or the mouse), then the view less
+        # the scroll row and cursor/hover rows, which the line's position already accounts for.
+        show_cursor, cursor_row, show_hover, hover_row = view[4:8]
+        return (what, index % 2, show_cursor and cursor_row == index, show_hover and hover_row == index,
+                view[0].x, view[1:4], view[8:])
 
     def on_resize(self, event: Any) -> None:
         # DataTable's row cache ignores the width until its own Resize handler runs, so
@@ -72,8 +78,19 @@ class LineCachedTable(DataTable):
             self._line_cache_size = event.size
             self.__dict__.get("_line_strips", {}).clear()
 
+    _pass_view: tuple[Any, ...] | None = None
+
+    def render_lines(self, crop: Any) -> list[Strip]:
+        self._pass_view = self._view_key() if self._cacheable() else None  # once per repaint
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._pass_view = None
+
     def render_line(self, y: int) -> Strip:
-        key = self._line_key(y) if self._cacheable() else None
+        if not self._cacheable():
+            return super().render_line(y)
+        key = self._line_key(y, self._pass_view or self._view_key())
         if key is None:
             return super().render_line(y)
         cache = self.__dict__.setdefault("_line_strips", {})

@@ -4,7 +4,7 @@ The app runs headless under Pilot with a scripted worker streaming a cell every 
 (faster than a real GPU sweep, whose cells take seconds) and a synthetic 20 Hz NVML sampler. Each trial posts a key
 as the terminal driver would (App.simulate_key) and stops the clock when the state has
 changed and the next frame has been handed to the terminal driver (App._display): "down" in the timing table (the commonest
-key while reading) and "g" (Live -> Charts, where plotext redraws four figures).
+key while reading) and "g" (Live -> Charts: the last figures at once, plotext redraws right after).
 
     python benchmarks/tui_latency.py [--trials 30]
 """
@@ -81,7 +81,7 @@ async def measure(trials: int) -> tuple[dict[str, list[float]], int, int]:
             t_frame = await next_frame_after(time.perf_counter())
             latencies_ms["cursor"].append((t_frame - t0) * 1000)
             await asyncio.sleep(0.1)
-            # 2) "g": Live <-> Charts (plotext redraws four figures when shown).
+            # 2) "g": Live <-> Charts (last figures shown at once, redrawn after the frame).
             before = tabs.active
             t0 = time.perf_counter()
             app.simulate_key("g")  # as the driver posts a real key (pilot.press waits for idle)

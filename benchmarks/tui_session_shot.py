@@ -40,16 +40,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import io
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
+
+from tui_screenshot import AppStopped, wait_until  # noqa: E402 - the same waiting as the live shots
+
+from flashtui.tui.textshot import screen_text  # noqa: E402
 
 VIEWS = ("charts", "tables")
 CHART_TITLES = ("time vs seq", "memory vs seq", "speedup vs standard", "memory saving vs standard")
@@ -65,8 +67,6 @@ class NotDrawn(RuntimeError):
     """The app ran but the wanted view did not appear (its reason, one line)."""
 
 
-class AppStopped(RuntimeError):
-    """The app's message loop ended on an exception: nothing on screen will change."""
 
 
 def note(text: str) -> None:
@@ -179,39 +179,13 @@ def provenance_line(session: Any, max_chars: int = 130) -> str:
     The header truncates a long sub-title with '…'; the versions are dropped from the
     end instead, so the disclaimer and the device always stay readable.
     """
-    p = session.provenance or {}
-    device = p.get("device_name") or session.spec.get("device") or "an unknown device"
-    parts = ["stored numbers drawn here", f"measured on {device}"]
-    for label, key in (("driver", "driver"), ("CUDA", "cuda_runtime"), ("torch", "torch"),
-                       ("fa2", "flash_attn"), ("fa3", "flash_attn_3"), ("fa4", "flash_attn_4")):
-        if p.get(key):
-            parts.append(f"{label} {p[key]}")
+    from flashtui.textable import provenance_line as session_provenance
+
+    device, *versions = session_provenance(session.provenance or {}).split(" · ")
+    parts = ["stored numbers drawn here", f"measured on {device}", *versions]
     while len(parts) > 2 and len(" · ".join(parts)) > max_chars:
         parts.pop()
     return " · ".join(parts)
-
-
-def screen_text(app: Any) -> str:
-    """The current screen as plain text (what a reader of the SVG sees, without colours)."""
-    from rich.console import Console
-
-    width, height = app.size
-    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True,
-                      color_system=None, record=True, legacy_windows=False)
-    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
-    return console.export_text(styles=False)
-
-
-async def wait_until(pilot: Any, predicate: Callable[[], Any], timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        error = getattr(pilot.app, "_exception", None)
-        if error is not None:
-            raise AppStopped(f"{type(error).__name__}: {error}")
-        if predicate():
-            return True
-        await pilot.pause(0.1)
-    return bool(predicate())
 
 
 async def open_in_viewer(pilot: Any, session_id: str, timeout_s: float) -> Any:

@@ -631,7 +631,7 @@ class ModelRunner:
             model.set_attn_implementation("eager")
             with torch.inference_mode():
                 std = self._hidden(model, ids)
-            self._standard_metrics = error_metrics(std, self._reference)
+            self._standard_metrics = error_metrics(std, self._reference, distribution=True)
             del std
             self._reference_name = name
         except Exception as exc:  # noqa: BLE001
@@ -649,7 +649,7 @@ class ModelRunner:
         if self._reference is None or self._standard_metrics is None:
             return Parity(reference=self._reference_name, reason=self._parity_reason)
         out = self._hidden(model, ids)
-        metrics = error_metrics(out, self._reference)
+        metrics = error_metrics(out, self._reference, distribution=True)
         std = self._standard_metrics["rel_l2"]
         ratio = metrics["rel_l2"] / max(std, REL_ERR_FLOOR)
         return Parity(reference=self._reference_name, max_abs=metrics["max_abs"],

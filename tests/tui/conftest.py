@@ -8,6 +8,8 @@ from typing import Any, Callable
 
 import pytest
 
+from flashtui.tui.textshot import screen_text  # noqa: F401 - re-exported for the tests
+
 # A sweep that finishes in a few seconds on a 2-core CPU.
 TINY_CPU = dict(device="cpu", backends=("standard", "sdpa-math", "sdpa-flash"),
                 seqs=(64, 128), dtypes=("fp32",), reps=3, warmup_ms=5.0, heads=2, head_dim=32)
@@ -57,14 +59,3 @@ async def wait_for(pilot: Any, predicate: Callable[[], Any], timeout_s: float = 
     raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
 
-def screen_text(app: Any) -> str:
-    """The current screen as plain text (what a user reads, without colours)."""
-    import io
-
-    from rich.console import Console
-
-    width, height = app.size
-    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True,
-                      color_system=None, record=True, legacy_windows=False)
-    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
-    return console.export_text(styles=False)

@@ -170,7 +170,10 @@ class RunScreen(Screen):
 
         key = self.selected_cell_key()
         session = getattr(self.app, "session", None)
-        cell = next((c for c in (session.cells if session else []) if "|".join(map(str, c.key)) == key), None)
+        cell = None
+        if key is not None and session is not None:
+            backend, seq, dtype = key.split("|")
+            cell = session.cell(backend, int(seq), dtype)
         if cell is None:
             self.app.notify("select a measured cell in the timing table first", severity="warning")
             return

@@ -22,7 +22,7 @@ import torch
 from flashtui.engine.backends import REGISTRY, Shape
 from flashtui.engine.kernel import KernelRunner
 from flashtui.engine.provenance import collect, detect_device
-from flashtui.spec import CellKey, SweepSpec, parse_backends, parse_seqs
+from flashtui.core.spec import CellKey, SweepSpec, parse_backends, parse_seqs
 
 
 def plain_event_loop_ms(fn, warmup_ms: float = 100.0, min_total_ms: float = 50.0) -> float:

@@ -20,7 +20,7 @@ for part in $parts; do case $part in
   fidelity) run fidelity python benchmarks/fidelity.py --seq 1024,4096,16384 --dtype bf16 --out "$OUT/fidelity.md" ;;
   profile) run bench_profile python -m flashtui bench --batch 1 --heads 16 --seq 128,256,512 --dtype bf16 --head-dim 64 \
             --backends standard,sdpa-flash,sdpa-cudnn,fa4 --profile "$OUT/short_seq.speedscope.json" --out "$OUT/bench_profile.json" ;;
-  ready) run ready python -c "import json,time; from flashtui.client import WorkerClient; t=time.monotonic(); c=WorkerClient(); r=c.start(); w=time.monotonic()-t; c.close(); print(json.dumps({'ready_wall_s': w, 'ready_s': r['ready_s'], 'breakdown_s': r['ready_breakdown_s']}, indent=1))" ;;
+  ready) run ready python -c "import json,time; from flashtui.client.worker_client import WorkerClient; t=time.monotonic(); c=WorkerClient(); r=c.start(); w=time.monotonic()-t; c.close(); print(json.dumps({'ready_wall_s': w, 'ready_s': r['ready_s'], 'breakdown_s': r['ready_breakdown_s']}, indent=1))" ;;
   tests) run pytest_gpu python -m pytest -m gpu -q -p no:cacheprovider -rs tests/gpu tests/faults/test_gpu_faults.py ;;
   tests-engine) run pytest_gpu_engine python -m pytest -m gpu -q -p no:cacheprovider -rs tests/gpu/test_engine_gpu.py tests/gpu/test_monitor_gpu.py ;;
   tests-models) run pytest_gpu_models python -m pytest -m gpu -q -s -p no:cacheprovider -rs tests/gpu/test_models_gpu.py ;;

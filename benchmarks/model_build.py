@@ -30,7 +30,7 @@ def build_seconds(name: str, dtype: str, repeats: int) -> tuple[list[float], int
 
     from flashtui.engine.backends import DeviceInfo
     from flashtui.engine.models import ModelRunner
-    from flashtui.spec import SweepSpec
+    from flashtui.core.spec import SweepSpec
 
     props = torch.cuda.get_device_properties(0)
     device = DeviceInfo("cuda", props.name, (props.major, props.minor))

@@ -72,7 +72,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def spec_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """SweepSpec fields from the flags that were given (the rest: the device's defaults)."""
-    from flashtui.spec import parse_backends, parse_dtypes, parse_seqs
+    from flashtui.core.spec import parse_backends, parse_dtypes, parse_seqs
 
     values: dict[str, Any] = {
         "mode": args.mode, "model": args.model, "heads": args.heads, "kv_heads": args.kv_heads,
@@ -158,7 +158,7 @@ def note(text: str) -> None:
 
 
 async def shoot(args: argparse.Namespace) -> int:
-    from flashtui.spec import SpecError, SweepSpec
+    from flashtui.core.spec import SpecError, SweepSpec
     from flashtui.tui import messages as m
     from flashtui.tui.app import FlashTuiApp
 

@@ -119,8 +119,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def load_sessions(paths: list[str]) -> list[Any]:
     """Each file as a Session (flashtui's loader); BadInput names the first bad one."""
-    from flashtui import store
-    from flashtui.session import SessionError
+    from flashtui.store import index as store
+    from flashtui.core.session import SessionError
 
     sessions = []
     for ref in paths:
@@ -147,7 +147,7 @@ def load_sessions(paths: list[str]) -> list[Any]:
 @contextlib.contextmanager
 def isolated_store() -> Iterator[Path]:
     """A temporary FLASHTUI_DATA_DIR and FLASHTUI_CONFIG_DIR; the old values come back after."""
-    from flashtui.store import DATA_DIR_ENV
+    from flashtui.store.index import DATA_DIR_ENV
 
     keys = (DATA_DIR_ENV, "FLASHTUI_CONFIG_DIR")
     saved = {k: os.environ.get(k) for k in keys}
@@ -166,7 +166,7 @@ def isolated_store() -> Iterator[Path]:
 
 def journal_into_store(session: Any) -> Path:
     """Write the session as the app journals a sweep: header with its cells, then footer."""
-    from flashtui import store
+    from flashtui.store import index as store
 
     journal = store.open_journal(session, fsync=False)
     journal.finish(session)  # status and finished_at are the session's own
@@ -179,7 +179,7 @@ def provenance_line(session: Any, max_chars: int = 130) -> str:
     The header truncates a long sub-title with '…'; the versions are dropped from the
     end instead, so the disclaimer and the device always stay readable.
     """
-    from flashtui.textable import provenance_line as session_provenance
+    from flashtui.reports.table import provenance_line as session_provenance
 
     device, *versions = session_provenance(session.provenance or {}).split(" · ")
     parts = ["stored numbers drawn here", f"measured on {device}", *versions]

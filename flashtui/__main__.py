@@ -1,5 +1,5 @@
 """`python -m flashtui`: the same entry point as the `flashtui` console script."""
 
-from .cli import main
+from flashtui.cli import main
 
 raise SystemExit(main())

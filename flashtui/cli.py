@@ -24,7 +24,7 @@ import signal
 import sys
 from typing import NoReturn, Sequence
 
-from . import __version__
+from flashtui import __version__
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _run_tui(args: argparse.Namespace) -> int:
     try:
-        from .tui.app import run_app
+        from flashtui.tui.app import run_app
     except ModuleNotFoundError as exc:
         raise UsageError(f"the TUI is unavailable: {exc}; try `flashtui bench`") from None
     return run_app(args)
@@ -118,9 +118,9 @@ def _one_line(exc: BaseException) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from .client import WorkerError
-    from .session import SessionError
-    from .spec import SpecError
+    from flashtui.client.worker_client import WorkerError
+    from flashtui.core.session import SessionError
+    from flashtui.core.spec import SpecError
 
     argv = list(sys.argv[1:] if argv is None else argv)
     try:

@@ -1,6 +1,6 @@
-"""`python -m flashtui.worker`: the measurement worker process (see flashtui.engine.worker)."""
+"""`python -m flashtui.worker`: the measurement worker process (see flashtui.engine.server)."""
 
 if __name__ == "__main__":
-    from flashtui.engine.worker import main
+    from flashtui.engine.server import main
 
     raise SystemExit(main())

@@ -9,12 +9,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from .. import store
-from ..cli import HangUp
-from ..client import WorkerClient, WorkerError
-from ..recorder import SweepRecorder
-from ..session import Session
-from ..spec import MODES, CellKey, SpecError, SweepSpec, cpu_defaults, cuda_defaults, parse_backends, parse_dtypes, parse_seqs
+from flashtui.store import index as store
+from flashtui.cli import HangUp
+from flashtui.client.worker_client import WorkerClient, WorkerError
+from flashtui.client.recorder import SweepRecorder
+from flashtui.core.session import Session
+from flashtui.core.spec import MODES, CellKey, SpecError, SweepSpec, cpu_defaults, cuda_defaults, parse_backends, parse_dtypes, parse_seqs
 
 
 def _arg_type(parser: Callable[[str], Any], name: str) -> Callable[[str], Any]:
@@ -114,7 +114,7 @@ def spec_from_args(args: argparse.Namespace, cuda_present: bool) -> SweepSpec:
     if args.trust_remote_code:
         base["trust_remote_code"] = True
     if base.get("model"):
-        from ..model_catalog import classify, unknown_model_message
+        from flashtui.core.model_catalog import classify, unknown_model_message
 
         kind = classify(base["model"])
         if kind == "unknown":
@@ -208,7 +208,7 @@ def exit_code(session: Session) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..textable import render_session
+    from flashtui.reports.table import render_session
 
     # Everything checkable without the worker is checked before paying its start-up:
     # a typo should not cost a torch import. (Device-dependent defaults come later.)
@@ -224,7 +224,7 @@ def run(args: argparse.Namespace) -> int:
                 raise SpecError(f"{flag}: directory {out_dir} does not exist")
     launcher = None
     if args.profile:
-        from ..monitor.pyspy import find_pyspy, record_command
+        from flashtui.monitor.pyspy import find_pyspy, record_command
 
         if find_pyspy() is None:
             raise SpecError("--profile needs py-spy: pip install py-spy")
@@ -283,7 +283,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _attach_profile(session: Session, path: Path, progress: Progress) -> None:
-    from ..monitor.pyspy import SpeedscopeError, validate_speedscope
+    from flashtui.monitor.pyspy import SpeedscopeError, validate_speedscope
 
     try:
         summary = validate_speedscope(path)
@@ -298,7 +298,7 @@ def _attach_profile(session: Session, path: Path, progress: Progress) -> None:
 def _emit(session: Session, args: argparse.Namespace, render: Callable[[Session], str]) -> None:
     data = session.to_dict()
     if args.out:
-        from ..atomic import atomic_write_text
+        from flashtui.store.atomic import atomic_write_text
 
         atomic_write_text(Path(args.out), json.dumps(data, indent=2) + "\n")
     if args.json:

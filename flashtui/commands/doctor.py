@@ -19,11 +19,11 @@ import os
 import sys
 from typing import Any
 
-from ..cli import UsageError
-from ..client import WorkerClient
-from ..doctor_report import CAPACITY_SCHEMA, build_report, render_capacity, render_report
-from ..spec import SpecError, SweepSpec, parse_backends, parse_dtypes
-from .bench import _arg_type, _positive
+from flashtui.cli import UsageError
+from flashtui.client.worker_client import WorkerClient
+from flashtui.reports.doctor import CAPACITY_SCHEMA, build_report, render_capacity, render_report
+from flashtui.core.spec import SpecError, SweepSpec, parse_backends, parse_dtypes
+from flashtui.commands.bench import _arg_type, _positive
 
 PROBE_TIMEOUT_S = 900.0
 CAPACITY_TIMEOUT_S = 3600.0
@@ -84,14 +84,14 @@ def capacity_spec(args: argparse.Namespace, device: str) -> SweepSpec:
 
 
 def _pyspy_state() -> dict[str, Any]:
-    from ..monitor.pyspy import INSTALL_HINT, find_pyspy
+    from flashtui.monitor.pyspy import INSTALL_HINT, find_pyspy
 
     path = find_pyspy()
     return {"available": path is not None, "path": path, "reason": None if path else INSTALL_HINT}
 
 
 def _nvml_state() -> dict[str, Any]:
-    from ..monitor.nvml import probe_nvml
+    from flashtui.monitor.nvml import probe_nvml
 
     return probe_nvml().to_dict()
 

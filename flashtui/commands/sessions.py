@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..cli import EXIT_FINDINGS, EXIT_OK, UsageError
-from ..session import Session
+from flashtui.cli import EXIT_FINDINGS, EXIT_OK, UsageError
+from flashtui.core.session import Session
 
 # Load warnings printed per session before "... and N more".
 MAX_WARNINGS_SHOWN = 5
@@ -48,7 +48,7 @@ def register(subparsers: Any) -> None:
 
 
 def _load(ref: str) -> Session:
-    from .. import store
+    from flashtui.store import index as store
 
     path = store.resolve(ref)
     session, warnings = store.load_path(path)
@@ -65,7 +65,7 @@ def _fmt_speedup(value: float | None) -> str:
 
 
 def run_sessions(args: argparse.Namespace) -> int:
-    from .. import store
+    from flashtui.store import index as store
 
     summaries = store.list_sessions()
     if args.json:
@@ -87,7 +87,7 @@ def run_sessions(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from ..export import FILE_SUFFIXES, export_session, normalize_format
+    from flashtui.reports import FILE_SUFFIXES, export_session, normalize_format
 
     if args.format is not None:
         fmt = normalize_format(args.format)
@@ -126,7 +126,7 @@ def parse_threshold(text: str) -> float:
 
 
 def run_diff(args: argparse.Namespace) -> int:
-    from ..diff import diff_sessions, render_diff
+    from flashtui.reports.diff import diff_sessions, render_diff
 
     threshold = parse_threshold(args.threshold)
     a = _load(args.a)

@@ -36,12 +36,12 @@ from typing import Any, Callable
 
 import torch
 
-from ..spec import SweepSpec
-from .backends import REGISTRY, TORCH_DTYPES, Backend, DeviceInfo, Shape
-from .kernel import forced_kernel_refusal, one_line
-from .memory import is_oom, is_poisoned, release
-from .parity import chunked_attention
-from .timing import time_calls
+from flashtui.core.spec import SweepSpec
+from flashtui.engine.backends import REGISTRY, TORCH_DTYPES, Backend, DeviceInfo, Shape
+from flashtui.engine.kernel import forced_kernel_refusal, one_line
+from flashtui.engine.memory import is_oom, is_poisoned, release
+from flashtui.engine.parity import chunked_attention
+from flashtui.engine.timing import time_calls
 
 PROBE_DTYPES = ("fp32", "fp16", "bf16")
 PROBE_HEAD_DIMS = (64, 128, 256)

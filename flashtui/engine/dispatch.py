@@ -17,7 +17,7 @@ from typing import Callable
 
 import torch
 
-from .backends import Backend
+from flashtui.engine.backends import Backend
 
 # Kernels of the textbook (materializing) path: a fused backend should launch none.
 MATH_SIGNS = re.compile(r"softmax|SoftMax|_scaled_dot_product_attention_math", re.I)

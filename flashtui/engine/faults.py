@@ -20,7 +20,7 @@ import time
 
 import torch
 
-from ..spec import CellKey
+from flashtui.core.spec import CellKey
 
 ENV = "FLASHTUI_INJECT_FAULT"
 KINDS = ("segfault", "kill", "hang", "oom", "raise", "device-assert")

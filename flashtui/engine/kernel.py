@@ -13,14 +13,14 @@ from typing import Callable
 
 import torch
 
-from ..gpu_specs import peak_tflops
-from ..results import Cell, Parity, attention_flops
-from ..spec import CellKey, SweepSpec
-from . import dispatch, faults
-from .backends import REGISTRY, TORCH_DTYPES, Backend, DeviceInfo, Prepared, Shape, theory_bytes
-from .memory import is_oom, measure_peak, release
-from .parity import ParityOracle, oracle_bytes
-from .timing import time_calls
+from flashtui.core.gpu_specs import peak_tflops
+from flashtui.core.results import Cell, Parity, attention_flops
+from flashtui.core.spec import CellKey, SweepSpec
+from flashtui.engine import dispatch, faults
+from flashtui.engine.backends import REGISTRY, TORCH_DTYPES, Backend, DeviceInfo, Prepared, Shape, theory_bytes
+from flashtui.engine.memory import is_oom, measure_peak, release
+from flashtui.engine.parity import ParityOracle, oracle_bytes
+from flashtui.engine.timing import time_calls
 
 # Substrings of PyTorch's refusal when a forced SDPA kernel cannot run this input.
 _NO_KERNEL = ("No available kernel", "No viable backend")

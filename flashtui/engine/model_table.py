@@ -1,4 +1,4 @@
-"""Transformers configs of the built-in models (names and descriptions: flashtui.model_catalog).
+"""Transformers configs of the built-in models (names and descriptions: flashtui.core.model_catalog).
 
 Dimensions are the public ones of each released model; weights are random (the model is
 built from the config, never downloaded). Dropout is 0 everywhere: the benchmark runs
@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from transformers import BertConfig, GPT2Config, LlamaConfig, MistralConfig, PretrainedConfig
 
-from ..model_catalog import BUILTIN_MODELS
+from flashtui.core.model_catalog import BUILTIN_MODELS
 
 _NO_DROPOUT_GPT2 = dict(resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
 _NO_DROPOUT_BERT = dict(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)

@@ -52,15 +52,15 @@ from urllib.parse import urlparse
 
 import torch
 
-from .. import model_catalog
-from ..results import PARITY_RATIO_LIMIT, Cell, Parity
-from ..spec import CellKey, SpecError, SweepSpec
-from . import dispatch, faults
-from .backends import REGISTRY, TORCH_DTYPES, Backend, DeviceInfo, Shape, theory_bytes
-from .kernel import forced_kernel_refusal, one_line
-from .memory import is_oom, measure_peak, release
-from .parity import REL_ERR_FLOOR, error_metrics
-from .timing import MAX_TIMED_S, summarize, time_calls, warm_up
+from flashtui.core import model_catalog
+from flashtui.core.results import PARITY_RATIO_LIMIT, Cell, Parity
+from flashtui.core.spec import CellKey, SpecError, SweepSpec
+from flashtui.engine import dispatch, faults
+from flashtui.engine.backends import REGISTRY, TORCH_DTYPES, Backend, DeviceInfo, Shape, theory_bytes
+from flashtui.engine.kernel import forced_kernel_refusal, one_line
+from flashtui.engine.memory import is_oom, measure_peak, release
+from flashtui.engine.parity import REL_ERR_FLOOR, error_metrics
+from flashtui.engine.timing import MAX_TIMED_S, summarize, time_calls, warm_up
 
 import transformers  # noqa: E402  (model mode only: the worker imports this module lazily)
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, PretrainedConfig
@@ -195,7 +195,7 @@ def resolve_source(spec: SweepSpec) -> ModelSource:
     kind = model_catalog.classify(ref)
     trust = spec.trust_remote_code
     if kind == "builtin":
-        from .model_table import builtin_config
+        from flashtui.engine.model_table import builtin_config
 
         longest = max(spec.seqs) + (spec.new_tokens if spec.mode == "decode" else 0)
         config, notes = builtin_config(ref, longest)

@@ -20,8 +20,8 @@ from typing import Any
 
 import torch
 
-from ..results import PARITY_RATIO_LIMIT, Parity
-from .backends import Shape, standard_attention
+from flashtui.core.results import PARITY_RATIO_LIMIT, Parity
+from flashtui.engine.backends import Shape, standard_attention
 
 # fp32 standard on CPU is accurate to ~1e-7 relative; a ratio against an error that small
 # is noise. Below this floor the ratio uses the floor instead.

@@ -11,8 +11,8 @@ from typing import Any
 
 import torch
 
-from .. import __version__
-from .backends import DeviceInfo
+from flashtui import __version__
+from flashtui.engine.backends import DeviceInfo
 
 
 def _dist(name: str) -> str | None:

@@ -24,16 +24,16 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.theme import BUILTIN_THEMES
 
-from ..cli import EXIT_HANGUP
-from ..results import Cell
-from ..session import Session
-from ..spec import CellKey, SweepSpec, cpu_defaults, cuda_defaults
-from . import messages as m
-from . import present
-from .bridge import WorkerBridge
-from .config import TuiConfig, config_dir, load_config, save_config
-from .screens.setup import SetupScreen
-from .themes import FALLBACK_THEME, load_themes
+from flashtui.cli import EXIT_HANGUP
+from flashtui.core.results import Cell
+from flashtui.core.session import Session
+from flashtui.core.spec import CellKey, SweepSpec, cpu_defaults, cuda_defaults
+from flashtui.tui import messages as m
+from flashtui.tui import present
+from flashtui.tui.bridge import WorkerBridge
+from flashtui.tui.config import TuiConfig, config_dir, load_config, save_config
+from flashtui.tui.screens.setup import SetupScreen
+from flashtui.tui.themes import FALLBACK_THEME, load_themes
 
 # Redraw the memory sparkline at most this often, however fast samples come.
 SAMPLE_REDRAW_MIN_INTERVAL_S = 0.25
@@ -43,14 +43,14 @@ CELLS_REDRAW_MIN_INTERVAL_S = 0.2
 
 
 def default_worker_factory() -> Any:
-    from ..client import WorkerClient
+    from flashtui.client.worker_client import WorkerClient
 
     return WorkerClient()
 
 
 def default_sampler_factory(ready: dict[str, Any], rate_hz: float | None = None) -> Any:
     """An NVML sampler aimed at the worker's device (it reports its own 'why not')."""
-    from ..monitor import nvml
+    from flashtui.monitor import nvml
 
     hint = nvml.device_hint_from_provenance(ready.get("provenance"))
     return nvml.NvmlSampler(**hint) if rate_hz is None else nvml.NvmlSampler(rate_hz=rate_hz, **hint)
@@ -146,7 +146,7 @@ class FlashTuiApp(App[int]):
             if sampler_factory is default_sampler_factory:
                 sampler_factory = functools.partial(sampler_factory, rate_hz=self.config.nvml_rate_hz)
             self.bridge = WorkerBridge(self.worker_factory(), self.post_message, sampler_factory)
-            from .profiler import PySpyPoller
+            from flashtui.tui.profiler import PySpyPoller
 
             bridge = self.bridge
             self.pyspy_poller = PySpyPoller(lambda: bridge.worker_pid, self.post_message)
@@ -236,7 +236,7 @@ class FlashTuiApp(App[int]):
         await self.start_sweep(message.spec)
 
     async def _ensure_run_screen(self) -> Any:
-        from .screens.run import RunScreen
+        from flashtui.tui.screens.run import RunScreen
 
         if self.run_screen is None:
             self.run_screen = RunScreen()
@@ -404,7 +404,7 @@ class FlashTuiApp(App[int]):
     # ------------------------------------------------------------ sessions
     def action_sessions(self) -> None:
         """The stored sessions: open one, compare two, export one."""
-        from .screens.sessions import SessionsScreen
+        from flashtui.tui.screens.sessions import SessionsScreen
 
         if isinstance(self.screen, SessionsScreen):
             return
@@ -412,7 +412,7 @@ class FlashTuiApp(App[int]):
 
     # -------------------------------------------------------------- doctor
     def _doctor_screen(self) -> Any:
-        from .screens.doctor import DoctorScreen
+        from flashtui.tui.screens.doctor import DoctorScreen
 
         for screen in self.screen_stack:
             if isinstance(screen, DoctorScreen):
@@ -421,7 +421,7 @@ class FlashTuiApp(App[int]):
 
     def action_doctor(self) -> None:
         """Show the Doctor screen; probe on the first visit (later: r re-probes)."""
-        from .screens.doctor import DoctorScreen
+        from flashtui.tui.screens.doctor import DoctorScreen
 
         if isinstance(self.screen, DoctorScreen):
             return
@@ -435,7 +435,7 @@ class FlashTuiApp(App[int]):
 
     def _probe_nvml(self) -> None:
         """In a thread: NVML init can take a moment on a GPU box."""
-        from ..monitor.nvml import probe_nvml
+        from flashtui.monitor.nvml import probe_nvml
 
         try:
             state = probe_nvml().to_dict()
@@ -451,7 +451,7 @@ class FlashTuiApp(App[int]):
 
     def doctor_preview(self) -> dict[str, Any]:
         """A report with the environment only (before or without a probe)."""
-        from ..doctor_report import build_report
+        from flashtui.reports.doctor import build_report
 
         return build_report(self.ready or {}, {}, self.nvml_state or {}, _pyspy_state())
 
@@ -492,7 +492,7 @@ class FlashTuiApp(App[int]):
 
     @on(m.ProbeFinished)
     def _probe_finished(self, message: m.ProbeFinished) -> None:
-        from ..doctor_report import build_report
+        from flashtui.reports.doctor import build_report
 
         self.probe_running = False
         if self.nvml_state is None:
@@ -507,7 +507,7 @@ class FlashTuiApp(App[int]):
                               f"(r probes again)", "done")
 
     def _probe_nvml_now(self) -> None:
-        from ..monitor.nvml import probe_nvml
+        from flashtui.monitor.nvml import probe_nvml
 
         try:
             self.nvml_state = probe_nvml().to_dict()
@@ -531,7 +531,7 @@ class FlashTuiApp(App[int]):
         screen = self.run_screen
         visible = (screen is not None and screen.is_mounted and screen.active_tab == "pyspy")
         if visible and self.pyspy_fatal is None:
-            from ..monitor import pyspy
+            from flashtui.monitor import pyspy
 
             if pyspy.find_pyspy() is None:
                 self.pyspy_fatal = pyspy.INSTALL_HINT
@@ -561,8 +561,8 @@ class FlashTuiApp(App[int]):
 
     def action_toggle_record(self) -> None:
         """py-spy record: start on the worker (stops after RECORD_CELLS cells), or stop now."""
-        from ..monitor import pyspy
-        from .profiler import RECORD_CELLS, profile_path, start_recording
+        from flashtui.monitor import pyspy
+        from flashtui.tui.profiler import RECORD_CELLS, profile_path, start_recording
 
         if self.recording_state == "recording":
             self._stop_recording("stopped by you")
@@ -609,7 +609,7 @@ class FlashTuiApp(App[int]):
             self._stop_recording("the sweep finished")
 
     def _stop_recording(self, why: str) -> None:
-        from .profiler import stop_recording
+        from flashtui.tui.profiler import stop_recording
 
         recording, self.recording = self.recording, None
         if recording is None:
@@ -677,7 +677,7 @@ class FlashTuiApp(App[int]):
         screen = self.run_screen
         if screen is None or not screen.is_mounted:
             return
-        from .widgets.memory_panel import MemoryPanel
+        from flashtui.tui.widgets.memory_panel import MemoryPanel
 
         panels = list(screen.query("#memory-panel").results(MemoryPanel))
         if not panels or not panels[0].is_mounted:
@@ -722,7 +722,7 @@ class FlashTuiApp(App[int]):
         if not self.use_journal or self.session is None:
             return
         try:
-            from ..store import open_journal
+            from flashtui.store.index import open_journal
 
             self.journal = open_journal(self.session)
         except Exception as exc:
@@ -797,13 +797,13 @@ class FlashTuiApp(App[int]):
         if self.session is None or not self.session.cells:
             self.notify("nothing to export yet: run a sweep first", severity="warning")
             return
-        from .screens.export import ExportScreen, format_for_path
+        from flashtui.tui.screens.export import ExportScreen, format_for_path
 
         def write(path: str | None) -> None:
             if not path or self.session is None:
                 return
             try:
-                from ..export import export_session
+                from flashtui.reports import export_session
             except ImportError:
                 self.notify("export is not available in this build", severity="error")
                 return
@@ -820,7 +820,7 @@ class FlashTuiApp(App[int]):
 
 def _pyspy_state() -> dict[str, Any]:
     """Whether py-spy is here, as the doctor report wants it."""
-    from ..monitor.pyspy import INSTALL_HINT, find_pyspy
+    from flashtui.monitor.pyspy import INSTALL_HINT, find_pyspy
 
     path = find_pyspy()
     return {"available": path is not None, "path": path, "reason": None if path else INSTALL_HINT}

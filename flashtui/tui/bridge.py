@@ -19,8 +19,8 @@ import threading
 import time
 from typing import Any, Callable
 
-from ..spec import CellKey, SweepSpec
-from . import messages as m
+from flashtui.core.spec import CellKey, SweepSpec
+from flashtui.tui import messages as m
 
 TRACE_CAPACITY = 240  # samples kept for the live sparkline (2 min at 2 Hz, 12 s at 20 Hz)
 # The capability probe: seconds on CPU, minutes on a GPU where fa4/flex compile first.
@@ -237,7 +237,7 @@ class WorkerBridge:
             return client.request(type_, reply, timeout_s=timeout_s, on_event=on_event, **data)
         if not (hasattr(client, "_send") and hasattr(client, "_next")):
             return client.request(type_, reply, timeout_s=timeout_s, **data)
-        from ..client import _EOF, WorkerError, describe_exit
+        from flashtui.client.worker_client import _EOF, WorkerError, describe_exit
 
         client._send(type_, **data)
         deadline = time.monotonic() + timeout_s

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from . import messages as m
+from flashtui.tui import messages as m
 
 PERIOD_S = 2.0  # one refresh of the panel
 SAMPLES = 10  # dumps per refresh
@@ -67,7 +67,7 @@ class PySpyPoller:
         self._wanted.set()  # wake the thread so it sees the stop
 
     def _run(self) -> None:
-        from ..monitor import pyspy
+        from flashtui.monitor import pyspy
 
         while not self._stop.is_set():
             if not self._wanted.wait(0.5) or self._stop.is_set():
@@ -97,7 +97,7 @@ class PySpyPoller:
 
 def profile_path(session_id: str) -> Path:
     """Where a recording of ``session_id`` goes: next to its journal, never overwriting."""
-    from ..store import sessions_dir
+    from flashtui.store.index import sessions_dir
 
     folder = sessions_dir()
     folder.mkdir(parents=True, exist_ok=True)
@@ -113,7 +113,7 @@ def start_recording(pid: int, path: Path, post: Callable[[Any], Any]) -> threadi
     """In a thread: attach ``py-spy record`` (waits until it samples); post the outcome."""
 
     def run() -> None:
-        from ..monitor import pyspy
+        from flashtui.monitor import pyspy
 
         try:
             recording = pyspy.record_pid(pid, path)
@@ -131,7 +131,7 @@ def stop_recording(recording: Any, info: dict[str, Any], post: Callable[[Any], A
     """In a thread: stop py-spy, check the speedscope file, post what to attach."""
 
     def run() -> None:
-        from ..monitor import pyspy
+        from flashtui.monitor import pyspy
 
         try:
             path = recording.stop(check=True)

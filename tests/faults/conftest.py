@@ -3,7 +3,7 @@
 Every test here runs the real CLI (or the real worker) as a subprocess with its own
 data directory, injects the fault through ``FLASHTUI_INJECT_FAULT`` (see
 ``flashtui/engine/faults.py``), and then reads what reached the disk with the same
-loaders a user's next command would use (``flashtui.journal.read_journal``).
+loaders a user's next command would use (``flashtui.store.journal.read_journal``).
 """
 
 from __future__ import annotations

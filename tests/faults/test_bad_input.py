@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from flashtui import store
-from flashtui.results import Cell
-from flashtui.session import Session
+from flashtui.store import index as store
+from flashtui.core.results import Cell
+from flashtui.core.session import Session
 
 from .conftest import TINY, assert_one_line_error, finish, flashtui, kill_quietly, start_flashtui
 

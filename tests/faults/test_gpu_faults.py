@@ -23,7 +23,7 @@ import sys
 
 import pytest
 
-from flashtui.journal import read_journal
+from flashtui.store.journal import read_journal
 
 from .conftest import (REPO, finish, flashtui, flashtui_env, kill_quietly, only_journal, raw_records,
                        wait_until, worker_pids_of)

@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from flashtui.journal import read_journal
+from flashtui.store.journal import read_journal
 
 from .conftest import (REPO, TINY, all_worker_pids_with_env, flashtui_env, gone_within, journals,
                        kill_quietly, pid_alive, raw_records, wait_until, worker_pids_of)
@@ -136,7 +136,7 @@ def test_terminal_hangup_under_a_real_pty(data_dir):
 
 PARENT = textwrap.dedent("""
     import sys, threading, time
-    from flashtui.client import WorkerClient
+    from flashtui.client.worker_client import WorkerClient
     client = WorkerClient()
     # Started from a thread that then ends, as the TUI's bridge does.
     starter = threading.Thread(target=client.start)

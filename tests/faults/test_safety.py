@@ -98,7 +98,7 @@ def test_trust_remote_code_is_off_unless_asked(argv):
 
 def test_trust_remote_code_only_with_the_flag():
     assert _spec(["--mode", "prefill", "--model", "org/some-model", "--trust-remote-code"]).trust_remote_code is True
-    from flashtui.spec import SweepSpec
+    from flashtui.core.spec import SweepSpec
 
     assert SweepSpec().trust_remote_code is False
     assert SweepSpec.from_dict({"mode": "prefill", "model": "gpt2"}).trust_remote_code is False

@@ -18,7 +18,7 @@ import re
 
 import pytest
 
-from flashtui.journal import read_journal
+from flashtui.store.journal import read_journal
 
 from .conftest import TINY, finish, kill_quietly, only_journal, raw_records, start_flashtui
 

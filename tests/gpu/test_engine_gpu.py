@@ -8,9 +8,9 @@ import signal
 
 import pytest
 
-from flashtui.client import WorkerClient
-from flashtui.results import Cell
-from flashtui.spec import CellKey, SweepSpec
+from flashtui.client.worker_client import WorkerClient
+from flashtui.core.results import Cell
+from flashtui.core.spec import CellKey, SweepSpec
 
 pytestmark = pytest.mark.gpu
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from flashtui.client import WorkerClient
-from flashtui.results import Cell
-from flashtui.spec import SweepSpec
+from flashtui.client.worker_client import WorkerClient
+from flashtui.core.results import Cell
+from flashtui.core.spec import SweepSpec
 
 pytestmark = pytest.mark.gpu
 torch = pytest.importorskip("torch")

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-from flashtui.protocol import Message
-from flashtui.spec import BACKENDS, CellKey, SweepSpec
+from flashtui.core.protocol import Message
+from flashtui.core.spec import BACKENDS, CellKey, SweepSpec
 
 CPU_ONLY = ("standard", "sdpa-math", "sdpa-flash")
 # What the real CPU worker answered to Probe once (2-core AMD EPYC, torch 2.13 CPU).

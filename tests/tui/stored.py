@@ -6,9 +6,9 @@ one planted regression: sdpa-flash seq=128 is 1.5x slower in B than in baseline 
 
 from __future__ import annotations
 
-from flashtui.results import Cell, Parity
-from flashtui.session import Session
-from flashtui.store import open_journal, sessions_dir
+from flashtui.core.results import Cell, Parity
+from flashtui.core.session import Session
+from flashtui.store.index import open_journal, sessions_dir
 
 A_ID = "20250101-120000-aaaaaa"
 B_ID = "20250102-120000-bbbbbb"

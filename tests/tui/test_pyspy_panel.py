@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from flashtui.monitor import pyspy
-from flashtui.store import load
+from flashtui.store.index import load
 from flashtui.tui import messages as m
 from flashtui.tui.app import FlashTuiApp
 from flashtui.tui.widgets.pyspy_panel import PySpyPanel

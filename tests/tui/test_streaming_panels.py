@@ -9,7 +9,7 @@ from __future__ import annotations
 from textual.app import App, ComposeResult
 from textual.widgets import Button, DataTable
 
-from flashtui.spec import CellKey
+from flashtui.core.spec import CellKey
 from flashtui.tui.app import FlashTuiApp
 from flashtui.tui.widgets.cell_tables import MemoryTable, ParityTable, TimingTable
 

@@ -101,8 +101,8 @@ def test_bench_profile_writes_speedscope_with_worker_frames(tmp_path):
     assert data["attachments"]["profile"]["n_samples"] == summary["n_samples"]
     # Every cell ran under py-spy record, and says so.
     assert len(data["cells"]) == 4 and all(c["extra"]["timed_under_pyspy_record"] for c in data["cells"])
-    from flashtui.session import Session
-    from flashtui.textable import render_session
+    from flashtui.core.session import Session
+    from flashtui.reports.table import render_session
 
     assert "4 of 4 cells were timed under py-spy record" in render_session(Session.from_dict(data))
 

@@ -6,9 +6,9 @@ import copy
 
 import pytest
 
-from flashtui.diff import diff_sessions, render_diff
-from flashtui.results import Cell
-from flashtui.session import Session
+from flashtui.reports.diff import diff_sessions, render_diff
+from flashtui.core.results import Cell
+from flashtui.core.session import Session
 
 
 def _session(sid: str, torch: str = "2.5.1") -> Session:

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from flashtui.doctor_report import render_capacity, render_matrix, render_report
+from flashtui.reports.doctor import render_capacity, render_matrix, render_report
 
 DOCTOR = [sys.executable, "-m", "flashtui", "doctor", "--quiet"]
 CPU_BACKENDS = ("standard", "sdpa-math", "sdpa-flash")
@@ -177,7 +177,7 @@ def test_device_cuda_without_a_gpu_is_one_line_and_exit_2(cpu_only):
 
 
 def test_client_side_modules_never_load_torch():
-    code = ("import sys, flashtui.commands.doctor, flashtui.doctor_report; "
+    code = ("import sys, flashtui.commands.doctor, flashtui.reports.doctor; "
             "print('torch' in sys.modules, 'textual' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
@@ -214,7 +214,7 @@ def test_capacity_search_brackets_the_limit(limit_seq, start, cap, expect_fit, e
     import flashtui.engine.capability as capability
     from flashtui.engine.backends import DeviceInfo
     from flashtui.engine.capability import _capacity_row
-    from flashtui.spec import SweepSpec
+    from flashtui.core.spec import SweepSpec
 
     monkeypatch.setattr(capability, "release", lambda device: None)  # a gc pass per try, for nothing here
     prepare, seen = _oom_above(limit_seq)
@@ -229,7 +229,7 @@ def test_capacity_search_brackets_the_limit(limit_seq, start, cap, expect_fit, e
 def test_capacity_search_stops_on_a_non_oom_failure():
     from flashtui.engine.backends import DeviceInfo
     from flashtui.engine.capability import _capacity_row
-    from flashtui.spec import SweepSpec
+    from flashtui.core.spec import SweepSpec
 
     def prepare(q, k, v, shape):
         if shape.seq >= 2048:

@@ -9,7 +9,7 @@ from flashtui.engine import dispatch
 from flashtui.engine.backends import REGISTRY, DeviceInfo, Shape, standard_attention, theory_bytes
 from flashtui.engine.parity import ParityOracle, chunked_attention
 from flashtui.engine.timing import summarize, time_calls
-from flashtui.results import attention_flops
+from flashtui.core.results import attention_flops
 
 CPU = DeviceInfo("cpu", "test cpu")
 

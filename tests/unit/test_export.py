@@ -14,16 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from flashtui import atomic
-from flashtui.atomic import StorageError
-from flashtui.export import export_session, render_session
-from flashtui.export.csv_export import COLUMNS
-from flashtui.export.json_export import parse
-from flashtui.export.markdown import findings
-from flashtui.journal import SessionJournal, load_journal
-from flashtui.results import Cell, Parity
-from flashtui.session import Session
-from flashtui.store import load_path
+from flashtui.store import atomic
+from flashtui.store.atomic import StorageError
+from flashtui.reports import export_session, render_session
+from flashtui.reports.csv_export import COLUMNS
+from flashtui.reports.json_export import parse
+from flashtui.reports.markdown import findings
+from flashtui.store.journal import SessionJournal, load_journal
+from flashtui.core.results import Cell, Parity
+from flashtui.core.session import Session
+from flashtui.store.index import load_path
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -140,7 +140,7 @@ def test_findings_are_computed_from_the_cells():
     for cell in session.cells:
         if cell.backend == "fa2" and cell.median_ms:
             cell.median_ms *= 100
-    from flashtui.results import attach_speedups
+    from flashtui.core.results import attach_speedups
     attach_speedups(session.cells)
     assert "sdpa-flash fastest at every seq 1024–16384 (1.8–2.5x over standard) [bf16]" in findings(session)
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from flashtui.atomic import StorageError
-from flashtui.journal import SessionJournal, load_journal, read_journal
-from flashtui.results import SCHEMA_VERSION, Cell, Parity
-from flashtui.session import Session, SessionError
+from flashtui.store.atomic import StorageError
+from flashtui.store.journal import SessionJournal, load_journal, read_journal
+from flashtui.core.results import SCHEMA_VERSION, Cell, Parity
+from flashtui.core.session import Session, SessionError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -94,9 +94,9 @@ def test_rerun_of_a_cell_replaces_it(tmp_path):
 
 _CHILD = textwrap.dedent("""
     import sys, time
-    from flashtui.journal import SessionJournal
-    from flashtui.results import Cell
-    from flashtui.session import Session
+    from flashtui.store.journal import SessionJournal
+    from flashtui.core.results import Cell
+    from flashtui.core.session import Session
     session = Session(spec={"mode": "kernel", "seqs": list(range(1, 10001))}, id="killed")
     journal = SessionJournal(sys.argv[1])
     journal.begin(session)

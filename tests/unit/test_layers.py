@@ -6,11 +6,11 @@ import sys
 import pytest
 
 UI_SIDE = [
-    "flashtui.cli", "flashtui.client", "flashtui.protocol", "flashtui.spec", "flashtui.session",
-    "flashtui.results", "flashtui.textable", "flashtui.commands.bench", "flashtui.monitor.nvml",
-    "flashtui.journal", "flashtui.store", "flashtui.export", "flashtui.diff", "flashtui.recorder",
-    "flashtui.commands.doctor", "flashtui.doctor_report", "flashtui.commands.sessions",
-    "flashtui.model_catalog", "flashtui.monitor.pyspy", "flashtui.tui.app",
+    "flashtui.cli", "flashtui.client.worker_client", "flashtui.core.protocol", "flashtui.core.spec", "flashtui.core.session",
+    "flashtui.core.results", "flashtui.reports.table", "flashtui.commands.bench", "flashtui.monitor.nvml",
+    "flashtui.store.journal", "flashtui.store.index", "flashtui.reports", "flashtui.reports.diff", "flashtui.client.recorder",
+    "flashtui.commands.doctor", "flashtui.reports.doctor", "flashtui.commands.sessions",
+    "flashtui.core.model_catalog", "flashtui.monitor.pyspy", "flashtui.tui.app",
 ]
 
 

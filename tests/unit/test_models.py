@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from flashtui.client import WorkerClient
-from flashtui.results import Cell
-from flashtui.spec import SweepSpec
+from flashtui.client.worker_client import WorkerClient
+from flashtui.core.results import Cell
+from flashtui.core.spec import SweepSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = dict(device="cpu", reps=3, warmup_ms=10.0)
@@ -181,12 +181,12 @@ def _python(code: str) -> dict:
 def test_transformers_is_imported_only_in_model_mode():
     result = _python("""
         import json, sys
-        import flashtui.model_catalog
+        import flashtui.core.model_catalog
         catalog_pulls_torch = "torch" in sys.modules
-        from flashtui.engine import worker
+        from flashtui.engine import server
         from flashtui.engine.kernel import KernelRunner
         from flashtui.engine.backends import DeviceInfo
-        from flashtui.spec import SweepSpec
+        from flashtui.core.spec import SweepSpec
         spec = SweepSpec(device="cpu", seqs=(16,), dtypes=("fp32",), backends=("standard",),
                          heads=2, head_dim=16, reps=2, warmup_ms=0)
         cell = KernelRunner(spec, DeviceInfo("cpu", "cpu")).run_cell(spec.cells()[0])

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from flashtui.protocol import PROTOCOL_VERSION, ProtocolError, decode, encode
+from flashtui.core.protocol import PROTOCOL_VERSION, ProtocolError, decode, encode
 
 
 def test_round_trip_every_field():

@@ -286,7 +286,7 @@ def test_record_command_launches_child_and_writes_valid_speedscope(tmp_path):
 @needs_pyspy
 def test_worker_client_under_pyspy_launcher(tmp_path):
     """The real worker, started under py-spy: ready, closed gracefully, profile written."""
-    from flashtui.client import WorkerClient
+    from flashtui.client.worker_client import WorkerClient
 
     out = tmp_path / "worker.json"
     client = WorkerClient(launcher=pyspy.record_command(out, rate_hz=100), ready_timeout_s=60)

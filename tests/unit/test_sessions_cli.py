@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from flashtui import store
+from flashtui.store import index as store
 from flashtui.cli import main
-from flashtui.export import render_session
-from flashtui.journal import SessionJournal
-from flashtui.results import Cell
-from flashtui.session import Session, SessionError
+from flashtui.reports import render_session
+from flashtui.store.journal import SessionJournal
+from flashtui.core.results import Cell
+from flashtui.core.session import Session, SessionError
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 import pytest
 
-from flashtui.spec import CellKey, SpecError, SweepSpec, parse_backends, parse_dtypes, parse_seqs
+from flashtui.core.spec import CellKey, SpecError, SweepSpec, parse_backends, parse_dtypes, parse_seqs
 
 
 @pytest.mark.parametrize("bad, needle", [

@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from flashtui.client import WorkerClient
-from flashtui.results import Cell
-from flashtui.spec import CellKey, SweepSpec
+from flashtui.client.worker_client import WorkerClient
+from flashtui.core.results import Cell
+from flashtui.core.spec import CellKey, SweepSpec
 
 TINY = dict(device="cpu", seqs=(64, 128), dtypes=("fp32",), batch=1, heads=2, head_dim=32,
             reps=3, warmup_ms=0.0, backends=("standard", "sdpa-math", "sdpa-flash"))

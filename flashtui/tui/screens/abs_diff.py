@@ -10,7 +10,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
-from ..present_diff import distribution_text
+from flashtui.tui.present_diff import distribution_text
 
 
 class AbsDiffScreen(ModalScreen[None]):

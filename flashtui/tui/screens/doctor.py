@@ -1,6 +1,6 @@
 """Doctor screen: what this box can run, measured by the worker, and what to install.
 
-The same report as ``flashtui doctor`` (flashtui.doctor_report renders it, torch-free):
+The same report as ``flashtui doctor`` (flashtui.reports.doctor renders it, torch-free):
 environment, the backend x dtype x head_dim capability matrix with each reason, the
 labelled "fastest here" probe and the advice. The probe itself runs in the worker
 (tiny kernels, seconds on CPU, minutes on a GPU where fa4/flex compile first); the app
@@ -18,8 +18,8 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Header, Static
 
-from ...doctor_report import render_advice, render_environment, render_fastest, render_matrix
-from ..widgets.footer import QuietFooter
+from flashtui.reports.doctor import render_advice, render_environment, render_fastest, render_matrix
+from flashtui.tui.widgets.footer import QuietFooter
 
 
 def nvml_line(nvml: dict[str, Any] | None) -> str:

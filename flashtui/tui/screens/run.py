@@ -17,13 +17,13 @@ from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Header, Label, ProgressBar, Static, TabbedContent, TabPane
 
-from ..gc_tuning import freeze_long_lived
-from ..widgets.cell_tables import ParityTable, TimingTable
-from ..widgets.chart_loader import charts_panel_class
-from ..widgets.footer import QuietFooter
-from ..widgets.log_panel import WorkerLog
-from ..widgets.memory_panel import MemoryPanel
-from ..widgets.pyspy_panel import PySpyPanel
+from flashtui.tui.gc_tuning import freeze_long_lived
+from flashtui.tui.widgets.cell_tables import ParityTable, TimingTable
+from flashtui.tui.widgets.chart_loader import charts_panel_class
+from flashtui.tui.widgets.footer import QuietFooter
+from flashtui.tui.widgets.log_panel import WorkerLog
+from flashtui.tui.widgets.memory_panel import MemoryPanel
+from flashtui.tui.widgets.pyspy_panel import PySpyPanel
 
 NARROW_WIDTH = 120
 
@@ -166,7 +166,7 @@ class RunScreen(Screen):
 
     def action_show_abs_diff(self) -> None:
         """The selected cell's |out − reference| distribution beside standard's."""
-        from .abs_diff import AbsDiffScreen
+        from flashtui.tui.screens.abs_diff import AbsDiffScreen
 
         key = self.selected_cell_key()
         session = getattr(self.app, "session", None)

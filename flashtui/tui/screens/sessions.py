@@ -1,11 +1,11 @@
 """Sessions: the journaled sweeps in the store; open one, compare two, export one.
 
-* :class:`SessionsScreen` lists ``flashtui.store.list_sessions()`` (newest first). A file
+* :class:`SessionsScreen` lists ``flashtui.store.index.list_sessions()`` (newest first). A file
   the store cannot read is a row saying "unreadable" with the store's reason (shown in
   full under the table), never an exception.
 * :class:`SessionViewScreen` shows one loaded session read-only in the Run screen's
   panels (timing, parity, memory tables; the charts on a second tab).
-* :class:`DiffScreen` shows ``flashtui.diff.diff_sessions(a, b)``: every matched cell
+* :class:`DiffScreen` shows ``flashtui.reports.diff.diff_sessions(a, b)``: every matched cell
   with B/A ratios, regressions flagged in words (not only colour), and what changed
   in provenance and spec, since that usually explains a difference.
 
@@ -24,13 +24,13 @@ from textual.containers import Grid, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Static, TabbedContent, TabPane
 
-from ... import store
-from ...diff import SessionDiff, diff_sessions
-from ...session import Session
-from .. import present
-from ..widgets.cell_tables import MemoryTable, ParityTable, TimingTable
-from ..widgets.chart_loader import charts_panel_class
-from ..widgets.footer import QuietFooter
+from flashtui.store import index as store
+from flashtui.reports.diff import SessionDiff, diff_sessions
+from flashtui.core.session import Session
+from flashtui.tui import present
+from flashtui.tui.widgets.cell_tables import MemoryTable, ParityTable, TimingTable
+from flashtui.tui.widgets.chart_loader import charts_panel_class
+from flashtui.tui.widgets.footer import QuietFooter
 
 SELECTED_MARK = "●"
 REGRESSION_MARK = "▲ "
@@ -292,8 +292,8 @@ class SessionsScreen(Screen):
 
 
 def export_with_dialog(app: Any, session: Session) -> None:
-    """The Export modal, then ``flashtui.export.export_session`` (errors: one line)."""
-    from .export import ExportScreen, format_for_path
+    """The Export modal, then ``flashtui.reports.export_session`` (errors: one line)."""
+    from flashtui.tui.screens.export import ExportScreen, format_for_path
 
     if not session.cells:
         app.notify("this session has no cells to export", severity="warning")
@@ -303,7 +303,7 @@ def export_with_dialog(app: Any, session: Session) -> None:
         if not path:
             return
         try:
-            from ...export import export_session
+            from flashtui.reports import export_session
 
             export_session(session, format_for_path(path) or "json", path)
         except Exception as exc:

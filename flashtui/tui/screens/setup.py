@@ -2,7 +2,7 @@
 
 The form starts from the device's defaults (``cuda_defaults`` when the worker reports
 CUDA, else ``cpu_defaults``, then the app's injected overrides) and validates as you
-type: the spec is rebuilt on every change and a :class:`~flashtui.spec.SpecError` is
+type: the spec is rebuilt on every change and a :class:`~flashtui.core.spec.SpecError` is
 shown inline as its one line. Backends the worker cannot run are greyed with the reason.
 Posts :class:`SetupScreen.RunRequested` with a valid ``SweepSpec``.
 """
@@ -20,18 +20,18 @@ from textual.screen import Screen
 from textual.suggester import SuggestFromList
 from textual.widgets import Button, Header, Input, Label, Select, Static
 
-from ..widgets.tick import Tick as Checkbox
-from ..present import short_reason
-from ...spec import BACKENDS, DTYPES, MODES, SpecError, SweepSpec, parse_seqs
-from ..widgets.footer import QuietFooter
+from flashtui.tui.widgets.tick import Tick as Checkbox
+from flashtui.tui.present import short_reason
+from flashtui.core.spec import BACKENDS, DTYPES, MODES, SpecError, SweepSpec, parse_seqs
+from flashtui.tui.widgets.footer import QuietFooter
 
 DIRECTIONS = (("forward", "fwd"), ("forward + backward", "fwd+bwd"))
 
 
 def model_names() -> list[str]:
-    """Built-in model names from flashtui.model_catalog when it exists (torch-free)."""
+    """Built-in model names from flashtui.core.model_catalog when it exists (torch-free)."""
     try:
-        from ... import model_catalog  # type: ignore[attr-defined]
+        from flashtui.core import model_catalog  # type: ignore[attr-defined]
     except ImportError:
         return ["gpt2"]
     for attr in ("builtin_names", "model_names", "names"):
@@ -48,7 +48,7 @@ def model_names() -> list[str]:
 def _check_model(model: str) -> None:
     """SpecError when ``model`` is neither built-in, a path nor a Hub id (catalog present)."""
     try:
-        from ... import model_catalog  # type: ignore[attr-defined]
+        from flashtui.core import model_catalog  # type: ignore[attr-defined]
     except ImportError:
         return
     if model_catalog.classify(model) == "unknown":

@@ -12,8 +12,8 @@ from typing import Any
 
 from textual.reactive import reactive
 
-from .. import present
-from .line_cache import LineCachedTable
+from flashtui.tui import present
+from flashtui.tui.widgets.line_cache import LineCachedTable
 
 
 class CellTable(LineCachedTable):

@@ -19,7 +19,7 @@ CHARTS_BROKEN_HINT = ("charts unavailable: textual-plotext failed to import ({er
 def charts_panel_class() -> tuple[Any | None, str | None]:
     """``(ChartsPanel, None)``, or ``(None, reason)`` when the charts cannot be imported."""
     try:
-        from .charts import ChartsPanel
+        from flashtui.tui.widgets.charts import ChartsPanel
     except ImportError as exc:
         missing = (getattr(exc, "name", None) or "").split(".")[0]
         if missing == "textual_plotext":

@@ -14,7 +14,7 @@ from textual.containers import Grid
 from textual.reactive import reactive
 from textual_plotext import PlotextPlot
 
-from .. import present
+from flashtui.tui import present
 
 MIB = 1024.0 * 1024.0
 

@@ -9,8 +9,8 @@ from textual.containers import Vertical
 from textual.reactive import reactive
 from textual.widgets import Label, Sparkline
 
-from .. import present
-from .cell_tables import MemoryTable
+from flashtui.tui import present
+from flashtui.tui.widgets.cell_tables import MemoryTable
 
 
 class MemoryPanel(Vertical):

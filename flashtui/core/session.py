@@ -11,8 +11,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import __version__
-from .results import SCHEMA_NAME, SCHEMA_VERSION, Cell, attach_speedups
+from flashtui import __version__
+from flashtui.core.results import SCHEMA_NAME, SCHEMA_VERSION, Cell, attach_speedups
 
 
 class SessionError(ValueError):
@@ -88,7 +88,7 @@ class Session:
             raise SessionError("not a flashtui session (expected a JSON object)")
         schema = data.get("schema")
         if not isinstance(schema, dict) or schema.get("name") != SCHEMA_NAME:
-            raise SessionError("not a flashtui session (no 'schema' naming flashtui.session)")
+            raise SessionError("not a flashtui session (no 'schema' naming flashtui.core.session)")
         version = schema.get("version")
         if not isinstance(version, int) or version > SCHEMA_VERSION:
             raise SessionError(

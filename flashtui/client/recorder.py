@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .journal import SessionJournal
-from .monitor.nvml import NvmlSampler, device_hint_from_provenance
-from .protocol import Message
-from .results import Cell
-from .session import Session
+from flashtui.store.journal import SessionJournal
+from flashtui.monitor.nvml import NvmlSampler, device_hint_from_provenance
+from flashtui.core.protocol import Message
+from flashtui.core.results import Cell
+from flashtui.core.session import Session
 
 # Samples kept in the session (at 10 Hz: ~16 minutes); older ones are thinned, not lost silently.
 MAX_SAMPLES_KEPT = 10_000

@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .export.markdown import backend_order, fmt_bytes, fmt_ms
-from .results import Cell
-from .session import Session
+from flashtui.reports.markdown import backend_order, fmt_bytes, fmt_ms
+from flashtui.core.results import Cell
+from flashtui.core.session import Session
 
 # Provenance keys shown first when they differ (others follow alphabetically).
 KEY_PROVENANCE = ("device_name", "torch", "cuda", "driver", "cudnn", "flash_attn",

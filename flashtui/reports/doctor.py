@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from .textable import render_rows
-from .units import NA, fmt_bytes, fmt_ms, fmt_ratio, fmt_seconds
+from flashtui.reports.table import render_rows
+from flashtui.core.units import NA, fmt_bytes, fmt_ms, fmt_ratio, fmt_seconds
 
 SCHEMA = {"name": "flashtui.doctor", "version": 1}
 CAPACITY_SCHEMA = {"name": "flashtui.doctor.capacity", "version": 1}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
 
-from .results import Cell
-from .session import Session
-from .units import NA, fmt_bytes, fmt_ms, fmt_pct, fmt_ratio, fmt_sci, fmt_tflops
+from flashtui.core.results import Cell
+from flashtui.core.session import Session
+from flashtui.core.units import NA, fmt_bytes, fmt_ms, fmt_pct, fmt_ratio, fmt_sci, fmt_tflops
 
 
 def render_rows(header: Sequence[str], rows: Iterable[Sequence[str]], right: set[int] | None = None) -> str:

@@ -1,7 +1,7 @@
 """Start, drive, cancel and restart the measurement worker. No torch here.
 
 ``WorkerClient`` owns one ``python -m flashtui.worker`` subprocess. A reader thread
-turns its stdout into :class:`~flashtui.protocol.Message` objects; ``run_sweep`` yields
+turns its stdout into :class:`~flashtui.core.protocol.Message` objects; ``run_sweep`` yields
 them and survives the worker dying: the cell in flight is reported failed with the
 reason (signal, exit code, last stderr line), a fresh worker is started, and the sweep
 goes on with the next cell. A per-cell watchdog turns a hung cell into the same story.
@@ -22,9 +22,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .protocol import Message, ProtocolError, decode, encode
-from .results import Cell
-from .spec import CellKey, SweepSpec
+from flashtui.core.protocol import Message, ProtocolError, decode, encode
+from flashtui.core.results import Cell
+from flashtui.core.spec import CellKey, SweepSpec
 
 # Synthesized by the client, not sent by the worker.
 CLIENT_EVENTS = ("WorkerDied", "WorkerRestarted")
@@ -36,7 +36,7 @@ class _Spawner:
     """Starts every worker from one thread that lives as long as this process.
 
     Why: the worker asks the kernel to SIGKILL it when its parent dies
-    (PR_SET_PDEATHSIG, see engine/worker.py), and for Linux the "parent" is the
+    (PR_SET_PDEATHSIG, see engine/server.py), and for Linux the "parent" is the
     *thread* that forked it. A worker started from a short-lived thread (the TUI's
     start-up and sweep threads) was killed the moment that thread returned.
     """
@@ -90,7 +90,7 @@ def describe_exit(returncode: int | None) -> str:
         if name == "SIGABRT":
             return "aborted (SIGABRT)"
         return f"killed by {name}"
-    if returncode == 75:  # engine.worker.EXIT_POISONED
+    if returncode == 75:  # engine.server.EXIT_POISONED
         return "exited: a CUDA error poisoned its context"
     return f"exited with code {returncode}"
 
@@ -111,7 +111,7 @@ class WorkerClient:
         self.python = python
         self.env = dict(os.environ if env is None else env)
         # The worker must find this very flashtui, installed or not.
-        src_root = str(Path(__file__).resolve().parent.parent)
+        src_root = str(Path(__file__).resolve().parents[2])
         self.env["PYTHONPATH"] = os.pathsep.join(
             p for p in (src_root, self.env.get("PYTHONPATH", "")) if p
         )

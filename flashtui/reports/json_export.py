@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from ..session import Session, SessionError
+from flashtui.core.session import Session, SessionError
 
 
 def render(session: Session) -> str:

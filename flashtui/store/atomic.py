@@ -16,7 +16,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .cli import UsageError
+from flashtui.cli import UsageError
 
 # Mode of a newly created file: what `open(path, "w")` gives under the usual 022 umask.
 # (mkstemp makes 0600 files; reading the real umask is not thread-safe.)

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Callable, Iterable
 
-from ..results import Cell
-from ..session import Session
-from .markdown import (
+from flashtui.core.results import Cell
+from flashtui.core.session import Session
+from flashtui.reports.markdown import (
     NA, RESULT_COLUMNS, findings, fmt_bytes, fmt_ms, fmt_value,
     not_measured, ordered_backends, ordered_cells, ordered_dtypes, result_row, spec_summary,
 )

@@ -2,7 +2,7 @@
 
 Every exporter is a pure function ``render(session) -> str``; :func:`export_session`
 renders and, given a path, writes atomically (a failed write leaves no partial file
-and raises a one-line :class:`~flashtui.atomic.StorageError`). No torch, no textual.
+and raises a one-line :class:`~flashtui.store.atomic.StorageError`). No torch, no textual.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import importlib
 import os
 from pathlib import Path
 
-from ..atomic import atomic_write_text
-from ..cli import UsageError
-from ..session import Session
+from flashtui.store.atomic import atomic_write_text
+from flashtui.cli import UsageError
+from flashtui.core.session import Session
 
-# Format name -> module under flashtui.export holding `render(session) -> str`.
+# Format name -> module under flashtui.reports holding `render(session) -> str`.
 FORMAT_MODULES = {"json": "json_export", "md": "markdown", "csv": "csv_export", "html": "html"}
 FORMATS = tuple(FORMAT_MODULES)
 FORMAT_ALIASES = {"markdown": "md", "htm": "html"}

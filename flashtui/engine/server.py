@@ -42,8 +42,8 @@ import threading  # noqa: E402
 import traceback  # noqa: E402
 from typing import IO, Any  # noqa: E402
 
-from ..protocol import Message, ProtocolError, decode, encode  # noqa: E402
-from ..spec import CellKey, SpecError, SweepSpec  # noqa: E402
+from flashtui.core.protocol import Message, ProtocolError, decode, encode  # noqa: E402
+from flashtui.core.spec import CellKey, SpecError, SweepSpec  # noqa: E402
 
 PR_SET_PDEATHSIG = 1
 EXIT_POISONED = 75
@@ -105,7 +105,7 @@ class Worker:
         import torch  # noqa: F401
 
         step("import_torch")
-        from . import backends, provenance
+        from flashtui.engine import backends, provenance
 
         step("import_engine")
         self.device, self.device_details = provenance.detect_device()
@@ -120,14 +120,14 @@ class Worker:
                   cpu_backends=self.cpu_backends)
 
     def device_for(self, spec: SweepSpec):
-        from .backends import DeviceInfo
+        from flashtui.engine.backends import DeviceInfo
 
         if spec.device == "cuda":
             if self.device is None or self.device.kind != "cuda":
                 reason = self.device_details.get("cuda_unavailable_reason", "no CUDA device")
                 raise SpecError(f"--device cuda but {reason}; use --device cpu")
             return self.device
-        from .provenance import _cpu_name
+        from flashtui.engine.provenance import _cpu_name
 
         return DeviceInfo("cpu", _cpu_name())
 
@@ -156,7 +156,7 @@ class Worker:
         device = self.device_for(spec)
         self.cancel.clear()
         runner = self._runner(spec, device)
-        from .memory import is_poisoned
+        from flashtui.engine.memory import is_poisoned
         self.emit("SweepStarted", n_cells=len(cells))
         cancelled = False
         try:
@@ -180,15 +180,15 @@ class Worker:
         common = dict(log=self.log, progress=lambda text: self.emit("Progress", text=text),
                       should_stop=self.cancel.is_set)
         if spec.mode == "kernel":
-            from .kernel import KernelRunner
+            from flashtui.engine.kernel import KernelRunner
 
             return KernelRunner(spec, device, **common)
-        from .models import ModelRunner  # transformers is paid for only here
+        from flashtui.engine.models import ModelRunner  # transformers is paid for only here
 
         return ModelRunner(spec, device, **common)
 
     def on_Probe(self, msg: Message) -> None:
-        from .capability import probe
+        from flashtui.engine.capability import probe
 
         self.cancel.clear()
         result = probe(self.device, self.provenance, self.backends,
@@ -200,7 +200,7 @@ class Worker:
             os._exit(EXIT_POISONED)
 
     def on_Capacity(self, msg: Message) -> None:
-        from .capability import capacity
+        from flashtui.engine.capability import capacity
 
         spec = SweepSpec.from_dict(msg["spec"])
         device = self.device_for(spec)

@@ -13,9 +13,9 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable
 
-from ..results import PARITY_RATIO_LIMIT, Cell
-from ..session import Session
-from ..spec import BACKENDS
+from flashtui.core.results import PARITY_RATIO_LIMIT, Cell
+from flashtui.core.session import Session
+from flashtui.core.spec import BACKENDS
 
 NA = "NA"
 STATUS_LABELS = {"ok": "ok", "oom": "OOM", "unsupported": "unsupported", "failed": "failed"}

@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .journal import SessionJournal, read_journal
-from .session import Session, SessionError
+from flashtui.store.journal import SessionJournal, read_journal
+from flashtui.core.session import Session, SessionError
 
 DATA_DIR_ENV = "FLASHTUI_DATA_DIR"
 JOURNAL_SUFFIX = ".jsonl"

@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .atomic import StorageError, describe_os_error
-from .results import SCHEMA_NAME, SCHEMA_VERSION, Cell
-from .session import Session, SessionError
+from flashtui.store.atomic import StorageError, describe_os_error
+from flashtui.core.results import SCHEMA_NAME, SCHEMA_VERSION, Cell
+from flashtui.core.session import Session, SessionError
 
 RECORD_HEADER = "header"
 RECORD_CELL = "cell"
@@ -71,7 +71,7 @@ class SessionJournal:
 
     It is also a context manager: leaving the block with an exception writes a footer
     with status ``failed`` (``cancelled`` for KeyboardInterrupt) unless ``finish`` ran.
-    Write failures raise :class:`~flashtui.atomic.StorageError` (one line).
+    Write failures raise :class:`~flashtui.store.atomic.StorageError` (one line).
     """
 
     def __init__(self, path: str | os.PathLike[str], *, fsync: bool = True) -> None:

@@ -13,8 +13,8 @@ import json
 from dataclasses import fields
 from typing import Any
 
-from ..results import Cell, Parity
-from ..session import Session
+from flashtui.core.results import Cell, Parity
+from flashtui.core.session import Session
 
 CELL_COLUMNS = [f.name for f in fields(Cell) if f.name != "parity"]
 PARITY_COLUMNS = [f"parity_{f.name}" for f in fields(Parity)]

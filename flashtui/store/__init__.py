@@ -1,0 +1,1 @@
+"""On-disk state: atomic writes, the fsync'd session journal, the session index. No torch."""

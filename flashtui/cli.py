@@ -1,13 +1,11 @@
 """Command line: `flashtui` (the TUI) and its headless subcommands.
 
-Each subcommand lives in ``flashtui/commands/<name>.py`` and exposes
-``register(subparsers)``, which adds its parser and sets ``func`` to a handler
-``(args) -> int``. Handlers raise :class:`UsageError` (or SpecError, SessionError,
-WorkerError) for anything a user got wrong or the environment refused: ``main`` turns
-those into one line on stderr and a non-zero exit, never a traceback.
-
-Exit codes: 0 ok, 1 the run finished but something failed (a cell, a regression),
-2 bad input, 3 the worker or environment failed, 129 hung up (SIGHUP), 130 interrupted.
+An entry point only: nothing else in flashtui imports this module. Each subcommand lives
+in ``flashtui/commands/<name>.py`` and exposes ``register(subparsers)``, which adds its
+parser and sets ``func`` to a handler ``(args) -> int``. Handlers raise a
+:class:`flashtui.errors.FlashtuiError` subclass for anything a user got wrong or the
+environment refused: ``main`` catches it once and prints one line on stderr with the
+error's exit code, never a traceback. Exit codes are listed in ``flashtui/errors.py``.
 
 Hang-up: a headless command turns SIGHUP (the SSH session dropped) into
 :class:`HangUp`, a KeyboardInterrupt, so the same ``finally`` paths that handle Ctrl-C
@@ -25,24 +23,21 @@ import sys
 from typing import NoReturn, Sequence
 
 from flashtui import __version__
+from flashtui.errors import (  # noqa: F401 - EXIT_* and UsageError re-exported for scripts
+    EXIT_FINDINGS,
+    EXIT_HANGUP,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    FlashtuiError,
+    HangUp,
+    UsageError,
+    one_line,
+)
 
-EXIT_OK = 0
-EXIT_FINDINGS = 1
-EXIT_USAGE = 2
-EXIT_ENV = 3
-EXIT_HANGUP = 129
-EXIT_INTERRUPTED = 130
 
 # Subcommand modules under flashtui.commands, in help order.
 COMMAND_MODULES = ("bench", "doctor", "sessions")
-
-
-class UsageError(ValueError):
-    """Bad input from the user. ``str()`` is one readable line."""
-
-
-class HangUp(KeyboardInterrupt):
-    """SIGHUP: the terminal went away. Clean up like Ctrl-C, but nobody is reading."""
 
 
 def _silence_dead_terminal() -> None:
@@ -112,16 +107,7 @@ def _run_tui(args: argparse.Namespace) -> int:
     return run_app(args)
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    from flashtui.client.worker_client import WorkerError
-    from flashtui.core.session import SessionError
-    from flashtui.core.spec import SpecError
-
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         parser = build_parser()
@@ -130,12 +116,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if func is not _run_tui:
             install_hangup_handler()
         return int(func(args) or 0)
-    except (UsageError, SpecError, SessionError) as exc:
-        print(f"flashtui: error: {_one_line(exc)}", file=sys.stderr)
-        return EXIT_USAGE
-    except WorkerError as exc:
-        print(f"flashtui: error: {_one_line(exc)}", file=sys.stderr)
-        return EXIT_ENV
+    except FlashtuiError as exc:
+        print(f"flashtui: error: {one_line(exc)}", file=sys.stderr)
+        return exc.exit_code
     except HangUp:
         return EXIT_HANGUP  # nobody to tell: the terminal is gone
     except KeyboardInterrupt:

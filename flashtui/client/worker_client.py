@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from flashtui.errors import EXIT_WORKER_POISONED, WorkerError
 from flashtui.core.protocol import Message, ProtocolError, decode, encode
 from flashtui.core.results import Cell
 from flashtui.core.spec import CellKey, SweepSpec
@@ -71,10 +72,6 @@ class _Spawner:
 _spawn = _Spawner().popen
 
 
-class WorkerError(RuntimeError):
-    """The worker could not be started or answered nonsense. One readable line."""
-
-
 def describe_exit(returncode: int | None) -> str:
     """'killed by SIGKILL', 'segmentation fault (SIGSEGV)', 'exited with code 3'."""
     if returncode is None:
@@ -90,7 +87,7 @@ def describe_exit(returncode: int | None) -> str:
         if name == "SIGABRT":
             return "aborted (SIGABRT)"
         return f"killed by {name}"
-    if returncode == 75:  # engine.server.EXIT_POISONED
+    if returncode == EXIT_WORKER_POISONED:
         return "exited: a CUDA error poisoned its context"
     return f"exited with code {returncode}"
 

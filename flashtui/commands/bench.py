@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from flashtui.store import index as store
-from flashtui.cli import HangUp
+from flashtui.errors import HangUp
 from flashtui.client.worker_client import WorkerClient, WorkerError
 from flashtui.client.recorder import SweepRecorder
 from flashtui.core.session import Session

@@ -19,7 +19,7 @@ import os
 import sys
 from typing import Any
 
-from flashtui.cli import UsageError
+from flashtui.errors import UsageError
 from flashtui.client.worker_client import WorkerClient
 from flashtui.reports.doctor import CAPACITY_SCHEMA, build_report, render_capacity, render_report
 from flashtui.core.spec import SpecError, SweepSpec, parse_backends, parse_dtypes

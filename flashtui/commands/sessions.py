@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from flashtui.cli import EXIT_FINDINGS, EXIT_OK, UsageError
+from flashtui.errors import EXIT_FINDINGS, EXIT_OK, UsageError
 from flashtui.core.session import Session
 
 # Load warnings printed per session before "... and N more".

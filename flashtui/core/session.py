@@ -6,6 +6,8 @@ The layout is documented in docs/schema.md.
 
 from __future__ import annotations
 
+from flashtui.errors import SessionError  # noqa: F401 - raised here, importable from here
+
 import datetime as _dt
 import uuid
 from dataclasses import dataclass, field
@@ -13,10 +15,6 @@ from typing import Any
 
 from flashtui import __version__
 from flashtui.core.results import SCHEMA_NAME, SCHEMA_VERSION, Cell, attach_speedups
-
-
-class SessionError(ValueError):
-    """A session file that cannot be read as a flashtui session. One readable line."""
 
 
 def _now_iso() -> str:

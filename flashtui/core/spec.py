@@ -9,6 +9,8 @@ Validation errors are :class:`SpecError` with a one-line message a user can act 
 
 from __future__ import annotations
 
+from flashtui.errors import SpecError  # noqa: F401 - raised here, importable from here
+
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Iterable
 
@@ -32,9 +34,6 @@ MAX_SEQ = 1 << 24
 MAX_HEAD_DIM = 1024
 MAX_REPS = 100_000
 
-
-class SpecError(ValueError):
-    """A user input that cannot form a valid spec. ``str()`` is one readable line."""
 
 
 def _positive_int(name: str, value: Any, upper: int | None = None) -> int:

@@ -44,9 +44,10 @@ from typing import IO, Any  # noqa: E402
 
 from flashtui.core.protocol import Message, ProtocolError, decode, encode  # noqa: E402
 from flashtui.core.spec import CellKey, SpecError, SweepSpec  # noqa: E402
+from flashtui.errors import EXIT_WORKER_POISONED  # noqa: E402
 
 PR_SET_PDEATHSIG = 1
-EXIT_POISONED = 75
+EXIT_POISONED = EXIT_WORKER_POISONED
 
 class Worker:
     def __init__(self, out: IO[str]) -> None:

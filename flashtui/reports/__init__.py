@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from flashtui.store.atomic import atomic_write_text
-from flashtui.cli import UsageError
+from flashtui.errors import UsageError
 from flashtui.core.session import Session
 
 # Format name -> module under flashtui.reports holding `render(session) -> str`.

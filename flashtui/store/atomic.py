@@ -16,15 +16,11 @@ import os
 import tempfile
 from pathlib import Path
 
-from flashtui.cli import UsageError
+from flashtui.errors import StorageError
 
 # Mode of a newly created file: what `open(path, "w")` gives under the usual 022 umask.
 # (mkstemp makes 0600 files; reading the real umask is not thread-safe.)
 NEW_FILE_MODE = 0o644
-
-
-class StorageError(UsageError):
-    """A file flashtui was asked to write (or read) could not be. One readable line."""
 
 
 # The export command's name for the same failure.

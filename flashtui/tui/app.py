@@ -24,7 +24,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.theme import BUILTIN_THEMES
 
-from flashtui.cli import EXIT_HANGUP
+from flashtui.errors import EXIT_HANGUP
 from flashtui.core.results import Cell
 from flashtui.core.session import Session
 from flashtui.core.spec import CellKey, SweepSpec, cpu_defaults, cuda_defaults

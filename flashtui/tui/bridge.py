@@ -21,15 +21,11 @@ from typing import Any, Callable
 
 from flashtui.core.spec import CellKey, SweepSpec
 from flashtui.tui import messages as m
+from flashtui.errors import one_line
 
 TRACE_CAPACITY = 240  # samples kept for the live sparkline (2 min at 2 Hz, 12 s at 20 Hz)
 # The capability probe: seconds on CPU, minutes on a GPU where fa4/flex compile first.
 PROBE_TIMEOUT_S = 600.0
-
-
-def _one_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 class WorkerBridge:
@@ -75,7 +71,7 @@ class WorkerBridge:
             try:
                 ready = self.client.start()
             except Exception as exc:  # WorkerError and anything unexpected: one line
-                self.post(m.WorkerStartFailed(_one_line(exc)))
+                self.post(m.WorkerStartFailed(one_line(exc)))
                 return
             self.post(m.WorkerReady(dict(ready.data)))
         self._start_sampler(ready.data)
@@ -92,7 +88,7 @@ class WorkerBridge:
             self.post(m.MonitorStatus(bool(getattr(status, "available", False)),
                                       getattr(status, "reason", None)))
         except Exception as exc:
-            self.post(m.MonitorStatus(False, f"sampler failed to start: {_one_line(exc)}"))
+            self.post(m.MonitorStatus(False, f"sampler failed to start: {one_line(exc)}"))
 
     def _on_sample(self, sample: Any) -> None:
         with self._trace_lock:
@@ -145,7 +141,7 @@ class WorkerBridge:
                         self._busy.clear()
                     self.post(message)
         except Exception as exc:
-            self.post(m.BridgeError(f"sweep stopped: {_one_line(exc)}"))
+            self.post(m.BridgeError(f"sweep stopped: {one_line(exc)}"))
         finally:
             self.busy_with = None
             self._busy.clear()
@@ -181,7 +177,7 @@ class WorkerBridge:
                                          "restarts": getattr(self.client, "restarts", None)}))
             self.post(m.WorkerReady(dict(ready.data)))
         except Exception as exc:
-            self.post(m.WorkerStartFailed(_one_line(exc)))
+            self.post(m.WorkerStartFailed(one_line(exc)))
         finally:
             self.busy_with = None
             self._busy.clear()
@@ -211,7 +207,7 @@ class WorkerBridge:
             self.post(m.ProbeFinished(dict(ready.data), dict(reply.data.get("result") or {}),
                                       time.monotonic() - started))
         except Exception as exc:
-            self.post(m.ProbeFailed(_one_line(exc)))
+            self.post(m.ProbeFailed(one_line(exc)))
         finally:
             self.busy_with = None
             self._busy.clear()

@@ -18,17 +18,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 from flashtui.tui import messages as m
+from flashtui.errors import one_line
 
 PERIOD_S = 2.0  # one refresh of the panel
 SAMPLES = 10  # dumps per refresh
 SAMPLE_INTERVAL_S = 0.02
 TOP_N = 12  # rows in the panel
 RECORD_CELLS = 3  # a recording stops by itself after this many cells
-
-
-def _one_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 class PySpyPoller:
@@ -87,11 +83,11 @@ class PySpyPoller:
                         self.post(m.PySpyFrames(hot))
                 except pyspy.PySpyUnavailable as exc:
                     self._wanted.clear()
-                    self.post(m.PySpyStatus(_one_line(exc), fatal=True))
+                    self.post(m.PySpyStatus(one_line(exc), fatal=True))
                 except pyspy.PySpyError as exc:
-                    self.post(m.PySpyStatus(_one_line(exc)))
+                    self.post(m.PySpyStatus(one_line(exc)))
                 except Exception as exc:  # a py-spy we do not understand: one line, go on
-                    self.post(m.PySpyStatus(f"py-spy sampling failed: {_one_line(exc)}"))
+                    self.post(m.PySpyStatus(f"py-spy sampling failed: {one_line(exc)}"))
             self._stop.wait(max(0.0, self.period_s - (time.monotonic() - started)))
 
 
@@ -118,7 +114,7 @@ def start_recording(pid: int, path: Path, post: Callable[[Any], Any]) -> threadi
         try:
             recording = pyspy.record_pid(pid, path)
         except Exception as exc:  # PySpyUnavailable / PySpyError / ValueError: one line
-            post(m.RecordingFailed(_one_line(exc)))
+            post(m.RecordingFailed(one_line(exc)))
             return
         post(m.RecordingStarted(str(path), recording))
 
@@ -137,7 +133,7 @@ def stop_recording(recording: Any, info: dict[str, Any], post: Callable[[Any], A
             path = recording.stop(check=True)
             summary = pyspy.validate_speedscope(path)
         except Exception as exc:  # PySpyError / SpeedscopeError: one line
-            post(m.RecordingFailed(f"profile not saved: {_one_line(exc)}"))
+            post(m.RecordingFailed(f"profile not saved: {one_line(exc)}"))
             return
         post(m.RecordingStopped({"format": "speedscope", "path": str(path), **info, "summary": summary}))
 

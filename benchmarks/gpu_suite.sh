@@ -9,6 +9,11 @@ parts=${*:-"kernel fidelity tests"}
 run() { local name=$1; shift; echo "== $name: $*" | tee -a "$OUT/suite.log"; local t0=$(date +%s)
   "$@" > "$OUT/$name.txt" 2> "$OUT/$name.err"; local rc=$?
   echo "== $name rc=$rc $(( $(date +%s) - t0 ))s" | tee -a "$OUT/suite.log"; tail -n 40 "$OUT/$name.txt"; }
+# timed NAME CMD...: wall seconds of a whole command (launch to exit) into $OUT/walls.txt.
+timed() { local name=$1; shift; local t0=$(date +%s.%N)
+  "$@" > "$OUT/$name.txt" 2> "$OUT/$name.err"; local rc=$?
+  local wall=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.2f", b-a}')
+  echo "$name rc=$rc wall_s=$wall: $*" | tee -a "$OUT/walls.txt" "$OUT/suite.log"; }
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,power.draw --format=csv > "$OUT/nvidia-smi.csv" 2>&1
 for part in $parts; do case $part in
   kernel) run bench_kernel python -m flashtui bench --batch 1 --heads 16 --seq 512,2048,8192,16384 --dtype bf16 \
@@ -21,6 +26,9 @@ for part in $parts; do case $part in
   profile) run bench_profile python -m flashtui bench --batch 1 --heads 16 --seq 128,256,512 --dtype bf16 --head-dim 64 \
             --backends standard,sdpa-flash,sdpa-cudnn,fa4 --profile "$OUT/short_seq.speedscope.json" --out "$OUT/bench_profile.json" ;;
   ready) run ready python -c "import json,time; from flashtui.client.worker_client import WorkerClient; t=time.monotonic(); c=WorkerClient(); r=c.start(); w=time.monotonic()-t; c.close(); print(json.dumps({'ready_wall_s': w, 'ready_s': r['ready_s'], 'breakdown_s': r['ready_breakdown_s']}, indent=1))" ;;
+  walls) timed doctor_1 python -m flashtui doctor --json --quiet; timed doctor_2 python -m flashtui doctor --json --quiet
+         timed bench_default_1 python -m flashtui bench --out "$OUT/bench_default_1.json"
+         timed bench_default_2 python -m flashtui bench --out "$OUT/bench_default_2.json" ;;
   tests) run pytest_gpu python -m pytest -m gpu -q -p no:cacheprovider -rs tests/gpu tests/faults/test_gpu_faults.py ;;
   tests-engine) run pytest_gpu_engine python -m pytest -m gpu -q -p no:cacheprovider -rs tests/gpu/test_engine_gpu.py tests/gpu/test_monitor_gpu.py ;;
   tests-models) run pytest_gpu_models python -m pytest -m gpu -q -s -p no:cacheprovider -rs tests/gpu/test_models_gpu.py ;;

@@ -179,9 +179,9 @@ def provenance_line(session: Any, max_chars: int = 130) -> str:
     The header truncates a long sub-title with '…'; the versions are dropped from the
     end instead, so the disclaimer and the device always stay readable.
     """
-    from flashtui.reports.table import provenance_line as session_provenance
+    from flashtui.reports.table import SEPARATOR, provenance_line as session_provenance
 
-    device, *versions = session_provenance(session.provenance or {}).split(" · ")
+    device, *versions = session_provenance(session.provenance or {}).split(SEPARATOR)
     parts = ["stored numbers drawn here", f"measured on {device}", *versions]
     while len(parts) > 2 and len(" · ".join(parts)) > max_chars:
         parts.pop()

@@ -181,7 +181,7 @@ def render_fastest(fastest: dict[str, Any] | None) -> str:
         rows.append([row["backend"], fmt_ms(row.get("median_ms")), fmt_ms(row.get("iqr_ms")),
                      fmt_ratio(row.get("speedup_vs_standard")),
                      row["status"] if row["status"] == "ok" else f"{row['status']}: {row.get('reason')}"])
-    table = render_rows(["backend", "median", "±IQR", "vs standard", "status"], rows, right={1, 2, 3})
+    table = render_rows(["backend", "median", "IQR", "vs standard", "status"], rows, right={1, 2, 3})
     verdict = f"fastest here: {fastest['fastest']}" if fastest.get("fastest") else "fastest here: NA (nothing ran)"
     return f"{verdict}\n({fastest['label']})\n{table}"
 

@@ -1,4 +1,8 @@
-"""Plain-text results table for `flashtui bench` (no rich: pipes, logs and CI stay clean)."""
+"""Plain-text results table for `flashtui bench` (no rich: pipes, logs and CI stay clean).
+
+Every number comes from :mod:`flashtui.core.units`, and the text is ASCII (no ``·``,
+``±`` or ``µ``), so the table survives a non-UTF-8 terminal, a log or a CI console.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,12 @@ from typing import Any, Iterable, Sequence
 
 from flashtui.core.results import Cell
 from flashtui.core.session import Session
-from flashtui.core.units import NA, fmt_bytes, fmt_ms, fmt_pct, fmt_ratio, fmt_sci, fmt_tflops
+from flashtui.core.units import (
+    NA, fmt_bytes, fmt_ms, fmt_pass, fmt_pct, fmt_ratio, fmt_sci, fmt_seconds, fmt_tflops,
+)
+
+# Between the parts of the provenance and spec lines (ASCII, see the module docstring).
+SEPARATOR = " | "
 
 
 def render_rows(header: Sequence[str], rows: Iterable[Sequence[str]], right: set[int] | None = None) -> str:
@@ -46,11 +55,10 @@ def _parity_cols(cell: Cell) -> list[str]:
     p = cell.parity
     if p is None or p.rel_l2 is None:
         return [NA, NA, NA]
-    verdict = "pass" if p.passed else "FAIL"
-    return [fmt_sci(p.rel_l2), fmt_ratio(p.ratio_vs_standard), verdict]
+    return [fmt_sci(p.rel_l2), fmt_ratio(p.ratio_vs_standard), fmt_pass(p.passed)]
 
 
-HEADER = ["backend", "seq", "median", "±IQR", "host", "TFLOP/s", "%peak", "speedup", "peak mem",
+HEADER = ["backend", "seq", "median", "IQR", "host", "FLOP/s", "%peak", "speedup", "peak mem",
           "theory", "rel_l2", "vs std", "parity", "status"]
 
 
@@ -111,8 +119,8 @@ def provenance_line(prov: dict[str, Any], worker: dict[str, Any] | None = None) 
         if prov.get(key):
             bits.append(f"{label} {prov[key]}")
     if worker and worker.get("ready_s") is not None:
-        bits.append(f"worker ready in {worker['ready_s']:.2f} s")
-    return " · ".join(bits)
+        bits.append(f"worker ready in {fmt_seconds(worker['ready_s'])}")
+    return SEPARATOR.join(bits)
 
 
 def spec_line(spec: dict[str, Any]) -> str:
@@ -126,4 +134,4 @@ def spec_line(spec: dict[str, Any]) -> str:
              "fwd+bwd" if spec.get("backward") else "fwd",
              f"device={spec.get('device')}", f"reps={spec.get('reps')}",
              f"warm-up {spec.get('warmup_ms'):g} ms"]
-    return f"{what} · " + " · ".join(flags)
+    return SEPARATOR.join([what, *flags])

@@ -306,6 +306,6 @@ def test_matrix_renderer_marks_and_groups_reasons():
               "backends": {"x": {"available": True, "cells_run": 2, "seconds": 0.5}}}
     text = render_matrix(matrix)
     row = next(line for line in text.splitlines() if line.startswith("x "))
-    assert row.split() == ["x", "-", "-", "ok*", "FAIL", "0.5", "s"]
+    assert row.split() == ["x", "-", "-", "ok*", "FAIL", "0.500", "s"]
     assert "  x [fp32]: needs fp16" in text
     assert "  x [bf16/64]: backward: grad NaN" in text and "  x [bf16/128]: boom" in text

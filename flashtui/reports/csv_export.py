@@ -1,8 +1,11 @@
 """One CSV row per cell, flat columns: every Cell field, Parity fields as ``parity_*``.
 
 Columns come from the dataclasses, so a field added to the schema appears here too.
-NA (missing) is an empty field, never 0; booleans are ``true``/``false``; lists are
-joined with ``;``; dicts (telemetry, extra, parity grads) are compact JSON.
+Numbers stay raw (``repr`` of the float: this is data, not a report). A missing value
+(None, NaN) is ``NA`` -- the same word every surface uses, and one pandas and R read as
+missing -- never 0 and never an empty field; an empty list or dict (present, holding
+nothing) is empty. Booleans are ``true``/``false``; lists are joined with ``;``; dicts
+(telemetry, extra, parity grads) are compact JSON.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 
 from flashtui.core.results import Cell, Parity
 from flashtui.core.session import Session
+from flashtui.core.units import NA, is_missing
 
 CELL_COLUMNS = [f.name for f in fields(Cell) if f.name != "parity"]
 PARITY_COLUMNS = [f"parity_{f.name}" for f in fields(Parity)]
@@ -23,11 +27,11 @@ COLUMNS = ["session_id"] + CELL_COLUMNS[:3] + CELL_COLUMNS[3:] + PARITY_COLUMNS
 
 def _flat(value: Any) -> str:
     if value is None:
-        return ""
+        return NA
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        return repr(value)
+        return NA if is_missing(value) else repr(value)
     if isinstance(value, (list, tuple)):
         return ";".join(str(v) for v in value)
     if isinstance(value, dict):

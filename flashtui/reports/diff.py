@@ -14,9 +14,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from flashtui.reports.markdown import backend_order, fmt_bytes, fmt_ms
 from flashtui.core.results import Cell
 from flashtui.core.session import Session
+from flashtui.core.units import NA, fmt_bytes, fmt_ms, fmt_ratio
+from flashtui.reports.markdown import backend_order
 
 # Provenance keys shown first when they differ (others follow alphabetically).
 KEY_PROVENANCE = ("device_name", "torch", "cuda", "driver", "cudnn", "flash_attn",
@@ -59,7 +60,7 @@ class CellDiff:
             return "improved"
         if self.a_status != self.b_status:
             return f"{self.a_status} -> {self.b_status}"
-        return "same" if self.time_ratio is not None else "NA"
+        return "same" if self.time_ratio is not None else NA
 
 
 @dataclass
@@ -149,10 +150,6 @@ def diff_sessions(a: Session, b: Session, threshold: float = 0.10) -> SessionDif
     )
 
 
-def _fmt_ratio(value: float | None) -> str:
-    return "NA" if value is None else f"{value:.2f}x"
-
-
 def _label(key: CellKeyTuple) -> str:
     backend, seq, dtype = key
     return f"{backend} seq={seq} {dtype}"
@@ -164,7 +161,7 @@ def render_diff(diff: SessionDiff) -> str:
              f"threshold: {diff.threshold:.0%} (B/A above {1 + diff.threshold:.2f}x is a regression)"]
     if diff.provenance_changes:
         lines.append("provenance changed:")
-        lines += [f"  {k}: {a if a is not None else 'NA'} -> {b if b is not None else 'NA'}"
+        lines += [f"  {k}: {a if a is not None else NA} -> {b if b is not None else NA}"
                   for k, a, b in diff.provenance_changes]
     if diff.spec_changes:
         lines.append("spec changed (cells may not be comparable):")
@@ -174,8 +171,8 @@ def render_diff(diff: SessionDiff) -> str:
     rows = [(c.backend, str(c.seq), c.dtype,
              fmt_ms(c.a_median_ms) if c.a_status == "ok" else c.a_status,
              fmt_ms(c.b_median_ms) if c.b_status == "ok" else c.b_status,
-             _fmt_ratio(c.time_ratio), fmt_bytes(c.a_peak_alloc_bytes),
-             fmt_bytes(c.b_peak_alloc_bytes), _fmt_ratio(c.mem_ratio), c.verdict)
+             fmt_ratio(c.time_ratio), fmt_bytes(c.a_peak_alloc_bytes),
+             fmt_bytes(c.b_peak_alloc_bytes), fmt_ratio(c.mem_ratio), c.verdict)
             for c in diff.cells]
     if rows:
         widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]

@@ -18,9 +18,9 @@ from typing import Callable, Iterable
 
 from flashtui.core.results import Cell
 from flashtui.core.session import Session
+from flashtui.core.units import NA, fmt_bytes, fmt_ms, fmt_ratio, fmt_sci
 from flashtui.reports.markdown import (
-    NA, RESULT_COLUMNS, findings, fmt_bytes, fmt_ms, fmt_value,
-    not_measured, ordered_backends, ordered_cells, ordered_dtypes, result_row, spec_summary,
+    RESULT_COLUMNS, findings, fmt_value, not_measured, ordered_backends, ordered_cells, ordered_dtypes, result_row, spec_summary,
 )
 
 # One stable colour per backend (Okabe-Ito based, readable by most colour-blind eyes).
@@ -219,8 +219,10 @@ def line_chart(title: str, series: list[Series], x_label: str, y_label: str,
 
 def bar_chart(title: str, groups: list[float], series: list[Series], x_label: str,
               y_label: str, y_fmt: Callable[[float], str], log: bool = False,
-              reference: float | None = None) -> str:
-    """Grouped bars: one group per x value, one bar per series; NA bars are left out."""
+              reference: float | None = None, tick_fmt: Callable[[float], str] | None = None) -> str:
+    """Grouped bars: one group per x value, one bar per series; NA bars are left out.
+
+    ``y_fmt`` formats tooltip values, ``tick_fmt`` the axis (default ``y_fmt``)."""
     values = [v for s in series for _, v in s.points if v is not None and (v > 0 or not log)]
     if not values or not groups:
         return _empty_chart(title, x_label, y_label)
@@ -232,7 +234,7 @@ def bar_chart(title: str, groups: list[float], series: list[Series], x_label: st
     else:
         y = Scale(*_domain(domain_values, log=False, include_zero=True),
                   MARGIN_TOP_PX + _plot_h(), MARGIN_TOP_PX)
-    parts = _frame(title, x_label, y_label) + _y_axis(y, y_fmt)
+    parts = _frame(title, x_label, y_label) + _y_axis(y, tick_fmt or y_fmt)
     group_w = _plot_w() / len(groups)
     bar_w = group_w * 0.8 / max(1, len(series))
     base_value = y.low if log else max(0.0, y.low)
@@ -276,10 +278,6 @@ def _series(cells: list[Cell], value: Callable[[Cell], float | None],
     return out
 
 
-def _fmt_speedup(value: float) -> str:
-    return f"{value:g}x"
-
-
 def charts_for(cells: list[Cell], dtype: str) -> list[str]:
     """The four SVG charts of one dtype."""
     backends = ordered_backends(cells)
@@ -300,11 +298,11 @@ def charts_for(cells: list[Cell], dtype: str) -> list[str]:
                            [b for b in backends if b != "standard"])
     speed_chart = bar_chart(
         f"Speedup over standard ({dtype})", seqs, speed_series, "sequence length",
-        "standard ms / backend ms", _fmt_speedup, reference=1.0)
+        "standard ms / backend ms", fmt_ratio, reference=1.0, tick_fmt=lambda v: f"{v:g}x")
     parity_series = _series(cells, lambda c: c.parity.rel_l2 if c.parity else None, backends)
     parity_chart = bar_chart(
         f"Parity: relative L2 error vs fp64 ({dtype})", seqs, parity_series,
-        "sequence length", "rel L2 error (log)", lambda v: f"{v:.0e}", log=True)
+        "sequence length", "rel L2 error (log)", fmt_sci, log=True, tick_fmt=lambda v: f"{v:.0e}")
     return [time_chart, memory_chart, speed_chart, parity_chart]
 
 

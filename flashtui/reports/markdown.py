@@ -1,7 +1,8 @@
 """The session as a Markdown report: provenance, findings, one results table per dtype.
 
-Also home of the formatting and the *findings* shared with the HTML export, so both
-reports say the same thing. Every number that was not measured prints as ``NA``
+Also home of the row text and the *findings* shared with the HTML export, so both
+reports say the same thing. Numbers are formatted by :mod:`flashtui.core.units`, as on
+every other surface. Every number that was not measured prints as ``NA``
 (never 0); cells that did not run say why in a "Not measured" list under the table.
 Findings are computed from the cells, never written by hand: who is fastest where
 (and by how much over standard), who ran out of memory or is unsupported, whether
@@ -16,76 +17,24 @@ from typing import Any, Iterable
 from flashtui.core.results import PARITY_RATIO_LIMIT, Cell
 from flashtui.core.session import Session
 from flashtui.core.spec import BACKENDS
+from flashtui.core.units import NA, fmt_bytes, fmt_ms_iqr, fmt_pct, fmt_ratio, fmt_sci, fmt_tflops
 
-NA = "NA"
 STATUS_LABELS = {"ok": "ok", "oom": "OOM", "unsupported": "unsupported", "failed": "failed"}
 # A finding's reason text is cut here so one unsupported backend cannot fill the page.
 REASON_CHARS = 120
 
 
-# -- formatting helpers (shared with html.py) ---------------------------------------
-def fmt_ms(value: float | None) -> str:
-    """Milliseconds with ~3 significant digits, no exponent for everyday values."""
-    if value is None:
-        return NA
-    if value >= 100:
-        return f"{value:.0f}"
-    if value >= 10:
-        return f"{value:.1f}"
-    if value >= 1:
-        return f"{value:.2f}"
-    return f"{value:.3g}"
-
-
-def fmt_ms_iqr(median_ms: float | None, iqr_ms: float | None) -> str:
-    if median_ms is None:
-        return NA
-    if iqr_ms is None:
-        return f"{fmt_ms(median_ms)} ± NA"
-    return f"{fmt_ms(median_ms)} ± {fmt_ms(iqr_ms)}"
-
-
-def fmt_number(value: float | None, digits: int = 1) -> str:
-    if value is None:
-        return NA
-    if value != 0 and abs(value) < 10 ** -digits:
-        return f"{value:.2g}"
-    return f"{value:.{digits}f}"
-
-
-def fmt_ratio(value: float | None) -> str:
-    """``3.1x``; ``32x`` for large ratios."""
-    if value is None:
-        return NA
-    return f"{value:.0f}x" if value >= 10 else f"{value:.2g}x" if value < 1 else f"{value:.1f}x"
-
-
-def fmt_sci(value: float | None) -> str:
-    return NA if value is None else f"{value:.2e}"
-
-
-def fmt_bytes(value: int | float | None) -> str:
-    """Binary units (KiB, MiB, GiB): the allocator and the GPU spec sheets use them."""
-    if value is None:
-        return NA
-    size = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(size) < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return NA  # pragma: no cover
-
-
+# -- composed text (shared with html.py; every number from core.units) ---------------
 def fmt_parity(cell: Cell) -> str:
-    """``pass (ratio 1.02, rel_l2 3.10e-03)``, ``FAIL (...)``, ``NA`` or ``NA: reason``."""
+    """``pass (ratio 1.02x, rel_l2 3.10e-03)``, ``FAIL (...)``, ``NA`` or ``NA: reason``."""
     parity = cell.parity
     if parity is None:
         return NA
     details = []
     if parity.ratio_vs_standard is not None:
-        details.append(f"ratio {parity.ratio_vs_standard:.2f}")
+        details.append(f"ratio {fmt_ratio(parity.ratio_vs_standard)}")
     if parity.rel_l2 is not None:
-        details.append(f"rel_l2 {parity.rel_l2:.2e}")
+        details.append(f"rel_l2 {fmt_sci(parity.rel_l2)}")
     suffix = f" ({', '.join(details)})" if details else ""
     if parity.passed is True:
         return "pass" + suffix
@@ -156,7 +105,7 @@ def spec_summary(spec: dict[str, Any]) -> str:
     if spec.get("reps") is not None:
         parts.append(f"{spec['reps']} reps")
     if spec.get("warmup_ms") is not None:
-        parts.append(f"warm-up {fmt_number(float(spec['warmup_ms']), 0)} ms")
+        parts.append(f"warm-up {float(spec['warmup_ms']):g} ms")
     if spec.get("model"):
         parts.append(f"model {spec['model']}")
     return "; ".join(parts) if parts else NA
@@ -241,7 +190,7 @@ def _parity_findings(cells: list[Cell], tag: str) -> list[str]:
                and c.parity.passed is not None]
     if not checked:
         return []
-    limit = fmt_number(PARITY_RATIO_LIMIT, 0)
+    limit = f"{PARITY_RATIO_LIMIT:g}x"
     seqs = sorted({c.seq for c in cells})
     backends = ordered_backends(checked)
     failing = [name for name in backends
@@ -250,7 +199,7 @@ def _parity_findings(cells: list[Cell], tag: str) -> list[str]:
     for name in failing:
         bad = [c for c in checked if c.backend == name and c.parity.passed is False]
         ratios = [c.parity.ratio_vs_standard for c in bad if c.parity.ratio_vs_standard is not None]
-        worst = f"worst ratio {max(ratios):.2f} > {limit}" if ratios else "no ratio recorded"
+        worst = f"worst ratio {fmt_ratio(max(ratios))} > {limit}" if ratios else "no ratio recorded"
         out.append(f"{name} fails parity {_describe_seqs([c.seq for c in bad], seqs)} ({worst}){tag}")
     passing = [name for name in backends if name not in failing]
     ratios = [(c.parity.ratio_vs_standard, c) for c in checked
@@ -259,7 +208,7 @@ def _parity_findings(cells: list[Cell], tag: str) -> list[str]:
     if ratios:
         worst_ratio, worst_cell = max(ratios, key=lambda item: item[0])
         who = f", {worst_cell.backend}" if len(passing) > 1 else ""
-        worst_text = f"; worst {worst_ratio:.2f}{who} at seq {worst_cell.seq}"
+        worst_text = f"; worst {fmt_ratio(worst_ratio)}{who} at seq {worst_cell.seq}"
     if len(passing) == 1:
         out.append(f"{passing[0]} passes parity (ratio <= {limit} vs standard's own error"
                    f"{worst_text}){tag}")
@@ -318,7 +267,7 @@ def findings(session: Session) -> list[str]:
 
 
 # -- tables --------------------------------------------------------------------------
-RESULT_COLUMNS = ("backend", "seq", "status", "median ms ± IQR", "TFLOP/s", "% peak",
+RESULT_COLUMNS = ("backend", "seq", "status", "median ± IQR", "FLOP/s", "% peak",
                   "speedup", "peak alloc", "theory", "parity")
 
 
@@ -326,8 +275,8 @@ def result_row(cell: Cell) -> list[str]:
     """The cells of one results-table row, as text (shared with html.py)."""
     return [
         cell.backend, str(cell.seq), STATUS_LABELS.get(cell.status, cell.status),
-        fmt_ms_iqr(cell.median_ms, cell.iqr_ms), fmt_number(cell.tflops, 1),
-        fmt_number(cell.pct_peak, 1), fmt_ratio(cell.speedup_vs_standard),
+        fmt_ms_iqr(cell.median_ms, cell.iqr_ms), fmt_tflops(cell.tflops),
+        fmt_pct(cell.pct_peak), fmt_ratio(cell.speedup_vs_standard),
         fmt_bytes(cell.peak_alloc_bytes), fmt_bytes(cell.theory_bytes), fmt_parity(cell),
     ]
 
@@ -393,7 +342,6 @@ def render(session: Session) -> str:
 
 
 __all__ = [
-    "NA", "RESULT_COLUMNS", "findings", "fmt_bytes", "fmt_ms", "fmt_ms_iqr", "fmt_number",
-    "fmt_parity", "fmt_ratio", "fmt_sci", "fmt_value", "not_measured", "ordered_backends",
+    "RESULT_COLUMNS", "findings", "fmt_parity", "fmt_value", "not_measured", "ordered_backends",
     "ordered_cells", "ordered_dtypes", "render", "result_row", "spec_summary",
 ]

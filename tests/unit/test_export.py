@@ -131,10 +131,10 @@ def test_markdown_matches_golden_file():
 def test_findings_are_computed_from_the_cells():
     session = fixed_session()
     found = findings(session)
-    assert "sdpa-flash fastest at seq 1024 (1.8x over standard) [bf16]" in found
-    assert "fa2 fastest at seq >= 4096 (3.1x over standard) [bf16]" in found
+    assert "sdpa-flash fastest at seq 1024 (1.75x over standard) [bf16]" in found
+    assert "fa2 fastest at seq >= 4096 (3.10x over standard) [bf16]" in found
     assert "standard OOM at seq 16384 [bf16]" in found
-    assert "sdpa-flash fails parity at seq 16384 (worst ratio 2.50 > 2) [fp16]" in found
+    assert "sdpa-flash fails parity at seq 16384 (worst ratio 2.50x > 2x) [fp16]" in found
     assert any(f.startswith("all 2 backends checked pass parity") and f.endswith("[bf16]") for f in found)
     # Change the data, and the findings follow.
     for cell in session.cells:
@@ -142,7 +142,7 @@ def test_findings_are_computed_from_the_cells():
             cell.median_ms *= 100
     from flashtui.core.results import attach_speedups
     attach_speedups(session.cells)
-    assert "sdpa-flash fastest at every seq 1024–16384 (1.8–2.5x over standard) [bf16]" in findings(session)
+    assert "sdpa-flash fastest at every seq 1024–16384 (1.75–2.48x over standard) [bf16]" in findings(session)
 
 
 def test_findings_name_the_cells_timed_under_pyspy_record():
@@ -161,9 +161,9 @@ def test_markdown_prints_na_for_unmeasured_numbers_never_zero():
     text = render_session(fixed_session(), "md")
     oom_row = next(line for line in text.splitlines() if line.startswith("| standard | 16384 | OOM"))
     cells = [c.strip() for c in oom_row.strip("|").split("|")]
-    # median ± IQR, TFLOP/s, % peak, speedup, peak alloc: unmeasured; theory is known; parity NA.
+    # median ± IQR, FLOP/s, % peak, speedup, peak alloc: unmeasured; theory is known; parity NA.
     assert cells[3:8] == ["NA"] * 5 and cells[9] == "NA"
-    assert cells[8] == "8.0 GiB"
+    assert cells[8] == "8.00 GiB"
 
 
 # -- CSV -----------------------------------------------------------------------------
@@ -180,7 +180,9 @@ def test_csv_one_flat_row_per_cell():
     assert int(fa2["peak_alloc_bytes"]) == cell.peak_alloc_bytes
     assert float(fa2["parity_rel_l2"]) == cell.parity.rel_l2 and fa2["parity_passed"] == "true"
     oom = by_key[("standard", 16384, "bf16")]
-    assert oom["median_ms"] == "" and oom["parity_rel_l2"] == "" and oom["status"] == "oom"
+    # Missing is NA, as on every surface (never 0, never an empty field).
+    assert oom["median_ms"] == "NA" and oom["parity_rel_l2"] == "NA" and oom["status"] == "oom"
+    assert oom["reason"] != "NA" and "NA" not in (fa2["median_ms"], fa2["parity_rel_l2"])
 
 
 # -- HTML ----------------------------------------------------------------------------

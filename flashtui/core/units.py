@@ -16,14 +16,18 @@ The rules, one per kind:
 * **Time ± spread** (median and IQR): two times as above, sharing the unit when they
   have the same one (``"76.7 ± 7.70 us"``), else each keeps its own
   (``"0.214 ms ± 4.20 us"``); a missing spread is ``"12.3 us ± NA"``.
-* **Durations** (input in s): ``"4.20 s"`` below a minute, then ``"3m05s"``, ``"1h02m"``.
+* **Durations** (input in s, a measurement: probe time, worker start): ``"4.20 s"``
+  below a minute, then ``"3m05s"``, ``"1h02m"``.
+* **Clocks** (elapsed and ETA on a progress line: it ticks, so no fractions):
+  whole seconds, ``"42 s"``, then ``"3m05s"``, ``"1h02m"``.
 * **Bytes**: binary units (the allocator and GPU spec sheets use them): ``512 B``,
   ``1536 -> "1.50 KiB"``, ``"80.0 GiB"``.
 * **Ratios** (speedups, B/A, parity error ratios): ``3.14159 -> "3.14x"``.
 * **Throughput**: ``"512 TFLOP/s"``, scaled to ``GFLOP/s``/``MFLOP/s`` below 1 TFLOP/s
   (CPU runs are tiny); bandwidth always in ``GB/s``.
 * **Percent** (input already in %): whole from 10 % up, one decimal below (``"97%"``, ``"3.2%"``).
-* **Errors** (|diff|, relative L2): scientific, 3 significant digits: ``"1.81e-07"``.
+* **Errors** (|diff|, relative L2): scientific with 2 significant digits, ``"1.8e-07"``:
+  an error's order of magnitude matters, not its third digit.
 * **NVML readings**: whole numbers, as the sensors report them: ``"1980 MHz"``, ``"690 W"``, ``"65 C"``.
 * **Verdicts**: ``pass`` / ``FAIL`` / ``NA`` in words, so NO_COLOR users see them.
 
@@ -120,17 +124,28 @@ def fmt_ms_iqr(median_ms: float | None, iqr_ms: float | None) -> str:
     return f"{median_text} ± {iqr_text}"
 
 
+def _minutes_or_hours(total_s: int) -> str:
+    if total_s < 3600:
+        return f"{total_s // 60}m{total_s % 60:02d}s"
+    return f"{total_s // 3600}h{(total_s % 3600) // 60:02d}m"
+
+
 def fmt_seconds(seconds: float | None) -> str:
-    """A duration in seconds: '4.20 s', '3m05s', '1h02m'; negative is NA."""
+    """A measured duration in seconds: '0.512 s', '4.20 s', '3m05s', '1h02m'; negative is NA."""
     if is_missing(seconds) or float(seconds) < 0:
         return NA
     value = float(seconds)
     if _round_sig(value) < 60:
         return f"{sig(value)} s"
-    total = int(round(value))
-    if total < 3600:
-        return f"{total // 60}m{total % 60:02d}s"
-    return f"{total // 3600}h{(total % 3600) // 60:02d}m"
+    return _minutes_or_hours(int(round(value)))
+
+
+def fmt_clock(seconds: float | None) -> str:
+    """Elapsed or remaining time on a progress line, whole seconds: '42 s', '3m05s', '1h02m'."""
+    if is_missing(seconds) or float(seconds) < 0:
+        return NA
+    total = int(round(float(seconds)))
+    return f"{total} s" if total < 60 else _minutes_or_hours(total)
 
 
 # ------------------------------------------------------------------ sizes and rates
@@ -177,8 +192,8 @@ def fmt_pct(percent: float | None) -> str:
 
 
 def fmt_sci(value: float | None) -> str:
-    """An error magnitude: 1.8145e-07 -> '1.81e-07'."""
-    return NA if is_missing(value) else f"{float(value):.{SIGNIFICANT_DIGITS - 1}e}"
+    """An error magnitude: 1.8145e-07 -> '1.8e-07'."""
+    return NA if is_missing(value) else f"{float(value):.1e}"
 
 
 def fmt_pass(passed: bool | None) -> str:
@@ -202,7 +217,7 @@ def fmt_celsius(celsius: float | None) -> str:
 
 
 __all__ = [
-    "NA", "SIGNIFICANT_DIGITS", "fmt_bytes", "fmt_celsius", "fmt_gbps", "fmt_mhz", "fmt_ms",
+    "NA", "SIGNIFICANT_DIGITS", "fmt_bytes", "fmt_celsius", "fmt_clock", "fmt_gbps", "fmt_mhz", "fmt_ms",
     "fmt_ms_iqr", "fmt_pass", "fmt_pct", "fmt_ratio", "fmt_sci", "fmt_seconds", "fmt_tflops",
     "fmt_watts", "is_missing", "sig", "whole",
 ]

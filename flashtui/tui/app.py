@@ -28,6 +28,7 @@ from flashtui.errors import EXIT_HANGUP
 from flashtui.core.results import Cell
 from flashtui.core.session import Session
 from flashtui.core.spec import CellKey, SweepSpec, cpu_defaults, cuda_defaults
+from flashtui.core.units import fmt_clock, fmt_ms_iqr
 from flashtui.tui import messages as m
 from flashtui.tui import present
 from flashtui.tui.bridge import WorkerBridge
@@ -334,7 +335,7 @@ class FlashTuiApp(App[int]):
         data = cell.to_dict()
         self._run_log("info" if cell.status == "ok" else "error",
                       f"{cell.backend} seq={cell.seq} {cell.dtype}: "
-                      f"{present.fmt_ms_iqr(cell.median_ms, cell.iqr_ms)} · {present.status_text(data)}"
+                      f"{fmt_ms_iqr(cell.median_ms, cell.iqr_ms)} · {present.status_text(data)}"
                       + (" · timed under py-spy record (its pauses included)"
                          if cell.extra.get("timed_under_pyspy_record") else ""))
         if cell.status == "failed":
@@ -488,7 +489,7 @@ class FlashTuiApp(App[int]):
         screen = self._doctor_screen()
         if screen is not None:
             elapsed = time.monotonic() - self._probe_started_s
-            screen.set_status(f"probing: {message.text} ({present.fmt_duration(elapsed)})", "running")
+            screen.set_status(f"probing: {message.text} ({fmt_clock(elapsed)})", "running")
 
     @on(m.ProbeFinished)
     def _probe_finished(self, message: m.ProbeFinished) -> None:
@@ -503,7 +504,7 @@ class FlashTuiApp(App[int]):
         screen = self._doctor_screen()
         if screen is not None:
             screen.show_report(self.doctor_report)
-            screen.set_status(f"probe finished in {present.fmt_duration(message.seconds)} "
+            screen.set_status(f"probe finished in {fmt_clock(message.seconds)} "
                               f"(r probes again)", "done")
 
     def _probe_nvml_now(self) -> None:
@@ -715,7 +716,7 @@ class FlashTuiApp(App[int]):
         elapsed = time.monotonic() - self.sweep_started_s if self.sweep_started_s else 0.0
         text = present.progress_text(self.sweep_done, self.sweep_total, elapsed)
         if final and self.sweep_done < self.sweep_total:
-            text = f"{self.sweep_done}/{self.sweep_total} cells · stopped after {present.fmt_duration(elapsed)}"
+            text = f"{self.sweep_done}/{self.sweep_total} cells · stopped after {fmt_clock(elapsed)}"
         self.run_screen.set_progress(self.sweep_done, self.sweep_total or None, text)
 
     def _open_journal(self) -> None:

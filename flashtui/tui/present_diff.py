@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from flashtui.core.units import NA, fmt_pct, fmt_ratio, fmt_sci
+
 BAR_WIDTH = 24
 _BLOCKS = " ▏▎▍▌▋▊▉█"
 # |log10(p99 / standard's p99)| under this: "distributed like standard's".
@@ -28,20 +30,18 @@ def _bar(share: float, scale: float, width: int = BAR_WIDTH) -> str:
 
 
 def _fmt_edge(log10_value: float) -> str:
+    """A bin edge (a power of ten, not a measurement) as a short label: '1e-4'."""
     return f"{10 ** log10_value:.0e}".replace("e-0", "e-").replace("e+0", "e")
 
 
 def _pct(count: int, n: int) -> str:
+    """A bin's share of the elements; '<0.1%' rather than '0.0%' for a bin that holds any."""
     if n <= 0:
-        return "NA"
+        return NA
     share = 100.0 * count / n
     if count and share < 0.1:
         return "<0.1%"
-    return f"{share:.1f}%"
-
-
-def _fmt_sci(value: float | None) -> str:
-    return "NA" if value is None or not math.isfinite(value) else f"{value:.1e}"
+    return fmt_pct(share)
 
 
 def histogram_rows(dist: dict[str, Any], standard: dict[str, Any] | None) -> list[tuple[str, int, int | None]]:
@@ -88,9 +88,9 @@ def quantile_line(dist: dict[str, Any], standard: dict[str, Any] | None) -> str:
     parts = []
     std_q = (standard or {}).get("quantiles") or {}
     for name, value in (dist.get("quantiles") or {}).items():
-        part = f"{name} {_fmt_sci(value)}"
+        part = f"{name} {fmt_sci(value)}"
         if standard:
-            part += f" (standard {_fmt_sci(std_q.get(name))})"
+            part += f" (standard {fmt_sci(std_q.get(name))})"
         parts.append(part)
     return " · ".join(parts) if parts else "no quantiles"
 
@@ -109,8 +109,8 @@ def verdict(dist: dict[str, Any], standard: dict[str, Any] | None, dtype: str) -
                 f"the error is the dtype's rounding, not the kernel")
     ratio = p99 / std_p99
     if decades > 0:
-        return f"p99 is {ratio:.1f}x standard's in {dtype}: errors beyond what {dtype} itself costs"
-    return f"p99 is {1 / ratio:.1f}x smaller than standard's in {dtype} (e.g. fp32 accumulation)"
+        return f"p99 is {fmt_ratio(ratio)} standard's in {dtype}: errors beyond what {dtype} itself costs"
+    return f"p99 is {fmt_ratio(1 / ratio)} smaller than standard's in {dtype} (e.g. fp32 accumulation)"
 
 
 def distribution_text(cell: dict[str, Any]) -> tuple[str, list[str]]:
@@ -124,7 +124,7 @@ def distribution_text(cell: dict[str, Any]) -> tuple[str, list[str]]:
     standard = parity.get("standard_abs_diff")
     reference = parity.get("reference") or "fp64"
     lines = [f"{int(dist.get('n') or 0):,} output elements vs the {reference} reference; "
-             f"max {_fmt_sci(parity.get('max_abs'))}, mean {_fmt_sci(parity.get('mean_abs'))}", ""]
+             f"max {fmt_sci(parity.get('max_abs'))}, mean {fmt_sci(parity.get('mean_abs'))}", ""]
     lines += histogram_lines(dist, standard, str(cell.get("backend")), f"standard ({cell.get('dtype')})")
     lines += ["", quantile_line(dist, standard), verdict(dist, standard, str(cell.get("dtype")))]
     return title, lines

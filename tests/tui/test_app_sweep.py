@@ -51,10 +51,10 @@ async def test_change_settings_run_and_see_numbers_in_every_panel(isolated_dirs)
             assert row[3].endswith(("us", "ms")) and "±" in row[3]
             assert "FLOP/s" in row[4]
             assert row[5].endswith("x")
-        assert timing["standard|64|fp32"][5] == "1.0x"
+        assert timing["standard|64|fp32"][5] == "1.00x"
         parity = rows(app, ParityTable, "#parity-table")
         assert all(r[-1] == "pass" and "e-" in r[3] for r in parity.values())
-        assert parity["standard|128|fp32"][4] == "1.00"
+        assert parity["standard|128|fp32"][4] == "1.00x"
         memory = rows(app, MemoryTable, "#memory-table")
         # CPU: no allocator peak (NA), theory bytes known (S x S fp32 scores for standard).
         assert memory["standard|64|fp32"][3] == "NA"

@@ -65,7 +65,7 @@ def test_main_saves_charts_and_tables_of_a_stored_session(isolated_dirs, capsys)
     table_text = text_of(tables)
     assert "timing (median ± IQR)" in table_text and "parity vs fp64" in table_text
     row = next(line for line in screen_rows(tables) if line.split()[1:4] == ["sdpa-flash", "128", "fp32"])
-    assert "38.4 ± 1.9 us" in row  # A's sdpa-flash seq=128: 0.3 x 0.128 ms
+    assert "38.4 ± 1.92 us" in row  # A's sdpa-flash seq=128: 0.3 x 0.128 ms
     # The script's own store was temporary: the caller's store and environment are as before.
     assert os.environ["FLASHTUI_DATA_DIR"] == str(isolated_dirs / "data")
     assert sorted((isolated_dirs / "data" / "sessions").iterdir()) == store_before

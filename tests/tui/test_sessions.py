@@ -33,7 +33,7 @@ async def test_list_open_compare_flags_the_planted_regression_and_export(isolate
         screen = await open_sessions(pilot)
         assert [s.id for s in screen.summaries] == [B_ID, A_ID, CORRUPT_ID]
         text = screen_text(app)
-        assert "2025-01-02 12:00" in text and "6/6" in text and "3.3x" in text and "complete" in text
+        assert "2025-01-02 12:00" in text and "6/6" in text and "3.33x" in text and "complete" in text
         assert "unreadable:" in text  # the corrupt file is a row, not a crash
         await pilot.press("down", "down")
         assert "not a flashtui session journal" in screen_text(app)

@@ -62,7 +62,7 @@ async def test_screen_structure(size, isolated_dirs):
         await _ran(pilot)
         text = screen_text(app)
         for word in ("timing (median ± IQR)", "parity vs fp64", "median ± IQR", "speedup",
-                     "sdpa-flash", "3.3x", "pass", "6/6 cells", "Cancel", "Quit" if size[0] > 100 else "Re-run"):
+                     "sdpa-flash", "3.33x", "pass", "6/6 cells", "Cancel", "Quit" if size[0] > 100 else "Re-run"):
             assert word in text, word
         if size[0] >= 120:  # side by side: memory and log visible without scrolling
             for word in ("memory", "NVML unavailable", "worker log", "sweep complete"):

@@ -51,7 +51,7 @@ async def test_cached_table_lines_match_datatable_through_streaming_cursor_focus
         cells[1] = dict(cells[1], speedup_vs_standard=2.5, status="failed", reason="refused")
         table.cells = tuple(cells)  # an existing visible row changes (and the last column widens)
         await pilot.pause()
-        assert "2.5x" in table.row_text("sdpa-math|64|fp32")
+        assert "2.50x" in table.row_text("sdpa-math|64|fp32")
         assert_lines_match_datatable(table)
         table.focus()
         await pilot.press("down", "down", "down")
@@ -95,7 +95,7 @@ async def test_streamed_sweep_with_keys_shows_every_cell_in_every_table_and_char
             table = app.screen.query_one(selector, cls)
             assert {key.value for key in table.rows} == want, selector
         timing = app.screen.query_one("#timing-table", TimingTable)
-        assert timing.row_text("sdpa-flash|512|fp32")[5] == "3.3x"
+        assert timing.row_text("sdpa-flash|512|fp32")[5] == "3.33x"
 
         await pilot.press("g")  # shown again: the charts catch up with every cell
         await pilot.pause(0.3)

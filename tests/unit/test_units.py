@@ -44,6 +44,14 @@ def test_durations(seconds, text):
     assert units.fmt_seconds(seconds) == text
 
 
+@pytest.mark.parametrize("seconds, text", [
+    (0.4, "0 s"), (4.6, "5 s"), (59.4, "59 s"), (59.6, "1m00s"), (125, "2m05s"), (3725, "1h02m"),
+    (-1, "NA"),
+])
+def test_clocks_tick_in_whole_seconds(seconds, text):
+    assert units.fmt_clock(seconds) == text
+
+
 @pytest.mark.parametrize("n_bytes, text", [
     (0, "0 B"), (512, "512 B"), (1536, "1.50 KiB"), (3 * 1024**2, "3.00 MiB"),
     (512 * 1024**2, "512 MiB"), (16 * 1024**3, "16.0 GiB"), (80 << 30, "80.0 GiB"),
@@ -67,7 +75,7 @@ def test_ratios_throughput_percent_errors():
     assert units.fmt_pct(97.3) == "97%"
     assert units.fmt_pct(3.21) == "3.2%"
     assert units.fmt_pct(9.96) == "10%"
-    assert units.fmt_sci(1.8145e-7) == "1.81e-07"
+    assert units.fmt_sci(1.8145e-7) == "1.8e-07"
     assert units.fmt_pass(True) == "pass" and units.fmt_pass(False) == "FAIL"
     assert units.fmt_pass(None) == "NA"
 
@@ -79,7 +87,7 @@ def test_nvml_readings_are_whole_numbers():
 
 
 @pytest.mark.parametrize("name", [
-    "fmt_ms", "fmt_seconds", "fmt_bytes", "fmt_ratio", "fmt_tflops", "fmt_gbps", "fmt_pct",
+    "fmt_ms", "fmt_seconds", "fmt_clock", "fmt_bytes", "fmt_ratio", "fmt_tflops", "fmt_gbps", "fmt_pct",
     "fmt_sci", "fmt_mhz", "fmt_watts", "fmt_celsius", "sig", "whole",
 ])
 def test_missing_is_na_never_zero(name):
@@ -90,6 +98,6 @@ def test_missing_is_na_never_zero(name):
 def test_every_formatter_but_the_spread_is_ascii():
     samples = [units.fmt_ms(v) for v in (0.0123, 1.5, 1234)] + [
         units.fmt_bytes(1536), units.fmt_ratio(3.14), units.fmt_tflops(0.01), units.fmt_gbps(900),
-        units.fmt_pct(50), units.fmt_sci(1e-3), units.fmt_seconds(3725), units.fmt_mhz(1980),
+        units.fmt_pct(50), units.fmt_sci(1e-3), units.fmt_seconds(3725), units.fmt_clock(42), units.fmt_mhz(1980),
         units.fmt_watts(700), units.fmt_celsius(60), units.fmt_pass(True)]
     assert all(text.isascii() for text in samples), samples

@@ -27,7 +27,7 @@ from textual.widgets import DataTable, Header, Static, TabbedContent, TabPane
 from flashtui.store import index as store
 from flashtui.reports.diff import SessionDiff, diff_sessions
 from flashtui.core.session import Session
-from flashtui.tui import present
+from flashtui.core.units import NA, fmt_bytes, fmt_ms, fmt_ratio
 from flashtui.tui.widgets.cell_tables import MemoryTable, ParityTable, TimingTable
 from flashtui.tui.widgets.chart_loader import charts_panel_class
 from flashtui.tui.widgets.footer import QuietFooter
@@ -47,12 +47,8 @@ def _one_line(exc: BaseException) -> str:
 def fmt_date(stamp: str | None) -> str:
     """'2025-01-02T03:04:05+00:00' -> '2025-01-02 03:04'; None -> 'NA'."""
     if not stamp:
-        return present.NA
+        return NA
     return stamp.replace("T", " ")[:16]
-
-
-def fmt_ratio(value: float | None) -> str:
-    return present.NA if value is None else f"{value:.2f}x"
 
 
 def summary_row(summary: store.SessionSummary, selected: bool) -> tuple[str, ...]:
@@ -62,9 +58,9 @@ def summary_row(summary: store.SessionSummary, selected: bool) -> tuple[str, ...
         status = f"unreadable: {summary.error}"
     elif summary.warnings:
         status = f"{status} ({summary.warnings} warning{'s' if summary.warnings != 1 else ''})"
-    best = present.fmt_speedup(summary.best_speedup)
+    best = fmt_ratio(summary.best_speedup)
     return (SELECTED_MARK if selected else " ", summary.id, fmt_date(summary.created_at),
-            summary.device or present.NA, summary.mode or present.NA,
+            summary.device or NA, summary.mode or NA,
             f"{summary.n_ok}/{summary.n_cells}", best, status)
 
 
@@ -75,14 +71,14 @@ def session_cells(session: Session) -> tuple[dict[str, Any], ...]:
 
 def diff_row(cell: Any) -> tuple[str, ...]:
     def median(status: str, value: float | None) -> str:
-        return present.fmt_ms(value) if status == "ok" else status
+        return fmt_ms(value) if status == "ok" else status
 
     verdict = cell.verdict
     if cell.regressions:
         verdict = REGRESSION_MARK + verdict
     return (cell.backend, str(cell.seq), cell.dtype, median(cell.a_status, cell.a_median_ms),
             median(cell.b_status, cell.b_median_ms), fmt_ratio(cell.time_ratio),
-            present.fmt_bytes(cell.a_peak_alloc_bytes), present.fmt_bytes(cell.b_peak_alloc_bytes),
+            fmt_bytes(cell.a_peak_alloc_bytes), fmt_bytes(cell.b_peak_alloc_bytes),
             fmt_ratio(cell.mem_ratio), verdict)
 
 
@@ -213,7 +209,7 @@ class SessionsScreen(Screen):
             self.query_one("#sessions-detail").add_class("-error")
             return
         self.query_one("#sessions-detail").remove_class("-error")
-        best = (f"best {present.fmt_speedup(summary.best_speedup)} at {summary.best_speedup_at}"
+        best = (f"best {fmt_ratio(summary.best_speedup)} at {summary.best_speedup_at}"
                 if summary.best_speedup_at else "no speedup measured")
         # The file name, not the full path: the store's folder is in the empty-store line.
         self._detail(f"{Path(summary.path).name}\n{best} · {len(self.selected)} selected")
@@ -333,8 +329,8 @@ class SessionViewScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
         s = self.session
-        device = s.provenance.get("device_name") or s.spec.get("device") or present.NA
-        yield Static(f"{s.id} · {fmt_date(s.created_at)} · {device} · {s.spec.get('mode', present.NA)} · "
+        device = s.provenance.get("device_name") or s.spec.get("device") or NA
+        yield Static(f"{s.id} · {fmt_date(s.created_at)} · {device} · {s.spec.get('mode', NA)} · "
                      f"{len(s.cells)} cells · {s.status} (read-only)", id="session-info", markup=False)
         with TabbedContent(id="view-tabs", initial="view-tables"):
             with TabPane("Tables", id="view-tables"):

@@ -23,7 +23,7 @@ class CellTable(LineCachedTable):
     # Fixed widths (cells of text) so columns do not jump as cells stream in; the last
     # column (status / verdict, which may carry a reason) sizes itself.
     WIDTHS: dict[str, int] = {
-        "backend": 14, "seq": 7, "dtype": 5, "median ± IQR": 18, "TFLOP/s": 13, "speedup": 7,
+        "backend": 14, "seq": 7, "dtype": 5, "median ± IQR": 19, "FLOP/s": 12, "speedup": 7,
         "alloc peak": 10, "theory": 10, "saving": 7, "rel_l2": 7, "ratio": 6, "max abs": 7,
         "mean abs": 8,
     }

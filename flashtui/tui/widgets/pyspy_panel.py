@@ -14,6 +14,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Label
 
+from flashtui.core.units import NA, fmt_pct
+
 COLUMNS = (("function", 28), ("file:line", 30), ("self %", 7), ("total %", 8))
 IDLE_TEXT = ("py-spy samples the worker every 2 s while a sweep runs and this tab is open "
              "(each dump pauses the worker for a few ms)")
@@ -21,7 +23,8 @@ RECORD_IDLE_TEXT = "p: record a speedscope profile of the next cells (saved with
 
 
 def pct(count: int, total: int) -> str:
-    return f"{100.0 * count / total:.0f}%" if total else "NA"
+    """A frame's share of the sampled stacks."""
+    return fmt_pct(100.0 * count / total) if total else NA
 
 
 class PySpyPanel(Vertical):

@@ -15,6 +15,7 @@ from flashtui.client.worker_client import WorkerClient, WorkerError
 from flashtui.client.recorder import SweepRecorder
 from flashtui.core.session import Session
 from flashtui.core.spec import MODES, CellKey, SpecError, SweepSpec, cpu_defaults, cuda_defaults, parse_backends, parse_dtypes, parse_seqs
+from flashtui.core.units import fmt_clock
 
 
 def _arg_type(parser: Callable[[str], Any], name: str) -> Callable[[str], Any]:
@@ -144,7 +145,7 @@ class Progress:
             return "ETA --"
         elapsed = time.monotonic() - self.started
         remaining = elapsed / self.done * (self.total - self.done)
-        return f"ETA {remaining:.0f}s"
+        return f"ETA {fmt_clock(remaining)}"
 
     def show(self, text: str, milestone: bool = False) -> None:
         """Redraw the bar; off a terminal only milestones (finished cells) print a line."""

@@ -20,6 +20,7 @@ from typing import Any
 
 from flashtui.errors import EXIT_FINDINGS, EXIT_OK, UsageError
 from flashtui.core.session import Session
+from flashtui.core.units import NA, fmt_ratio
 
 # Load warnings printed per session before "... and N more".
 MAX_WARNINGS_SHOWN = 5
@@ -60,10 +61,6 @@ def _load(ref: str) -> Session:
     return session
 
 
-def _fmt_speedup(value: float | None) -> str:
-    return "NA" if value is None else f"{value:.2f}x"
-
-
 def run_sessions(args: argparse.Namespace) -> int:
     from flashtui.store import index as store
 
@@ -75,9 +72,9 @@ def run_sessions(args: argparse.Namespace) -> int:
         print(f"no sessions yet in {store.sessions_dir()}; run `flashtui bench` to record one")
         return EXIT_OK
     header = ("ID", "CREATED", "DEVICE", "MODE", "CELLS ok/all", "BEST SPEEDUP", "STATUS")
-    rows = [(s.id, s.created_at or "NA", s.device or "NA", s.mode or "NA",
+    rows = [(s.id, s.created_at or NA, s.device or NA, s.mode or NA,
              f"{s.n_ok}/{s.n_cells}",
-             _fmt_speedup(s.best_speedup) + (f" ({s.best_speedup_at})" if s.best_speedup_at else ""),
+             fmt_ratio(s.best_speedup) + (f" ({s.best_speedup_at})" if s.best_speedup_at else ""),
              s.status + (f": {s.error}" if s.error else ""))
             for s in summaries]
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]

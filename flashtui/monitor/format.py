@@ -1,68 +1,50 @@
-"""Plain-text formatting of monitor values, with ``None`` shown as "NA" (never 0).
+"""The NVML monitor's own lines: one sample, one timed window. Numbers via core.units.
 
-Pure functions, no textual/rich: the TUI's widgets and the headless CLI share them,
-so "NA" means the same thing everywhere -- the driver could not tell us.
+What is monitor-specific here is the composition (which readings, in which order, how a
+window's min/median/max reads); every value is formatted by :mod:`flashtui.core.units`,
+so "NA" (the driver could not tell us) and "3.00 GiB" read as on every other surface.
+Pure functions, no textual/rich: the TUI's widgets and the headless CLI share them.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-NA = "NA"
+from flashtui.core.units import NA, fmt_bytes, fmt_celsius, fmt_mhz, fmt_pct, fmt_watts, whole
 
-_BYTE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
-
-
-def na(value: float | int | None, spec: str = "g", unit: str = "") -> str:
-    """``format(value, spec) + unit``, or "NA" for None (a field NVML could not give)."""
-    if value is None:
-        return NA
-    text = format(value, spec)
-    return f"{text} {unit}" if unit else text
-
-
-def fmt_bytes(n_bytes: int | float | None, digits: int = 1) -> str:
-    """1536 -> '1.5 KiB'; None -> 'NA'. Binary units, as nvidia-smi's MiB."""
-    if n_bytes is None:
-        return NA
-    value = float(n_bytes)
-    for unit in _BYTE_UNITS:
-        if abs(value) < 1024.0 or unit == _BYTE_UNITS[-1]:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.{digits}f} {unit}"
-        value /= 1024.0
-    raise AssertionError("unreachable")  # pragma: no cover
+# Window statistics: (Cell.telemetry key, label before the numbers, unit after them).
+_WINDOW_FIELDS = (("sm_clock_mhz", "SM", "MHz"), ("power_w", "power", "W"))
 
 
 def fmt_sample(sample: Any) -> str:
-    """One line for logs and the CLI: 'mem 1.2/80.0 GiB (proc NA) util 97% SM 1980 MHz ...'."""
-    mem_total = fmt_bytes(sample.mem_total_bytes)
-    mem_used = fmt_bytes(sample.mem_used_bytes)
-    util = NA if sample.util_gpu_pct is None else f"{sample.util_gpu_pct:.0f}%"
+    """One line for logs and the CLI: 'mem 1.20 GiB / 80.0 GiB (proc NA) util 97% SM 1980 MHz ...'."""
     return (
-        f"mem {mem_used} / {mem_total} (proc {fmt_bytes(sample.proc_mem_bytes)})"
-        f" util {util}"
-        f" SM {na(sample.sm_clock_mhz, '.0f', 'MHz')}"
-        f" {na(sample.power_w, '.0f', 'W')}"
-        f" {na(sample.temp_c, '.0f', 'C')}"
+        f"mem {fmt_bytes(sample.mem_used_bytes)} / {fmt_bytes(sample.mem_total_bytes)}"
+        f" (proc {fmt_bytes(sample.proc_mem_bytes)})"
+        f" util {fmt_pct(sample.util_gpu_pct)}"
+        f" SM {fmt_mhz(sample.sm_clock_mhz)}"
+        f" {fmt_watts(sample.power_w)}"
+        f" {fmt_celsius(sample.temp_c)}"
     )
 
 
 def fmt_window(summary: dict[str, Any] | None) -> str:
-    """'SM 1755-1980 MHz (med 1980), 540-700 W (med 690), n=12' for a Cell.telemetry."""
+    """'SM 1755-1980 MHz (med 1980), 540-700 W (med 690), n=12' for a Cell.telemetry.
+
+    NVML readings are whole numbers (core.units' rule), so the range shares one unit."""
     if not summary:
         return NA
     parts = []
-    for key, unit in (("sm_clock_mhz", "MHz"), ("power_w", "W")):
+    for key, label, unit in _WINDOW_FIELDS:
         stats = summary.get(key)
         if stats is None:
-            parts.append(f"{'SM' if key == 'sm_clock_mhz' else 'power'} NA")
+            parts.append(f"{label} {NA}")
             continue
-        label = "SM " if key == "sm_clock_mhz" else ""
-        parts.append(
-            f"{label}{stats['min']:.0f}-{stats['max']:.0f} {unit} (med {stats['median']:.0f})"
-        )
+        prefix = "SM " if key == "sm_clock_mhz" else ""
+        parts.append(f"{prefix}{whole(stats['min'])}-{whole(stats['max'])} {unit} "
+                     f"(med {whole(stats['median'])})")
     parts.append(f"n={summary.get('count', 0)}" + (" nearest" if summary.get("nearest") else ""))
     return ", ".join(parts)
 
 
-__all__ = ["NA", "fmt_bytes", "fmt_sample", "fmt_window", "na"]
+__all__ = ["fmt_sample", "fmt_window"]

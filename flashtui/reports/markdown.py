@@ -17,7 +17,9 @@ from typing import Any, Iterable
 from flashtui.core.results import PARITY_RATIO_LIMIT, Cell
 from flashtui.core.session import Session
 from flashtui.core.spec import BACKENDS
-from flashtui.core.units import NA, fmt_bytes, fmt_ms_iqr, fmt_pct, fmt_ratio, fmt_sci, fmt_tflops
+from flashtui.core.units import (
+    NA, fmt_bytes, fmt_ms_iqr, fmt_pass, fmt_pct, fmt_ratio, fmt_sci, fmt_tflops,
+)
 
 STATUS_LABELS = {"ok": "ok", "oom": "OOM", "unsupported": "unsupported", "failed": "failed"}
 # A finding's reason text is cut here so one unsupported backend cannot fill the page.
@@ -26,7 +28,7 @@ REASON_CHARS = 120
 
 # -- composed text (shared with html.py; every number from core.units) ---------------
 def fmt_parity(cell: Cell) -> str:
-    """``pass (ratio 1.02x, rel_l2 3.10e-03)``, ``FAIL (...)``, ``NA`` or ``NA: reason``."""
+    """``pass (ratio 1.02x, rel_l2 3.1e-03)``, ``FAIL (...)``, ``NA`` or ``NA: reason``."""
     parity = cell.parity
     if parity is None:
         return NA
@@ -36,10 +38,8 @@ def fmt_parity(cell: Cell) -> str:
     if parity.rel_l2 is not None:
         details.append(f"rel_l2 {fmt_sci(parity.rel_l2)}")
     suffix = f" ({', '.join(details)})" if details else ""
-    if parity.passed is True:
-        return "pass" + suffix
-    if parity.passed is False:
-        return "FAIL" + suffix
+    if parity.passed is not None:
+        return fmt_pass(parity.passed) + suffix
     if parity.reason:
         return f"{NA}: {one_line(parity.reason)}"
     return (NA + suffix) if details else NA

@@ -102,7 +102,7 @@ def verdict(dist: dict[str, Any], standard: dict[str, Any] | None, dtype: str) -
     p99 = (dist.get("quantiles") or {}).get("p99")
     std_p99 = (standard.get("quantiles") or {}).get("p99")
     if not p99 or not std_p99:
-        return "p99 is zero or NA: nothing to compare"
+        return f"p99 is zero or {NA}: nothing to compare"
     decades = math.log10(p99 / std_p99)
     if abs(decades) < SAME_SHAPE_DECADES:
         return (f"p99 within {10 ** SAME_SHAPE_DECADES:.0f}x of standard's in {dtype}: "

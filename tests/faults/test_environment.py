@@ -143,7 +143,7 @@ def test_nvml_fields_not_supported_are_none_with_reasons_and_render_na():
     assert errors["temp_c"] == "not provided by this driver"
     assert sampler.stats()["sample_errors"] == 0
     line = fmt_sample(last)
-    assert "util NA" in line and "SM NA" in line and "proc NA" in line and "3.0 GiB" in line, line
+    assert "util NA" in line and "SM NA" in line and "proc NA" in line and "3.00 GiB" in line, line
 
 
 def test_bench_profile_without_py_spy_is_a_one_line_hint(data_dir, bare_env):

@@ -281,7 +281,7 @@ def test_not_supported_fields_are_none_not_zero():
     assert "mem_used_bytes" not in errors
     line = mfmt.fmt_sample(sample)
     assert "NA W" not in line and "util NA" in line and " NA" in line
-    assert "3.0 GiB / 80.0 GiB" in line and "1980 MHz" in line
+    assert "3.00 GiB / 80.0 GiB" in line and "1980 MHz" in line
 
 
 def test_temperature_falls_back_when_legacy_call_is_gone():
@@ -484,10 +484,9 @@ def test_sampler_window_uses_its_history():
 
 
 # ------------------------------------------------------------------------ format
-def test_format_helpers_render_none_as_na():
-    assert mfmt.na(None) == "NA"
-    assert mfmt.na(0.0, ".1f", "W") == "0.0 W"  # a real zero stays a zero
-    assert mfmt.fmt_bytes(None) == "NA"
-    assert mfmt.fmt_bytes(512) == "512 B"
-    assert mfmt.fmt_bytes(1536) == "1.5 KiB"
-    assert mfmt.fmt_bytes(80 << 30) == "80.0 GiB"
+def test_sample_line_renders_none_as_na_and_a_real_zero_as_zero():
+    empty = Sample(t_s=0.0, wall_time=1e9, gpu_index=0)
+    assert mfmt.fmt_sample(empty) == "mem NA / NA (proc NA) util NA SM NA NA NA"
+    full = Sample(t_s=0.0, wall_time=1e9, gpu_index=0, mem_used_bytes=1536, mem_total_bytes=80 << 30,
+                  proc_mem_bytes=512, util_gpu_pct=0, sm_clock_mhz=1979.6, power_w=0.0, temp_c=65)
+    assert mfmt.fmt_sample(full) == "mem 1.50 KiB / 80.0 GiB (proc 512 B) util 0.0% SM 1980 MHz 0 W 65 C"

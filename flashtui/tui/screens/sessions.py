@@ -102,7 +102,7 @@ def diff_context(diff: SessionDiff) -> str:
     lines = []
     if diff.provenance_changes:
         lines.append("provenance changed: " + "; ".join(
-            f"{k}: {a if a is not None else 'NA'} -> {b if b is not None else 'NA'}"
+            f"{k}: {a if a is not None else NA} -> {b if b is not None else NA}"
             for k, a, b in diff.provenance_changes))
     if diff.spec_changes:
         lines.append("spec changed (cells may not be comparable): " + "; ".join(

@@ -56,6 +56,15 @@ class Cell:
     reps: int | None = None
     # Median host wall time of one call returning to Python (launch cost), beside device time.
     host_ms: float | None = None
+    # The kernels' own time per call (CUDA): graph replay or profiler kernel durations.
+    # median_ms is what a Python loop sees; speedups use median_ms. They differ when launch-bound.
+    device_ms: float | None = None
+    device_ms_method: str | None = None  # "cuda-graph" | "profiler" | None
+    # Per-rep (per-block) times the median and IQR come from, so diff can judge overlap.
+    samples_ms: list[float] | None = None
+    # Spread or host conditions made this timing untrustworthy: one sentence of why.
+    noisy: bool | None = None
+    noise_reason: str | None = None
     tflops: float | None = None
     pct_peak: float | None = None
     speedup_vs_standard: float | None = None
@@ -91,6 +100,21 @@ class Cell:
     @property
     def key(self) -> tuple[str, int, str]:
         return (self.backend, self.seq, self.dtype)
+
+    @property
+    def trustworthy(self) -> bool:
+        """Measured, and not marked noisy: fit for findings, best-speedup and diff verdicts."""
+        return self.status == "ok" and self.median_ms is not None and not self.noisy
+
+    @property
+    def launch_bound(self) -> bool:
+        """The host's launch cost, not the kernel, sets the loop time (host >= 90% of it,
+        or the kernels alone take under 80% of it)."""
+        if self.median_ms is None:
+            return False
+        if self.host_ms is not None and self.host_ms >= 0.9 * self.median_ms:
+            return True
+        return self.device_ms is not None and self.device_ms < 0.8 * self.median_ms
 
 
 def attach_speedups(cells: list[Cell]) -> None:

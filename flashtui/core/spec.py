@@ -19,6 +19,7 @@ MODES = ("kernel", "prefill", "decode")
 DEVICES = ("cuda", "cpu")
 BACKENDS = (
     "standard",
+    "sdpa",
     "sdpa-math",
     "sdpa-flash",
     "sdpa-efficient",
@@ -155,6 +156,8 @@ class SweepSpec:
     trust_remote_code: bool = False
     # fp64 oracle parity; off skips it (faster, but no accuracy columns).
     parity: bool = True
+    # Flush L2 before every timed call (as triton's do_bench does); default: L2-warm loop.
+    cold_l2: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -183,7 +186,7 @@ class SweepSpec:
         object.__setattr__(self, "warmup_ms", warmup)
         if self.mode != "kernel" and not self.model:
             raise SpecError(f"mode {self.mode} needs a model, e.g. --model gpt2")
-        for flag in ("causal", "backward", "trust_remote_code", "parity"):
+        for flag in ("causal", "backward", "trust_remote_code", "parity", "cold_l2"):
             if not isinstance(getattr(self, flag), bool):
                 raise SpecError(f"{flag} must be true or false, got {getattr(self, flag)!r}")
 

@@ -19,6 +19,8 @@ import importlib.metadata
 import importlib.util
 import math
 import os
+import re
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, ContextManager
 
@@ -81,6 +83,9 @@ class Backend:
     version: Callable[[], str | None] = lambda: None
     # Materialized by construction: "scores" (S x S per head) or "fused" (O(S)).
     memory_model: str = "fused"
+    # Asked of the real inputs right before the first call: None, or why this backend will
+    # not run them (for SDPA kernels, PyTorch's own can_use_* checks: its words, not ours).
+    refusal: Callable[[Prepared, Shape], str | None] = lambda prepared, shape: None
 
     def supports(self, shape: Shape, device: DeviceInfo) -> tuple[bool, str | None]:
         ok, reason = self.availability(device)
@@ -231,25 +236,86 @@ def _sdpa_flash_availability(device: DeviceInfo) -> tuple[bool, str | None]:
     return True, None
 
 
-def _sdpa_flash_shape(shape: Shape, device: DeviceInfo) -> tuple[bool, str | None]:
-    if device.kind == "cpu":
-        return True, None  # PyTorch's CPU flash kernel takes fp32/bf16/fp16 and any head_dim
-    return _half_only("sdpa-flash", 256)(shape, device)
-
-
-def _sdpa_cudnn_shape(shape: Shape, device: DeviceInfo) -> tuple[bool, str | None]:
-    ok, reason = _half_only("sdpa-cudnn", 128)(shape, device)
-    if not ok:
-        return ok, reason
-    if not torch.backends.cudnn.is_available():
+def _sdpa_cudnn_availability(device: DeviceInfo) -> tuple[bool, str | None]:
+    ok, reason = _cuda_only("sdpa-cudnn")(device)
+    if ok and not torch.backends.cudnn.is_available():
         return False, "sdpa-cudnn needs cuDNN, which this torch build lacks"
-    return True, None
+    return ok, reason
 
 
-def _sdpa_efficient_shape(shape: Shape, device: DeviceInfo) -> tuple[bool, str | None]:
-    if shape.head_dim > 256 and shape.backward:
-        return False, f"sdpa-efficient backward supports head_dim <= 256, got {shape.head_dim}"
-    return True, None
+# PyTorch's own per-kernel checks (torch.backends.cuda.can_use_*), by SDPBackend name.
+_SDPA_CHECKS = {"FLASH_ATTENTION": ("can_use_flash_attention", "flash attention kernel"),
+                "EFFICIENT_ATTENTION": ("can_use_efficient_attention", "memory-efficient kernel"),
+                "CUDNN_ATTENTION": ("can_use_cudnn_attention", "cuDNN attention kernel")}
+_TRIGGERED = re.compile(r"\s*\(Triggered internally at [^)]*\)\s*")
+
+
+def clean_warning(text: str) -> str:
+    """A PyTorch warning as one sentence: no "(Triggered internally at file:line.)", one space."""
+    return " ".join(_TRIGGERED.sub(" ", text).split()).strip().rstrip(":")
+
+
+def sdpa_reasons(messages: list[str]) -> str:
+    """PyTorch's warnings as one line, noise and repeats dropped, empty lead-ins
+    ("Flash attention kernel not used because") left out when details follow."""
+    lines = [clean_warning(m) for m in messages]
+    lines = [line for line in dict.fromkeys(lines) if line]
+    details = [line for line in lines if not line.lower().endswith("not used because")]
+    return "; ".join(details or lines)
+
+
+def _sdpa_refusal(kernel_name: str, backend_name: str) -> Callable[[Prepared, Shape], str | None]:
+    """Ask PyTorch whether ``kernel_name`` takes these exact inputs (CUDA; None elsewhere)."""
+    def refusal(prepared: Prepared, shape: Shape) -> str | None:
+        check_name, what = _SDPA_CHECKS.get(kernel_name, (None, None))
+        q, k, v = prepared.inputs[:3]
+        check = getattr(torch.backends.cuda, check_name or "", None)
+        params_cls = getattr(torch.backends.cuda, "SDPAParams", None)
+        if check is None or params_cls is None or q.device.type != "cuda":
+            return None
+        gqa = shape.kv_heads != shape.heads
+        try:
+            params = params_cls(q, k, v, None, 0.0, shape.causal, gqa)
+        except TypeError:  # torch < 2.5: no enable_gqa argument
+            params = params_cls(q, k, v, None, 0.0, shape.causal)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ok = check(params, True)
+        if ok:
+            return None
+        why = sdpa_reasons([str(w.message) for w in caught]) or "no reason given"
+        return f"PyTorch's {what} refuses {shape.dtype} head_dim {shape.head_dim}: {why}"
+    return refusal
+
+
+def sdpa_choice(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, shape: Shape) -> str | None:
+    """The kernel PyTorch's own dispatcher picks for these inputs ("FLASH_ATTENTION", ...)."""
+    from torch.nn.attention import SDPBackend
+
+    choose = getattr(torch, "_fused_sdp_choice", None)
+    if choose is None:
+        return None
+    kwargs: dict[str, Any] = {"is_causal": shape.causal}
+    if shape.kv_heads != shape.heads:
+        kwargs["enable_gqa"] = True
+    try:
+        index = int(choose(q, k, v, **kwargs))
+    except Exception:  # noqa: BLE001 - an old torch or an unusual input: say NA, not a guess
+        return None
+    names = {int(member.value): name for name, member in SDPBackend.__members__.items()}
+    return names.get(index)
+
+
+def _prepare_sdpa_auto(q, k, v, shape: Shape) -> Prepared:
+    """Plain F.scaled_dot_product_attention: PyTorch picks the kernel, as in user code."""
+    q, k, v = _bhsd_inputs(q, k, v, shape)
+    gqa = shape.kv_heads != shape.heads
+
+    def forward() -> torch.Tensor:
+        if gqa:
+            return F.scaled_dot_product_attention(q, k, v, is_causal=shape.causal, enable_gqa=True)
+        return F.scaled_dot_product_attention(q, k, v, is_causal=shape.causal)
+    return Prepared(forward=forward, inputs=(q, k, v))
 
 
 # ----------------------------------------------------------------- flex
@@ -344,20 +410,26 @@ REGISTRY: dict[str, Backend] = {
                 _always, _any_shape, _prepare_standard,
                 kernel_patterns=(r"gemm|matmul|bmm|addmm", r"softmax"), memory_model="scores",
                 version=lambda: torch.__version__),
+        Backend("sdpa", "sdpa", "bhsd", "PyTorch SDPA, its own kernel choice (as user code calls it)",
+                _always, _any_shape, _prepare_sdpa_auto,
+                kernel_patterns=(r".",), version=lambda: torch.__version__),
         Backend("sdpa-math", "sdpa", "bhsd", "PyTorch SDPA reference (math) kernel",
                 _always, _any_shape, _sdpa_prepare("MATH"),
                 kernel_patterns=(r"_scaled_dot_product_attention_math|_safe_softmax|softmax",),
                 memory_model="scores", version=lambda: torch.__version__),
         Backend("sdpa-flash", "sdpa", "bhsd", "PyTorch SDPA forced to its FlashAttention-2 kernel",
-                _sdpa_flash_availability, _sdpa_flash_shape, _sdpa_prepare("FLASH_ATTENTION"),
-                kernel_patterns=(r"flash", r"_flash_attention"), version=lambda: torch.__version__),
+                _sdpa_flash_availability, _any_shape, _sdpa_prepare("FLASH_ATTENTION"),
+                kernel_patterns=(r"flash", r"_flash_attention"), version=lambda: torch.__version__,
+                refusal=_sdpa_refusal("FLASH_ATTENTION", "sdpa-flash")),
         Backend("sdpa-efficient", "sdpa", "bhsd", "PyTorch SDPA memory-efficient kernel",
-                _cuda_only("sdpa-efficient"), _sdpa_efficient_shape, _sdpa_prepare("EFFICIENT_ATTENTION"),
-                kernel_patterns=(r"fmha|efficient_attention|cutlassF",), version=lambda: torch.__version__),
+                _cuda_only("sdpa-efficient"), _any_shape, _sdpa_prepare("EFFICIENT_ATTENTION"),
+                kernel_patterns=(r"fmha|efficient_attention|cutlassF",), version=lambda: torch.__version__,
+                refusal=_sdpa_refusal("EFFICIENT_ATTENTION", "sdpa-efficient")),
         Backend("sdpa-cudnn", "sdpa", "bhsd", "PyTorch SDPA cuDNN kernel",
-                _cuda_only("sdpa-cudnn"), _sdpa_cudnn_shape, _sdpa_prepare("CUDNN_ATTENTION"),
+                _sdpa_cudnn_availability, _any_shape, _sdpa_prepare("CUDNN_ATTENTION"),
                 kernel_patterns=(r"cudnn|sm\d+_xmma|flash_fprop|fmha|_cudnn_attention",),
-                version=lambda: str(torch.backends.cudnn.version())),
+                version=lambda: str(torch.backends.cudnn.version()),
+                refusal=_sdpa_refusal("CUDNN_ATTENTION", "sdpa-cudnn")),
         Backend("flex", "flex", "bhsd", "FlexAttention, compiled with torch.compile",
                 _cuda_only("flex (compiled FlexAttention)"), _flex_shape, _prepare_flex,
                 kernel_patterns=(r"triton|flex_attention",), version=lambda: torch.__version__),

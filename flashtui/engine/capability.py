@@ -103,6 +103,10 @@ def _run_cell(backend: Backend, shape: Shape, device: DeviceInfo, backward: bool
         q, k, v, dout = randn(), randn(), randn(), randn()
         bwd_shape = dataclasses.replace(shape, backward=backward)
         prepared = backend.prepare(q, k, v, bwd_shape)
+        refused = backend.refusal(prepared, bwd_shape)
+        if refused:  # PyTorch's own verdict, the same words a sweep's cell gets
+            cell["status"], cell["reason"] = "unsupported", refused
+            return cell
         with prepared.context():
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
@@ -266,7 +270,9 @@ def probe_fastest(device: DeviceInfo, matrix: dict[str, Any],
                                .to(TORCH_DTYPES[dtype]) for _ in range(3))
             prepared = backend.prepare(*inputs, shape)
             with prepared.context():
-                timing = time_calls(prepared.forward, device.kind, FASTEST_REPS, FASTEST_WARMUP_MS)
+                # A ranking probe: one round, loop time only (the sweep measures properly).
+                timing = time_calls(prepared.forward, device.kind, FASTEST_REPS, FASTEST_WARMUP_MS,
+                                    device_time=False, remeasure=False)
             row.update(median_ms=timing.median_ms, iqr_ms=timing.iqr_ms, reps=timing.reps)
         except Exception as exc:  # noqa: BLE001
             row["status"] = "oom" if is_oom(exc) else "failed"

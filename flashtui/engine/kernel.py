@@ -17,11 +17,16 @@ from flashtui.core.gpu_specs import peak_tflops
 from flashtui.core.results import Cell, Parity, attention_flops
 from flashtui.core.spec import CellKey, SweepSpec
 from flashtui.engine import dispatch, faults
-from flashtui.engine.backends import REGISTRY, TORCH_DTYPES, Backend, DeviceInfo, Prepared, Shape, theory_bytes
+from flashtui.engine.backends import (
+    REGISTRY, TORCH_DTYPES, Backend, DeviceInfo, Prepared, Shape, sdpa_choice, sdpa_reasons, theory_bytes,
+)
 from flashtui.engine.memory import is_oom, measure_peak, release
 from flashtui.engine.parity import ParityOracle, oracle_bytes
-from flashtui.engine.timing import time_calls
+from flashtui.engine.timing import Timing, time_calls
 
+# SDPBackend names -> the flashtui backend that forces that kernel (how `sdpa` cells name it).
+SDPA_KERNEL_LABELS = {"FLASH_ATTENTION": "sdpa-flash", "EFFICIENT_ATTENTION": "sdpa-efficient",
+                      "CUDNN_ATTENTION": "sdpa-cudnn", "MATH": "sdpa-math", "OVERRIDEABLE": "overrideable"}
 # Substrings of PyTorch's refusal when a forced SDPA kernel cannot run this input.
 _NO_KERNEL = ("No available kernel", "No viable backend")
 
@@ -34,7 +39,7 @@ def forced_kernel_refusal(exc: BaseException, caught: list[warnings.WarningMessa
     """
     if not any(s in str(exc) for s in _NO_KERNEL):
         return None
-    why = "; ".join(dict.fromkeys(" ".join(str(w.message).split()) for w in caught))
+    why = sdpa_reasons([str(w.message) for w in caught])
     return f"PyTorch refused {backend}: {why or one_line(exc)}"
 
 
@@ -42,6 +47,25 @@ def one_line(exc: BaseException, limit: int = 300) -> str:
     text = " ".join(str(exc).split())
     text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def fill_timing(cell: Cell, timing: Timing) -> None:
+    """Copy one Timing into a cell: loop and device time, spread, samples, the noise verdict."""
+    cell.median_ms, cell.iqr_ms, cell.min_ms = timing.median_ms, timing.iqr_ms, timing.min_ms
+    cell.reps, cell.host_ms = timing.reps, timing.host_ms
+    cell.device_ms, cell.device_ms_method = timing.device_ms, timing.device_ms_method
+    cell.samples_ms = [round(s, 6) for s in timing.samples_ms]
+    cell.noisy, cell.noise_reason = timing.noisy, timing.noise_reason
+    cell.extra["warmup_calls"] = timing.warmup_calls
+    cell.extra["calls_per_rep"] = timing.calls_per_rep
+    cell.extra["timing_rounds"] = timing.rounds
+    cell.extra["l2"] = "cold" if timing.cold_l2 else "warm"
+    if timing.host_busy_cores is not None:
+        cell.extra["host_busy_cores"] = round(timing.host_busy_cores, 2)
+        cell.extra["host_cores"] = timing.host_cores
+    if timing.device_ms_note:
+        cell.extra["device_ms_note"] = timing.device_ms_note
+    cell.extra["t_start_wall_s"], cell.extra["t_end_wall_s"] = timing.wall_window_s
 
 
 class KernelRunner:
@@ -156,6 +180,16 @@ class KernelRunner:
     def _measure(self, backend: Backend, shape: Shape, key: CellKey, cell: Cell) -> None:
         q, k, v, dout = self._group_inputs(key)
         prepared = backend.prepare(q, k, v, shape)
+        refused = backend.refusal(prepared, shape)
+        if refused:
+            cell.status, cell.reason = "unsupported", refused
+            return
+        if backend.name == "sdpa":
+            # PyTorch's own pick, named: the proof comes from the kernels observed below.
+            picked = sdpa_choice(*prepared.inputs[:3], shape)
+            cell.extra["sdpa_kernel"] = SDPA_KERNEL_LABELS.get(picked or "", picked)
+            if picked == "MATH":
+                cell.theory_bytes = theory_bytes(REGISTRY["sdpa-math"], shape)
         call = self._callable(backend, prepared, dout)
         dev = self.device.kind
         with prepared.context():
@@ -172,12 +206,9 @@ class KernelRunner:
                     return
             del first
             self.progress(f"timing {key.label()}")
-            timing = time_calls(call, dev, self.spec.reps, self.spec.warmup_ms, self.should_stop)
-            cell.median_ms, cell.iqr_ms, cell.min_ms = timing.median_ms, timing.iqr_ms, timing.min_ms
-            cell.reps, cell.host_ms = timing.reps, timing.host_ms
-            cell.extra["warmup_calls"] = timing.warmup_calls
-            cell.extra["calls_per_rep"] = timing.calls_per_rep
-            cell.extra["t_start_wall_s"], cell.extra["t_end_wall_s"] = timing.wall_window_s
+            timing = time_calls(call, dev, self.spec.reps, self.spec.warmup_ms, self.should_stop,
+                                cold_l2=self.spec.cold_l2)
+            fill_timing(cell, timing)
             flops = attention_flops(shape.batch, shape.heads, shape.seq, shape.head_dim,
                                     shape.causal, shape.backward)
             cell.tflops = flops / (timing.median_ms * 1e-3) / 1e12
@@ -187,9 +218,13 @@ class KernelRunner:
             cell.peak_alloc_bytes, cell.reserved_bytes = mem.peak_alloc_bytes, mem.reserved_bytes
             seen = dispatch.observe(call, dev)
             cell.kernels = seen
-            verdict = dispatch.check(backend, seen, dev)
+            picked = REGISTRY.get(cell.extra.get("sdpa_kernel") or "") if backend.name == "sdpa" else None
+            verdict = dispatch.check(picked or backend, seen, dev)
             cell.dispatch_ok = verdict.ok
-            if verdict.ok is False:
+            if verdict.ok is False and picked is not None:
+                # PyTorch named one kernel and ran another: say so, keep the measurement.
+                cell.extra["sdpa_kernel_note"] = f"PyTorch picked {picked.name}, but {verdict.reason}"
+            elif verdict.ok is False:
                 cell.status = "failed"
                 cell.reason = verdict.reason
             if self.spec.parity:

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import importlib.util
 import inspect
 import math
@@ -57,10 +58,11 @@ from flashtui.core.results import PARITY_RATIO_LIMIT, Cell, Parity
 from flashtui.core.spec import CellKey, SpecError, SweepSpec
 from flashtui.engine import dispatch, faults
 from flashtui.engine.backends import REGISTRY, TORCH_DTYPES, Backend, DeviceInfo, Shape, theory_bytes
-from flashtui.engine.kernel import forced_kernel_refusal, one_line
+from flashtui.engine.kernel import fill_timing, forced_kernel_refusal, one_line
 from flashtui.engine.memory import is_oom, measure_peak, release
 from flashtui.engine.parity import REL_ERR_FLOOR, error_metrics
-from flashtui.engine.timing import MAX_TIMED_S, summarize, time_calls, warm_up
+from flashtui.engine import hostload
+from flashtui.engine.timing import MAX_TIMED_S, judge, summarize, time_calls, warm_up
 
 import transformers  # noqa: E402  (model mode only: the worker imports this module lazily)
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, PretrainedConfig
@@ -510,11 +512,11 @@ class ModelRunner:
 
     def _time_prefill(self, call: Callable[[], Any], key: CellKey, cell: Cell) -> None:
         dev = self.device.kind
-        timing = time_calls(call, dev, self.spec.reps, self.spec.warmup_ms, self.should_stop)
-        cell.median_ms, cell.iqr_ms, cell.min_ms = timing.median_ms, timing.iqr_ms, timing.min_ms
-        cell.reps, cell.host_ms = timing.reps, timing.host_ms
-        cell.extra["warmup_calls"] = timing.warmup_calls
-        cell.extra["t_start_wall_s"], cell.extra["t_end_wall_s"] = timing.wall_window_s
+        # A whole model forward: graph capture of HF models is not generally safe, so no
+        # device_ms here (the loop time is what generate's prefill sees).
+        timing = time_calls(call, dev, self.spec.reps, self.spec.warmup_ms, self.should_stop,
+                            device_time=False)
+        fill_timing(cell, timing)
         cell.extra["tokens_per_s"] = self.spec.batch * key.seq / (timing.median_ms * 1e-3)
         # TFLOP/s left empty: it needs the model's FLOPs (MLP, projections, LM head), not attention's.
         mem = measure_peak(call, dev)  # baseline: model and input ids resident
@@ -567,15 +569,18 @@ class ModelRunner:
         samples: list[float] = []
         host: list[float] = []
         wall_start = time.time()
+        load = hostload.HostLoad.start()
         for _ in range(rounds):
             device_ms, host_ms = self._decode(model, ids, steps, True)
             samples += device_ms
             host += host_ms
             if self.should_stop():
                 break
+        busy, cores = load.stop()
         timing = summarize(samples, warmup_calls, host or None, (wall_start, time.time()))
-        cell.median_ms, cell.iqr_ms, cell.min_ms = timing.median_ms, timing.iqr_ms, timing.min_ms
-        cell.reps, cell.host_ms = timing.reps, timing.host_ms
+        timing = dataclasses.replace(timing, host_busy_cores=busy, host_cores=cores)
+        noisy, reason = judge(timing, dev, 1)
+        fill_timing(cell, dataclasses.replace(timing, noisy=noisy, noise_reason=reason))
         cell.extra.update({
             "ms_per_token": timing.median_ms, "new_tokens": steps, "generations": rounds,
             "warmup_calls": warmup_calls, "tokens_per_s": self.spec.batch / (timing.median_ms * 1e-3),

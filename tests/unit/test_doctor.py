@@ -17,7 +17,7 @@ import pytest
 from flashtui.reports.doctor import render_capacity, render_matrix, render_report
 
 DOCTOR = [sys.executable, "-m", "flashtui", "doctor", "--quiet"]
-CPU_BACKENDS = ("standard", "sdpa-math", "sdpa-flash")
+CPU_BACKENDS = ("standard", "sdpa", "sdpa-math", "sdpa-flash")
 CUDA_ONLY = ("sdpa-efficient", "sdpa-cudnn", "flex", "fa2", "fa3", "fa4")
 
 

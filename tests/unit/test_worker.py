@@ -56,7 +56,8 @@ def test_tiny_sweep_parity_and_ordering(client):
         ("standard", 128), ("sdpa-math", 128), ("sdpa-flash", 128)]
     for cell in cells:
         assert cell.status == "ok", cell.reason
-        assert cell.median_ms > 0 and cell.reps == 3 and cell.tflops > 0
+        # reps=3, or twice that when a wide first round was measured again (see engine.timing)
+        assert cell.median_ms > 0 and cell.reps in (3, 6, 12) and cell.tflops > 0
         assert cell.parity.reference == "fp64"
         # standard vs sdpa-math in fp32: both within 1e-5 (relative L2) of the exact answer
         assert cell.parity.rel_l2 <= 1e-5

@@ -1,0 +1,116 @@
+"""Numbers you can trust: the noise verdict, host load, PyTorch's own SDPA choice and reasons."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from flashtui.core.results import Cell
+from flashtui.core.spec import SweepSpec
+from flashtui.engine import hostload
+from flashtui.engine.backends import DeviceInfo, clean_warning, sdpa_reasons
+from flashtui.engine.kernel import KernelRunner
+from flashtui.engine.timing import NOISY_IQR_FRACTION, judge, summarize, time_calls
+
+
+def _timing(samples, host_ms=None, busy=None, cores=2):
+    import dataclasses
+
+    t = summarize(samples, 2, [host_ms] if host_ms is not None else None)
+    return dataclasses.replace(t, host_busy_cores=busy, host_cores=cores)
+
+
+def test_judge_wide_spread_is_noisy_with_the_spread_in_the_reason():
+    noisy, reason = judge(_timing([1.0, 1.0, 2.0, 3.0, 3.0], busy=0.0), "cpu", 3)
+    assert noisy and reason.startswith("IQR 100% of median after 3 rounds")
+
+
+def test_judge_tight_quiet_cell_is_trusted():
+    assert judge(_timing([1.0, 1.01, 1.02, 1.0, 1.01], busy=0.1), "cpu", 1) == (False, None)
+
+
+def test_judge_busy_host_makes_cpu_cells_noisy_but_not_kernel_bound_gpu_cells():
+    tight = [1.0, 1.01, 1.02, 1.0, 1.01]
+    noisy, reason = judge(_timing(tight, busy=2.0), "cpu", 1)
+    assert noisy and reason == "host CPU busy 2.0 of 2 cores with other processes"
+    # A 1 ms kernel launched in 0.02 ms: the host is off the critical path.
+    assert judge(_timing(tight, host_ms=0.02, busy=3.0), "cuda", 1) == (False, None)
+    # Launch-bound (host 0.9 ms of 1 ms): a busy host is inside the number.
+    noisy, reason = judge(_timing(tight, host_ms=0.9, busy=3.0), "cuda", 1)
+    assert noisy and "host CPU busy 3.0" in reason
+
+
+def test_host_load_sees_a_busy_process_and_not_our_own_work():
+    loop = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)  # let it get going
+        window = hostload.HostLoad.start()
+        time.sleep(1.0)
+        busy, cores = window.stop()
+    finally:
+        loop.kill()
+        loop.wait()
+    if busy is None:
+        pytest.skip("no /proc/stat here")
+    assert cores >= 1 and busy >= 0.5
+
+
+def test_time_calls_remeasures_a_wide_cell_and_marks_it_noisy():
+    durations = iter([0.001, 0.008] * 10_000)
+
+    def jittery():
+        time.sleep(next(durations))
+
+    t = time_calls(jittery, "cpu", reps=8, warmup_ms=0)
+    assert t.rel_iqr > NOISY_IQR_FRACTION
+    assert t.rounds > 1, "a wide cell gets measured again within the budget"
+    assert t.noisy and "IQR" in t.noise_reason
+
+
+def test_cell_trustworthy_and_launch_bound():
+    assert Cell("sdpa", 128, "bf16", median_ms=1.0).trustworthy
+    assert not Cell("sdpa", 128, "bf16", median_ms=1.0, noisy=True).trustworthy
+    assert not Cell("sdpa", 128, "bf16", status="failed").trustworthy
+    assert Cell("fa4", 1024, "bf16", median_ms=0.090, host_ms=0.085).launch_bound
+    assert Cell("fa4", 1024, "bf16", median_ms=0.090, host_ms=0.02, device_ms=0.046).launch_bound
+    assert not Cell("fa4", 16384, "bf16", median_ms=1.74, host_ms=0.02, device_ms=1.73).launch_bound
+
+
+def test_pytorch_warnings_lose_the_triggered_internally_noise():
+    raw = ("Flash attention kernel not used because: (Triggered internally at "
+           "/pytorch/aten/src/ATen/native/transformers/cuda/sdp_utils.cpp:912.)")
+    assert clean_warning(raw) == "Flash attention kernel not used because"
+    detail = ("Expected query, key and value to all be of dtype: {Half, BFloat16}. Got Query dtype: "
+              "float (Triggered internally at /pytorch/aten/src/ATen/native/transformers/sdp_utils_cpp.h:97.)")
+    assert sdpa_reasons([raw, detail, detail]) == (
+        "Expected query, key and value to all be of dtype: {Half, BFloat16}. Got Query dtype: float")
+
+
+def test_sdpa_cell_names_the_kernel_pytorch_picked_and_the_kernels_prove_it():
+    spec = SweepSpec(device="cpu", seqs=(128,), dtypes=("fp32",), backends=("sdpa",), heads=2,
+                     head_dim=32, reps=3, warmup_ms=0, parity=True)
+    cell = KernelRunner(spec, DeviceInfo("cpu", "cpu")).run_cell(spec.cells()[0])
+    assert cell.status == "ok", cell.reason
+    assert cell.extra["sdpa_kernel"] in ("sdpa-flash", "sdpa-math")
+    assert cell.dispatch_ok is True and "sdpa_kernel_note" not in cell.extra
+    assert cell.samples_ms and len(cell.samples_ms) == cell.reps
+    assert cell.parity.passed
+
+
+def test_bench_cli_standard_and_sdpa_on_cpu_names_the_kernel(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "flashtui", "bench", "--device", "cpu", "--backends", "standard,sdpa",
+         "--seq", "128", "--dtype", "fp32", "--heads", "2", "--head-dim", "32", "--reps", "3",
+         "--warmup-ms", "0", "--json", "--no-journal"],
+        capture_output=True, text=True, timeout=240)
+    assert out.returncode in (0, 1), out.stderr[-2000:]
+    session = json.loads(out.stdout)
+    cells = {c["backend"]: c for c in session["cells"]}
+    assert set(cells) == {"standard", "sdpa"}
+    assert cells["sdpa"]["extra"]["sdpa_kernel"] in ("sdpa-flash", "sdpa-math")
+    for cell in cells.values():
+        assert cell["samples_ms"] and "noisy" in cell

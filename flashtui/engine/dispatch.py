@@ -61,6 +61,23 @@ def observe(fn: Callable[[], object], device: str) -> list[str] | None:
     return [name for name, _ in weights.most_common(MAX_NAMES)]
 
 
+# Which SDPA kernel a list of observed names shows, most specific first (cuDNN's kernel
+# names contain "flash_fprop", so cuDNN is asked before flash).
+_SDPA_SIGNS = (("CUDNN_ATTENTION", re.compile(r"cudnn", re.I)),
+               ("EFFICIENT_ATTENTION", re.compile(r"fmha|efficient_attention|cutlassF", re.I)),
+               ("FLASH_ATTENTION", re.compile(r"flash", re.I)),
+               ("MATH", re.compile(r"_scaled_dot_product_attention_math|softmax", re.I)))
+
+
+def sdpa_kernel_from_names(names: list[str] | None) -> str | None:
+    """The SDPBackend name ("FLASH_ATTENTION", ...) whose kernels ran, or None if none is seen."""
+    joined = "\n".join(names or ())
+    for kernel, sign in _SDPA_SIGNS:
+        if sign.search(joined):
+            return kernel
+    return None
+
+
 def _short(name: str, limit: int = 120) -> str:
     name = " ".join(name.split())
     return name if len(name) <= limit else name[: limit - 1] + "…"

@@ -187,7 +187,7 @@ class KernelRunner:
         if backend.name == "sdpa":
             # PyTorch's own pick, named: the proof comes from the kernels observed below.
             picked = sdpa_choice(*prepared.inputs[:3], shape)
-            cell.extra["sdpa_kernel"] = SDPA_KERNEL_LABELS.get(picked or "", picked)
+            cell.extra["sdpa_kernel"] = picked  # SDPBackend name, as in sdpa_kernel(SDPBackend.X)
             if picked == "MATH":
                 cell.theory_bytes = theory_bytes(REGISTRY["sdpa-math"], shape)
         call = self._callable(backend, prepared, dout)
@@ -218,7 +218,8 @@ class KernelRunner:
             cell.peak_alloc_bytes, cell.reserved_bytes = mem.peak_alloc_bytes, mem.reserved_bytes
             seen = dispatch.observe(call, dev)
             cell.kernels = seen
-            picked = REGISTRY.get(cell.extra.get("sdpa_kernel") or "") if backend.name == "sdpa" else None
+            picked = REGISTRY.get(SDPA_KERNEL_LABELS.get(cell.extra.get("sdpa_kernel") or "", "")) \
+                if backend.name == "sdpa" else None
             verdict = dispatch.check(picked or backend, seen, dev)
             cell.dispatch_ok = verdict.ok
             if verdict.ok is False and picked is not None:

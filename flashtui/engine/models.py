@@ -70,6 +70,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, Pretrained
 # flashtui backend -> transformers attn_implementation.
 ATTN_IMPLEMENTATIONS = {
     "standard": "eager",
+    "sdpa": "sdpa",  # transformers' default: PyTorch picks the kernel (named from what ran)
     "sdpa-math": "sdpa",
     "sdpa-flash": "sdpa",
     "sdpa-efficient": "sdpa",
@@ -494,6 +495,8 @@ class ModelRunner:
                 self._time_decode(model, ids, cell)
                 profiled = lambda: self._decode(model, ids, steps=2, timed=False)  # noqa: E731
             seen = _observe_all(profiled, dev)
+            if key.backend == "sdpa":
+                cell.extra["sdpa_kernel"] = dispatch.sdpa_kernel_from_names(seen)
             if seen:
                 cell.kernels = _attention_names(seen, backend) or seen[: dispatch.MAX_NAMES]
                 verdict = dispatch.check(backend, seen, dev)

@@ -54,6 +54,6 @@ def test_sdpa_names_its_pick_and_cold_l2_is_recorded():
     spec, runner = _runner(seqs=(4096,), dtypes=("bf16",), backends=("sdpa",), cold_l2=True)
     cell = runner.run_cell(CellKey("sdpa", 4096, "bf16"))
     assert cell.status == "ok", cell.reason
-    assert cell.extra["sdpa_kernel"] in ("sdpa-flash", "sdpa-cudnn", "sdpa-efficient")
+    assert cell.extra["sdpa_kernel"] in ("FLASH_ATTENTION", "CUDNN_ATTENTION", "EFFICIENT_ATTENTION")
     assert cell.dispatch_ok is True, cell.extra.get("sdpa_kernel_note")
     assert cell.extra["l2"] == "cold" and cell.device_ms is not None

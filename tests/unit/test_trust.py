@@ -11,7 +11,7 @@ import pytest
 
 from flashtui.core.results import Cell
 from flashtui.core.spec import SweepSpec
-from flashtui.engine import hostload
+from flashtui.engine import dispatch, hostload
 from flashtui.engine.backends import DeviceInfo, clean_warning, sdpa_reasons
 from flashtui.engine.kernel import KernelRunner
 from flashtui.engine.timing import NOISY_IQR_FRACTION, judge, summarize, time_calls
@@ -95,7 +95,8 @@ def test_sdpa_cell_names_the_kernel_pytorch_picked_and_the_kernels_prove_it():
                      head_dim=32, reps=3, warmup_ms=0, parity=True)
     cell = KernelRunner(spec, DeviceInfo("cpu", "cpu")).run_cell(spec.cells()[0])
     assert cell.status == "ok", cell.reason
-    assert cell.extra["sdpa_kernel"] in ("sdpa-flash", "sdpa-math")
+    assert cell.extra["sdpa_kernel"] in ("FLASH_ATTENTION", "MATH")
+    assert dispatch.sdpa_kernel_from_names(cell.kernels) == cell.extra["sdpa_kernel"]
     assert cell.dispatch_ok is True and "sdpa_kernel_note" not in cell.extra
     assert cell.samples_ms and len(cell.samples_ms) == cell.reps
     assert cell.parity.passed
@@ -111,6 +112,18 @@ def test_bench_cli_standard_and_sdpa_on_cpu_names_the_kernel(tmp_path):
     session = json.loads(out.stdout)
     cells = {c["backend"]: c for c in session["cells"]}
     assert set(cells) == {"standard", "sdpa"}
-    assert cells["sdpa"]["extra"]["sdpa_kernel"] in ("sdpa-flash", "sdpa-math")
+    assert cells["sdpa"]["extra"]["sdpa_kernel"] in ("FLASH_ATTENTION", "MATH")
     for cell in cells.values():
         assert cell["samples_ms"] and "noisy" in cell
+
+
+def test_model_mode_sdpa_is_transformers_default_and_names_the_kernel_that_ran():
+    from flashtui.engine.models import ModelRunner
+
+    spec = SweepSpec(mode="prefill", model="tiny-gpt2", device="cpu", dtypes=("fp32",), seqs=(32,),
+                     backends=("sdpa",), batch=2, reps=3, warmup_ms=0)
+    cell = ModelRunner(spec, DeviceInfo("cpu", "cpu")).run_cell(spec.cells()[0])
+    assert cell.status == "ok", cell.reason
+    assert cell.extra["attn_implementation"] == "sdpa"
+    assert cell.extra["sdpa_kernel"] in ("FLASH_ATTENTION", "MATH")
+    assert cell.samples_ms and cell.noisy is not None

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 from flashtui.core.protocol import Message
 from flashtui.core.spec import BACKENDS, CellKey, SweepSpec
 
-CPU_ONLY = ("standard", "sdpa-math", "sdpa-flash")
+CPU_ONLY = ("standard", "sdpa", "sdpa-math", "sdpa-flash")
 # What the real CPU worker answered to Probe once (2-core AMD EPYC, torch 2.13 CPU).
 PROBE_RESULT_PATH = Path(__file__).with_name("probe_cpu.json")
 
@@ -32,7 +32,7 @@ def ready_data(pid: int = 4242) -> dict[str, Any]:
 
 def fake_cell(key: CellKey) -> dict[str, Any]:
     """Plausible, fixed numbers: standard is slowest and materializes S x S."""
-    factor = {"standard": 1.0, "sdpa-math": 0.9, "sdpa-flash": 0.3}.get(key.backend, 0.5)
+    factor = {"standard": 1.0, "sdpa": 0.3, "sdpa-math": 0.9, "sdpa-flash": 0.3}.get(key.backend, 0.5)
     median_ms = round(0.001 * key.seq * factor, 6)
     theory = key.seq * key.seq * 4 * 4 * (1 if key.backend != "sdpa-flash" else 0.2)
     rel = 1.8e-7 * (1.0 if key.backend == "standard" else 1.05)

@@ -400,9 +400,14 @@ class ModelRunner:
         return cell
 
     def _base_extra(self) -> dict[str, Any]:
+        c = self.config
+        heads = int(c.num_attention_heads)
+        # The model's own attention shape (the spec's heads/head_dim do not apply here).
         extra: dict[str, Any] = {"model": self.spec.model, "mode": self.spec.mode,
                                  "weights": self.source.weights, "batch": self.spec.batch,
-                                 "layers": self.n_layers}
+                                 "layers": self.n_layers, "heads": heads,
+                                 "kv_heads": int(getattr(c, "num_key_value_heads", None) or heads),
+                                 "head_dim": int(getattr(c, "head_dim", None) or c.hidden_size // heads)}
         extra.update(self.source.notes)
         return extra
 

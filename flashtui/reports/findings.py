@@ -1,15 +1,20 @@
 """Findings: short statements computed from a session's cells, never written by hand.
 
-Who is fastest where (and by how much over standard), who ran out of memory or is
-unsupported, whether every backend checked passes parity, and how much memory flash
-saves. Shared by the Markdown and HTML reports.
+What to use at the user's shapes (the fastest backend that passes parity, its speedup
+and memory saving over standard and over PyTorch's own pick, and the line of code that
+gets it), who is fastest where, who ran out of memory or is unsupported, whether every
+backend checked passes parity, and how much memory flash saves. Shared by the Markdown
+and HTML reports, the CLI summary and the TUI.
+
+Timing findings use trustworthy cells only (measured, not ``noisy``): a cell whose
+spread or host conditions made its number doubtful is listed as such, never cited.
 """
 
 from __future__ import annotations
 
 from flashtui.core.results import PARITY_RATIO_LIMIT, Cell
 from flashtui.core.session import Session
-from flashtui.core.units import fmt_bytes, fmt_ratio
+from flashtui.core.units import fmt_bytes, fmt_ms, fmt_ratio
 from flashtui.reports.cells import STATUS_LABELS, backend_order, one_line, ordered_backends, ordered_cells, ordered_dtypes
 
 
@@ -40,11 +45,86 @@ def _speedup_text(values: list[float]) -> str:
     return f"{fmt_ratio(low).rstrip('x')}–{fmt_ratio(high)} over standard"
 
 
+# How to get each backend in user code: the call, and transformers' attn_implementation.
+HOW_TO = {
+    "standard": 'your own matmul-softmax-matmul (transformers: attn_implementation="eager")',
+    "sdpa": 'F.scaled_dot_product_attention as it is (transformers: attn_implementation="sdpa")',
+    "sdpa-math": 'with sdpa_kernel(SDPBackend.MATH): F.scaled_dot_product_attention(...)',
+    "sdpa-flash": 'with sdpa_kernel(SDPBackend.FLASH_ATTENTION): F.scaled_dot_product_attention(...) '
+                  '(transformers: attn_implementation="sdpa" inside that context)',
+    "sdpa-efficient": 'with sdpa_kernel(SDPBackend.EFFICIENT_ATTENTION): F.scaled_dot_product_attention(...) '
+                      '(transformers: attn_implementation="sdpa" inside that context)',
+    "sdpa-cudnn": 'with sdpa_kernel(SDPBackend.CUDNN_ATTENTION): F.scaled_dot_product_attention(...) '
+                  '(transformers: attn_implementation="sdpa" inside that context)',
+    "flex": 'torch.compile(flex_attention)(q, k, v, block_mask=...) (transformers: attn_implementation="flex_attention")',
+    "fa2": 'flash_attn.flash_attn_func(q, k, v, causal=...) (transformers: attn_implementation="flash_attention_2")',
+    "fa3": 'flash_attn_interface.flash_attn_func(q, k, v, causal=...) (transformers: attn_implementation="flash_attention_3")',
+    "fa4": 'flash_attn.cute.flash_attn_func(q, k, v, causal=...) (pip install flash-attn-4)',
+}
+
+
+def _usable(cell: Cell) -> bool:
+    """Trustworthy timing and no parity failure: fit to recommend."""
+    return cell.trustworthy and not (cell.parity is not None and cell.parity.passed is False)
+
+
+def recommendation(cells: list[Cell], tag: str = "") -> list[str]:
+    """At the largest sequence measured cleanly: the fastest backend that passes parity,
+    against standard and against PyTorch's own pick (``sdpa``), and how to get it."""
+    usable = [c for c in cells if _usable(c)]
+    if not usable:
+        return []
+    seq = max(c.seq for c in usable)
+    here = [c for c in usable if c.seq == seq]
+    best = min(here, key=lambda c: (c.median_ms, backend_order(c.backend)))
+    parts = [f"use {best.backend} at seq {seq}{tag}: {fmt_ms(best.median_ms)}"]
+    std = next((c for c in here if c.backend == "standard"), None)
+    std_oom = any(c.backend == "standard" and c.seq == seq and c.status == "oom" for c in cells)
+    if std_oom:
+        parts.append("standard runs out of memory here")
+    if std is not None and best is not std:
+        mem = ""
+        if std.peak_alloc_bytes and best.peak_alloc_bytes:
+            mem = f", {fmt_ratio(std.peak_alloc_bytes / best.peak_alloc_bytes)} less memory"
+        parts.append(f"{fmt_ratio(std.median_ms / best.median_ms)} faster than standard{mem}")
+    pick = next((c for c in here if c.backend == "sdpa"), None)
+    if pick is not None and best is not pick:
+        kernel = pick.extra.get("sdpa_kernel")
+        parts.append(f"{fmt_ratio(pick.median_ms / best.median_ms)} over PyTorch's own pick"
+                     + (f" (sdpa ran {kernel})" if kernel else ""))
+    elif pick is not None:
+        kernel = pick.extra.get("sdpa_kernel")
+        parts.append("PyTorch's own pick is already the fastest" + (f" ({kernel})" if kernel else ""))
+    how = HOW_TO.get(best.backend)
+    return [", ".join(parts) + (f"; in code: {how}" if how else "")]
+
+
+def _noisy_findings(cells: list[Cell], tag: str) -> list[str]:
+    noisy = [c for c in ordered_cells(cells) if c.status == "ok" and c.noisy]
+    if not noisy:
+        return []
+    first = noisy[0]
+    names = ", ".join(f"{c.backend} seq={c.seq}" for c in noisy[:6]) + (" ..." if len(noisy) > 6 else "")
+    return [f"{len(noisy)} cell(s) noisy, left out of these findings{tag}: {names} "
+            f"({first.noise_reason or 'unstable timing'}); re-run on a quiet machine"]
+
+
+def _launch_bound_findings(cells: list[Cell], tag: str) -> list[str]:
+    bound = [c for c in ordered_cells(cells) if c.status == "ok" and c.launch_bound and c.device_ms]
+    if not bound:
+        return []
+    c = bound[0]
+    more = f" (+{len(bound) - 1} more)" if len(bound) > 1 else ""
+    return [f"{c.backend} at seq {c.seq} is launch-bound{tag}: a Python loop sees {fmt_ms(c.median_ms)}, "
+            f"its kernels take {fmt_ms(c.device_ms)} ({c.device_ms_method}){more}; batch more work per "
+            "call or capture a CUDA graph"]
+
+
 def _fastest_findings(cells: list[Cell], tag: str) -> list[str]:
     seqs = sorted({c.seq for c in cells})
     winners: dict[int, Cell] = {}
     for seq in seqs:
-        ok = [c for c in cells if c.seq == seq and c.status == "ok" and c.median_ms is not None]
+        ok = [c for c in cells if c.seq == seq and _usable(c)]
         if ok:
             winners[seq] = min(ok, key=lambda c: (c.median_ms, backend_order(c.backend)))
     measured = sorted(winners)
@@ -147,10 +227,17 @@ def findings(session: Session) -> list[str]:
     """Short statements computed from the cells, most useful first, per dtype."""
     dtypes = ordered_dtypes(session)
     out: list[str] = []
+    weights = {c.extra.get("weights") for c in session.cells if c.extra.get("weights")}
+    if "random" in weights:
+        out.append(f"model {session.spec.get('model')} ran with random weights (a built-in config): "
+                   "times and memory are the real model's, parity compares kernels, not model quality")
     for dtype in dtypes:
         tag = f" [{dtype}]" if len(dtypes) > 1 else ""
         cells = [c for c in session.cells if c.dtype == dtype]
+        out += recommendation(cells, tag)
         out += _fastest_findings(cells, tag)
+        out += _launch_bound_findings(cells, tag)
+        out += _noisy_findings(cells, tag)
         out += _memory_findings(cells, tag)
         out += _status_findings(cells, tag)
         out += _parity_findings(cells, tag)

@@ -368,7 +368,7 @@ def render(session: Session) -> str:
         f"<li><b>Created:</b> {_e(session.created_at)}"
         + (f" · <b>Finished:</b> {_e(session.finished_at)}" if session.finished_at else "")
         + "</li>",
-        f"<li><b>Sweep:</b> {_e(spec_summary(session.spec))}</li>",
+        f"<li><b>Sweep:</b> {_e(spec_summary(session.spec, session.cells))}</li>",
         f"<li><b>flashtui:</b> {_e(session.flashtui_version)}</li>",
         "</ul>",
         "<h2>Findings</h2><ul>",

@@ -56,18 +56,30 @@ def fmt_value(value: Any) -> str:
     return str(value)
 
 
-def spec_summary(spec: dict[str, Any]) -> str:
-    """One line describing the sweep's shape and method; missing keys are left out."""
+def model_shape(cells: Iterable[Cell]) -> dict[str, Any]:
+    """The model's own heads / kv_heads / head_dim / weights, as its cells recorded them."""
+    for cell in cells:
+        if cell.extra.get("heads") is not None:
+            return {k: cell.extra.get(k) for k in ("heads", "kv_heads", "head_dim", "layers", "weights")}
+    return {}
+
+
+def spec_summary(spec: dict[str, Any], cells: Iterable[Cell] = ()) -> str:
+    """One line describing the sweep's shape and method; missing keys are left out.
+
+    Model modes take heads and head_dim from the model's config (recorded in each cell),
+    never from the spec, whose kernel-mode shape fields do not apply there."""
     parts = []
     if spec.get("mode"):
         parts.append(f"{spec['mode']} mode")
     if spec.get("device"):
         parts.append(f"on {spec['device']}")
-    shape = []
-    for key, label in (("batch", "batch"), ("heads", "heads"), ("kv_heads", "kv heads"),
-                       ("head_dim", "head_dim")):
-        if spec.get(key) is not None:
-            shape.append(f"{label} {spec[key]}")
+    model_mode = spec.get("mode") not in (None, "kernel")
+    attention = model_shape(cells) if model_mode else spec
+    shape = [f"batch {spec['batch']}"] if spec.get("batch") is not None else []
+    for key, label in (("heads", "heads"), ("kv_heads", "kv heads"), ("head_dim", "head_dim")):
+        if attention.get(key) is not None:
+            shape.append(f"{label} {attention[key]}")
     if shape:
         parts.append(", ".join(shape))
     if spec.get("causal") is not None:
@@ -79,7 +91,8 @@ def spec_summary(spec: dict[str, Any]) -> str:
     if spec.get("warmup_ms") is not None:
         parts.append(f"warm-up {float(spec['warmup_ms']):g} ms")
     if spec.get("model"):
-        parts.append(f"model {spec['model']}")
+        weights = model_shape(cells).get("weights")
+        parts.append(f"model {spec['model']}" + (f" ({weights} weights)" if weights else ""))
     return "; ".join(parts) if parts else NA
 
 
@@ -123,7 +136,7 @@ def render(session: Session) -> str:
         f"- **Status:** {session.status}",
         f"- **Created:** {session.created_at}"
         + (f" · **Finished:** {session.finished_at}" if session.finished_at else ""),
-        f"- **Sweep:** {_md_escape(spec_summary(session.spec))}",
+        f"- **Sweep:** {_md_escape(spec_summary(session.spec, session.cells))}",
         f"- **flashtui:** {session.flashtui_version}",
         "",
         "## Findings",

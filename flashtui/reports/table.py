@@ -36,17 +36,23 @@ def render_rows(header: Sequence[str], rows: Iterable[Sequence[str]], right: set
 
 
 def launch_bound(cell: Cell) -> bool:
-    """Host launch time at least the device time: the GPU waits on Python."""
-    return bool(cell.host_ms and cell.median_ms and cell.host_ms >= cell.median_ms)
+    """The host, not the kernel, sets the loop time (see Cell.launch_bound)."""
+    return cell.launch_bound
 
 
 def _host(cell: Cell) -> str:
     return fmt_ms(cell.host_ms) + ("*" if launch_bound(cell) else "")
 
 
+def _median(cell: Cell) -> str:
+    """The loop median; ``~`` marks a noisy cell (its reason is printed under the table)."""
+    return fmt_ms(cell.median_ms) + ("~" if cell.noisy else "")
+
+
 def _status(cell: Cell) -> str:
     if cell.status == "ok":
-        return "ok"
+        picked = cell.extra.get("sdpa_kernel") if cell.backend == "sdpa" else None
+        return f"ok: ran {picked}" if picked else "ok"
     reason = cell.reason or ""
     return f"{cell.status.upper()}: {reason}" if reason else cell.status.upper()
 
@@ -58,23 +64,42 @@ def _parity_cols(cell: Cell) -> list[str]:
     return [fmt_sci(p.rel_l2), fmt_ratio(p.ratio_vs_standard), fmt_pass(p.passed)]
 
 
-HEADER = ["backend", "seq", "median", "IQR", "host", "FLOP/s", "%peak", "speedup", "peak mem",
-          "theory", "rel_l2", "vs std", "parity", "status"]
+# "median" is what a Python loop sees (speedups use it); "kernel" is the kernels' own time
+# (CUDA-graph replay or profiler), NA on CPU.
+HEADER = ["backend", "seq", "median", "IQR", "kernel", "host", "FLOP/s", "%peak", "speedup",
+          "peak mem", "theory", "rel_l2", "vs std", "parity", "status"]
+# Model modes: the time is per forward (prefill) or per generated token (decode), tokens/s beside.
+MODEL_HEADER = {"prefill": ["backend", "seq", "ms/forward", "IQR", "host", "tokens/s", "speedup",
+                            "peak mem", "theory", "rel_l2", "vs std", "parity", "status"],
+                "decode": ["backend", "seq", "ms/token", "IQR", "host", "tokens/s", "speedup",
+                           "peak mem", "theory", "rel_l2", "vs std", "parity", "status"]}
 
 
-def cell_row(cell: Cell) -> list[str]:
+def cell_row(cell: Cell, mode: str = "kernel") -> list[str]:
     measured = cell.status == "ok" or cell.median_ms is not None
-    row = [
-        cell.backend, str(cell.seq),
-        fmt_ms(cell.median_ms) if measured else "-",
-        fmt_ms(cell.iqr_ms) if measured else "-",
-        _host(cell) if measured else "-",
-        fmt_tflops(cell.tflops) if measured else "-",
-        fmt_pct(cell.pct_peak) if measured else "-",
-        fmt_ratio(cell.speedup_vs_standard) if measured else "-",
-        fmt_bytes(cell.peak_alloc_bytes) if measured else "-",
-        fmt_bytes(cell.theory_bytes),
-    ]
+    if mode in MODEL_HEADER:
+        tokens_s = cell.extra.get("tokens_per_s")
+        row = [cell.backend, str(cell.seq),
+               _median(cell) if measured else "-",
+               fmt_ms(cell.iqr_ms) if measured else "-",
+               _host(cell) if measured else "-",
+               (f"{tokens_s:,.0f}" if tokens_s else NA) if measured else "-",
+               fmt_ratio(cell.speedup_vs_standard) if measured else "-",
+               fmt_bytes(cell.peak_alloc_bytes) if measured else "-",
+               fmt_bytes(cell.theory_bytes)]
+    else:
+        row = [
+            cell.backend, str(cell.seq),
+            _median(cell) if measured else "-",
+            fmt_ms(cell.iqr_ms) if measured else "-",
+            fmt_ms(cell.device_ms) if measured else "-",
+            _host(cell) if measured else "-",
+            fmt_tflops(cell.tflops) if measured else "-",
+            fmt_pct(cell.pct_peak) if measured else "-",
+            fmt_ratio(cell.speedup_vs_standard) if measured else "-",
+            fmt_bytes(cell.peak_alloc_bytes) if measured else "-",
+            fmt_bytes(cell.theory_bytes),
+        ]
     row += _parity_cols(cell) if measured else ["-", "-", "-"]
     row.append(_status(cell))
     return row
@@ -83,15 +108,26 @@ def cell_row(cell: Cell) -> list[str]:
 def render_session(session: Session) -> str:
     parts = [provenance_line(session.provenance, session.worker)]
     spec = session.spec
-    parts.append(spec_line(spec))
+    parts.append(spec_line(spec, session.cells))
+    mode = spec.get("mode", "kernel")
+    header = MODEL_HEADER.get(mode, HEADER)
     for dtype in dict.fromkeys(c.dtype for c in session.cells):
         cells = [c for c in session.cells if c.dtype == dtype]
         cells.sort(key=lambda c: (c.seq, c.backend != "standard"))
         parts.append(f"\n{dtype}:")
-        parts.append(render_rows(HEADER, (cell_row(c) for c in cells), right=set(range(1, 12))))
+        parts.append(render_rows(header, (cell_row(c, mode) for c in cells),
+                                 right=set(range(1, len(header) - 2))))
+    parts.append("\nspeedup = standard's median / this median (the loop time a Python caller sees)"
+                 + ("; kernel = the kernels' own time (CUDA-graph replay)." if mode == "kernel" else "."))
     if any(launch_bound(c) for c in session.cells):
-        parts.append("\n* launch-bound: launching one call costs the host at least as long as the GPU "
-                     "runs it (host >= median); batch more work per call or capture a CUDA graph.")
+        parts.append("* launch-bound: the host's launch cost, not the kernel, sets the loop time "
+                     "(host near the median, or kernel well below it); batch more work per call or "
+                     "capture a CUDA graph.")
+    noisy = [c for c in session.cells if c.status == "ok" and c.noisy]
+    if noisy:
+        parts.append(f"~ noisy ({len(noisy)} cells, left out of findings): "
+                     + "; ".join(f"{c.backend} {c.seq} {c.dtype}: {c.noise_reason}" for c in noisy[:4])
+                     + (" ..." if len(noisy) > 4 else ""))
     profiled = sum(1 for c in session.cells if c.extra.get("timed_under_pyspy_record"))
     if profiled:
         parts.append(f"\n{profiled} of {len(session.cells)} cells were timed under py-spy record: its "
@@ -123,15 +159,19 @@ def provenance_line(prov: dict[str, Any], worker: dict[str, Any] | None = None) 
     return SEPARATOR.join(bits)
 
 
-def spec_line(spec: dict[str, Any]) -> str:
+def spec_line(spec: dict[str, Any], cells: Iterable[Cell] = ()) -> str:
     if spec.get("mode", "kernel") == "kernel":
         kv = spec.get("kv_heads")
         heads = f"H={spec.get('heads')}" + (f"/KV={kv}" if kv else "")
         what = f"kernel B={spec.get('batch')} {heads} D={spec.get('head_dim')}"
     else:
         what = f"{spec.get('mode')} model={spec.get('model')} B={spec.get('batch')}"
+        weights = next((c.extra.get("weights") for c in cells if c.extra.get("weights")), None)
+        if weights:
+            what += f" ({weights} weights)"
     flags = ["causal" if spec.get("causal") else "non-causal",
              "fwd+bwd" if spec.get("backward") else "fwd",
              f"device={spec.get('device')}", f"reps={spec.get('reps')}",
-             f"warm-up {spec.get('warmup_ms'):g} ms"]
+             f"warm-up {spec['warmup_ms']:g} ms" if spec.get("warmup_ms") is not None else f"warm-up {NA}",
+             "L2 flushed per call" if spec.get("cold_l2") else "L2 warm"]
     return SEPARATOR.join([what, *flags])

@@ -82,8 +82,11 @@ def summarize(session: Session, path: str | os.PathLike[str], *, has_footer: boo
               warnings: int = 0) -> SessionSummary:
     best: float | None = None
     best_at: str | None = None
+    # Only speedups whose both ends are trustworthy (measured, not noisy) count.
+    clean_baselines = {(c.seq, c.dtype) for c in session.cells if c.backend == "standard" and c.trustworthy}
     for cell in session.cells:
-        if cell.status == "ok" and cell.backend != "standard" and cell.speedup_vs_standard is not None:
+        if (cell.trustworthy and cell.backend != "standard" and cell.speedup_vs_standard is not None
+                and (cell.seq, cell.dtype) in clean_baselines):
             if best is None or cell.speedup_vs_standard > best:
                 best = cell.speedup_vs_standard
                 best_at = f"{cell.backend} seq={cell.seq} {cell.dtype}"

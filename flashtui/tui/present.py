@@ -46,7 +46,10 @@ def status_text(cell: dict[str, Any]) -> str:
     """'ok' or the status in capitals with its reason: 'FAILED: worker killed by SIGKILL'."""
     status = cell.get("status") or "ok"
     if status == "ok":
-        return "ok"
+        picked = cell.get("extra", {}).get("sdpa_kernel") if cell.get("backend") == "sdpa" else None
+        text = f"ok: ran {picked}" if picked else "ok"
+        # Noisy: measured, but its spread or the host's load make the number doubtful.
+        return f"~ noisy: {cell.get('noise_reason') or 'unstable timing'}" if cell.get("noisy") else text
     word = {"failed": "FAILED", "oom": "OOM", "unsupported": "unsupported"}.get(status, status)
     reason = cell.get("reason")
     return f"{word}: {reason}" if reason else word

@@ -59,3 +59,11 @@ def test_short_reason_and_trace_label():
     assert present.short_reason("fa2", None) == "unavailable"
     assert present.memory_trace_label(None, 80 * 1024**3, None) == "GPU memory NA / 80.0 GiB · worker NA"
     assert not math.isnan(present.eta_seconds(1, 1, 1.0))
+
+
+def test_status_text_says_noisy_with_its_reason_and_names_sdpas_pick():
+    assert present.status_text({"status": "ok", "noisy": True, "noise_reason": "IQR 40% of median"}) == \
+        "~ noisy: IQR 40% of median"
+    assert present.status_text({"status": "ok", "backend": "sdpa", "extra": {"sdpa_kernel": "CUDNN_ATTENTION"}}) == \
+        "ok: ran CUDNN_ATTENTION"
+    assert present.status_text({"status": "ok", "backend": "sdpa-flash", "extra": {}}) == "ok"

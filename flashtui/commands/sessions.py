@@ -1,6 +1,8 @@
 """`flashtui sessions`, `flashtui export`, `flashtui diff`: the stored sessions, headless.
 
-- ``flashtui sessions [--json]``: the sessions in the store, newest first.
+- ``flashtui sessions [--json] [--all]``: the sessions in the store, newest first. A
+  session that holds no cell (an older run that measured nothing) is hidden unless
+  ``--all``; a journal still being written shows as ``running``.
 - ``flashtui export SESSION [--format json|md|csv|html] [-o PATH]``: json/md/csv go to
   stdout without ``-o``; html is written to ``<session id>.html`` in the current
   directory then (a page of SVG is no use in a terminal).
@@ -29,6 +31,8 @@ MAX_WARNINGS_SHOWN = 5
 def register(subparsers: Any) -> None:
     listing = subparsers.add_parser("sessions", help="list stored sessions (newest first)")
     listing.add_argument("--json", action="store_true", help="JSON array of summaries")
+    listing.add_argument("--all", action="store_true",
+                         help="also list sessions that hold no cell (runs that measured nothing)")
     listing.set_defaults(func=run_sessions)
 
     export = subparsers.add_parser("export", help="export a session as json, md, csv or html")
@@ -65,11 +69,16 @@ def run_sessions(args: argparse.Namespace) -> int:
     from flashtui.store import index as store
 
     summaries = store.list_sessions()
+    hidden = 0
+    if not args.all:
+        hidden = sum(1 for s in summaries if s.empty)
+        summaries = [s for s in summaries if not s.empty]
     if args.json:
         print(json.dumps([s.to_dict() for s in summaries], indent=2))
         return EXIT_OK
     if not summaries:
-        print(f"no sessions yet in {store.sessions_dir()}; run `flashtui bench` to record one")
+        print(f"no sessions yet in {store.sessions_dir()}; run `flashtui bench` to record one"
+              + (f" ({hidden} without cells hidden; --all lists them)" if hidden else ""))
         return EXIT_OK
     header = ("ID", "CREATED", "DEVICE", "MODE", "CELLS ok/all", "BEST SPEEDUP", "STATUS")
     rows = [(s.id, s.created_at or NA, s.device or NA, s.mode or NA,
@@ -80,6 +89,8 @@ def run_sessions(args: argparse.Namespace) -> int:
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
     for row in (header, *rows):
         print("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+    if hidden:
+        print(f"({hidden} session(s) without cells hidden; --all lists them)")
     return EXIT_OK
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+import stat
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from flashtui.store.journal import SessionJournal, read_journal
 from flashtui.core.session import Session, SessionError
 
 DATA_DIR_ENV = "FLASHTUI_DATA_DIR"
+FALLBACK_DIRS_ENV = "FLASHTUI_FALLBACK_DIRS"
 JOURNAL_SUFFIX = ".jsonl"
 # How many candidates an "ambiguous prefix" error names before "and N more".
 _AMBIGUOUS_SHOWN = 4
@@ -48,11 +51,67 @@ def journal_path(session_id: str) -> Path:
     return sessions_dir() / f"{session_id}{JOURNAL_SUFFIX}"
 
 
+def fallback_dirs() -> list[Path]:
+    """Where a session goes when the store cannot take it (full disk, read-only data dir).
+
+    ``$FLASHTUI_FALLBACK_DIRS`` (a ``:``-separated list) when set; else a per-user folder
+    in the temporary directory, then one in /dev/shm (memory-backed, so it still works
+    when the disk holding both the data dir and /tmp is full).
+    """
+    override = os.environ.get(FALLBACK_DIRS_ENV)
+    if override is not None:
+        dirs = [Path(p).expanduser() for p in override.split(os.pathsep) if p.strip()]
+    else:
+        user = f"flashtui-{os.getuid()}" if hasattr(os, "getuid") else "flashtui"
+        dirs = [Path(tempfile.gettempdir()) / user / "sessions", Path("/dev/shm") / user / "sessions"]
+    primary = sessions_dir()
+    out: list[Path] = []
+    for folder in dirs:
+        if folder != primary and folder not in out and (override is not None or _safe_fallback(folder)):
+            out.append(folder)
+    return out
+
+
+def _safe_fallback(folder: Path) -> bool:
+    """A shared /tmp may hold a planted symlink or someone else's folder: use neither."""
+    for part in (folder.parent, folder):
+        try:
+            st = os.lstat(part)
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return False
+        if not stat.S_ISDIR(st.st_mode):  # lstat: a symlink is not a directory here
+            return False
+        if hasattr(os, "getuid") and st.st_uid != os.getuid():
+            return False
+    return True
+
+
 def open_journal(session: Session, *, fsync: bool = True) -> SessionJournal:
-    """Create the session's journal in the store and write its header; return the writer."""
-    journal = SessionJournal(journal_path(session.id), fsync=fsync)
+    """The session's journal in the store; return the writer.
+
+    The file appears with the first finished cell (a run that measured nothing leaves
+    no session). A store that cannot be written, then or later in the sweep, sends the
+    session to :func:`fallback_dirs` instead: the sweep goes on and
+    ``journal.warning()`` says where it went. While it is open, a marker in
+    ``<sessions>/.live/`` tells other flashtui processes a sweep is running
+    (:func:`live_sweeps`).
+    """
+    from flashtui.store import faults, live
+
+    journal = SessionJournal(journal_path(session.id), fsync=fsync, lazy=True,
+                             fallback_dirs=fallback_dirs(), fault=faults.from_env(),
+                             on_close=live.mark(sessions_dir(), session))
     journal.begin(session)
     return journal
+
+
+def live_sweeps(exclude: str | None = None) -> list[dict[str, Any]]:
+    """Sweeps running now on this host (their journal open), other than ``exclude``."""
+    from flashtui.store import live
+
+    return [m for m in live.running(sessions_dir()) if m.get("session_id") != exclude]
 
 
 @dataclass
@@ -69,7 +128,8 @@ class SessionSummary:
     # Best speedup_vs_standard over all ok cells, and where (NA when none measured).
     best_speedup: float | None
     best_speedup_at: str | None
-    # The session's status; "incomplete" when the journal has no footer; "unreadable".
+    # The session's status; without a footer "running" while its writer lives (a marker
+    # in .live/), else "incomplete"; "unreadable" when it cannot be read at all.
     status: str
     warnings: int = 0
     error: str | None = None
@@ -77,9 +137,14 @@ class SessionSummary:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @property
+    def empty(self) -> bool:
+        """Nothing measured and nothing running: an old run that never finished a cell."""
+        return self.n_cells == 0 and self.status not in ("running", "unreadable")
+
 
 def summarize(session: Session, path: str | os.PathLike[str], *, has_footer: bool = True,
-              warnings: int = 0) -> SessionSummary:
+              warnings: int = 0, running: bool = False) -> SessionSummary:
     best: float | None = None
     best_at: str | None = None
     # Only speedups whose both ends are trustworthy (measured, not noisy) count.
@@ -91,7 +156,7 @@ def summarize(session: Session, path: str | os.PathLike[str], *, has_footer: boo
                 best = cell.speedup_vs_standard
                 best_at = f"{cell.backend} seq={cell.seq} {cell.dtype}"
     device = session.provenance.get("device_name") or session.spec.get("device")
-    status = session.status if has_footer else "incomplete"
+    status = session.status if has_footer else ("running" if running else "incomplete")
     return SessionSummary(
         id=session.id, path=os.fspath(path), created_at=session.created_at,
         device=str(device) if device is not None else None,
@@ -126,8 +191,11 @@ def _normalized_time(stamp: str | None) -> str:
 
 def list_sessions(directory: str | os.PathLike[str] | None = None) -> list[SessionSummary]:
     """Every journal in the store, newest first. Unreadable files are listed, not fatal."""
+    from flashtui.store import live
+
     folder = Path(directory) if directory is not None else sessions_dir()
     summaries = []
+    running = {m.get("session_id") for m in live.running(folder)}
     for path in _journal_files(folder):
         try:
             contents = read_journal(path)
@@ -138,7 +206,8 @@ def list_sessions(directory: str | os.PathLike[str] | None = None) -> list[Sessi
                 status="unreadable", error=str(exc)))
             continue
         summaries.append(summarize(contents.session, path, has_footer=contents.has_footer,
-                                   warnings=len(contents.warnings)))
+                                   warnings=len(contents.warnings),
+                                   running=contents.session.id in running))
     summaries.sort(key=_sort_key, reverse=True)
     return summaries
 
@@ -208,6 +277,6 @@ def load(ref: str, directory: str | os.PathLike[str] | None = None) -> tuple[Ses
 
 
 __all__ = [
-    "DATA_DIR_ENV", "JOURNAL_SUFFIX", "SessionSummary", "data_dir", "journal_path",
+    "DATA_DIR_ENV", "FALLBACK_DIRS_ENV", "JOURNAL_SUFFIX", "fallback_dirs", "live_sweeps", "SessionSummary", "data_dir", "journal_path",
     "list_sessions", "load", "load_path", "open_journal", "resolve", "sessions_dir", "summarize",
 ]

@@ -21,11 +21,13 @@ their dicts key by key into the session (a later value wins).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 from flashtui.store.atomic import StorageError, describe_os_error
 from flashtui.core.results import SCHEMA_NAME, SCHEMA_VERSION, Cell
@@ -71,45 +73,95 @@ class SessionJournal:
 
     It is also a context manager: leaving the block with an exception writes a footer
     with status ``failed`` (``cancelled`` for KeyboardInterrupt) unless ``finish`` ran.
-    Write failures raise :class:`~flashtui.store.atomic.StorageError` (one line).
+
+    The file appears whole: header (and any cells already in the session) go to a
+    uniquely named temporary file that is then hard-linked to ``path`` (which fails if
+    ``path`` exists), so a reader never sees a half-written header and two writers never
+    share a file.
+
+    ``lazy``: the file is created when the first cell arrives, so a run that never
+    finished a cell (a model that fails to load, a Ctrl-C during start-up) leaves no
+    empty session behind. ``finish`` without a cell writes nothing.
+
+    ``fallback_dirs``: where the journal goes when ``path`` cannot be written (a full
+    disk, a read-only data directory, at creation or in the middle of a sweep): the
+    whole session so far is rewritten there and appending goes on; when no place takes
+    it, the session stays in memory only. Either way nothing raises: :attr:`problem`
+    and :meth:`warning` say what was not saved and where it went. Without fallbacks a
+    write failure raises :class:`~flashtui.store.atomic.StorageError` (one line).
+
+    ``fault``: a test hook ``fault(write_number, path) -> OSError | None`` raised in
+    place of a write to the first path (see :mod:`flashtui.store.faults`).
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, fsync: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, fsync: bool = True, lazy: bool = False,
+                 fallback_dirs: Sequence[str | os.PathLike[str]] = (),
+                 fault: Callable[[int, Path], OSError | None] | None = None,
+                 on_close: Callable[[], None] | None = None) -> None:
         self.path = Path(path)
+        self.first_path = self.path
         self.fsync = fsync
+        self.lazy = lazy
+        self.fallback_dirs = [Path(d) for d in fallback_dirs]
+        self._fault = fault
+        self._on_close = on_close
+        self._writes = 0
         self._handle: Any = None
+        self._good_size = 0
+        self._created = False
+        self._pending_updates: list[dict[str, Any]] = []
         self._written_cells: dict[tuple[str, int, str], dict[str, Any]] = {}
         self._written_updates: dict[str, str] = {}
         self._session: Session | None = None
         self.finished = False
+        # What went wrong with storage (one line each), and whether nothing is on disk.
+        self.problems: list[str] = []
+        self.in_memory_only = False
+
+    # -- where it is -------------------------------------------------------------
+    @property
+    def saved_path(self) -> Path | None:
+        """The file holding the session now (None: nothing written, or memory only)."""
+        return self.path if self._created and not self.in_memory_only else None
+
+    @property
+    def moved(self) -> bool:
+        return self.saved_path is not None and self.saved_path != self.first_path
+
+    def warning(self) -> str | None:
+        """One line: what could not be saved and where the session went instead."""
+        if not self.problems:
+            return None
+        session_id = self._session.id if self._session is not None else self.first_path.stem
+        n_cells = len(self._session.cells) if self._session is not None else 0
+        why = self.problems[0]
+        if self.in_memory_only:
+            return (f"session {session_id} was not saved ({'; '.join(self.problems)}): its {n_cells} "
+                    "cell(s) are only in this output")
+        return (f"session {session_id} could not be saved in {self.first_path.parent} ({why}); "
+                f"it went to {self.path} instead ({n_cells} cell(s))")
 
     # -- writing -----------------------------------------------------------------
     def begin(self, session: Session) -> None:
-        """Create the journal file (never overwriting one) and write the header.
+        """Start the journal (never overwriting one): header and the session's cells.
 
-        Cells already in ``session`` are journaled right after the header.
+        Lazy journals only check here that ``path`` is free; the file comes with the
+        first cell.
         """
-        if self._handle is not None:
+        if self._session is not None:
             raise SessionError(f"journal {self.path} was already begun")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # "x": a journal is append-only; silently replacing an old session loses data.
-            self._handle = open(self.path, "xb")
-        except FileExistsError:
-            raise StorageError(f"cannot create journal {self.path}: it already exists") from None
-        except OSError as exc:
-            raise StorageError(describe_os_error(exc, self.path, "create journal")) from None
+        if os.path.lexists(self.path):
+            raise StorageError(f"cannot create journal {self.path}: it already exists")
         self._session = session
-        header = session.to_dict()
-        header.pop("cells", None)
-        self._write({"record": RECORD_HEADER, **header})
-        for key in UPDATABLE_KEYS:
-            self._written_updates[key] = json.dumps(getattr(session, key), sort_keys=True)
-        for cell in session.cells:
-            self.append_cell(cell)
+        if not self.lazy or session.cells:
+            self._create()
 
     def append_cell(self, cell: Cell) -> None:
         """Journal one finished cell (a re-run of the same key replaces it on load)."""
+        _check_encodable({"record": RECORD_CELL, "cell": cell.to_dict()})
+        if not self._created:
+            self._create(extra_cell=cell)
+            return
         self._write({"record": RECORD_CELL, "cell": cell.to_dict()})
         self._written_cells[cell.key] = _cell_fingerprint(cell)
 
@@ -127,6 +179,11 @@ class SessionJournal:
                 raise TypeError(f"journal update {key} must be a dict, got {type(value).__name__}")
         if not record:
             return
+        if not self._created:
+            if self._session is None:
+                raise SessionError(f"journal {self.path} is not open (begin() first, or already finished)")
+            self._pending_updates.append({"record": RECORD_UPDATE, **record})
+            return
         self._write({"record": RECORD_UPDATE, **record})
         if self._session is not None:
             for key, value in record.items():
@@ -137,6 +194,14 @@ class SessionJournal:
         """Write what the journal lacks of ``session`` (cells, dict changes), the footer, close."""
         if self.finished:
             return
+        if not self._created:
+            if not session.cells:
+                # Nothing was measured: no session file at all (not an empty "failed" one).
+                self.finished = True
+                self.close()
+                return
+            self._session = self._session or session
+            self._create()
         for cell in session.cells:
             if self._written_cells.get(cell.key) != _cell_fingerprint(cell):
                 self.append_cell(cell)
@@ -160,24 +225,119 @@ class SessionJournal:
         if self._handle is not None:
             try:
                 self._handle.close()
+            except OSError:
+                pass  # every record was fsync'd already; a failing close loses nothing
             finally:
                 self._handle = None
+        if self._on_close is not None:
+            callback, self._on_close = self._on_close, None
+            callback()
 
     def __enter__(self) -> "SessionJournal":
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if exc_type is not None and not self.finished and self._session is not None \
-                and self._handle is not None:
+        if exc_type is not None and not self.finished and self._session is not None:
             status = "cancelled" if issubclass(exc_type, KeyboardInterrupt) else "failed"
             try:
                 self._session.finish(status)
                 self.finish(self._session)
-            except (OSError, StorageError):
+            except (OSError, StorageError, SessionError):
                 pass  # the original exception matters more
         self.close()
 
+    # -- the file ----------------------------------------------------------------
+    def _header_records(self, extra_cell: Cell | None) -> tuple[list[dict[str, Any]], list[Cell]]:
+        assert self._session is not None
+        header = self._session.to_dict()
+        header.pop("cells", None)
+        records = [{"record": RECORD_HEADER, **header}]
+        cells = list(self._session.cells)
+        if extra_cell is not None and not any(c is extra_cell for c in cells):
+            cells.append(extra_cell)  # journaled without session.add_cell: after the rest
+        records += [{"record": RECORD_CELL, "cell": c.to_dict()} for c in cells]
+        records += self._pending_updates
+        return records, cells
+
+    def _create(self, extra_cell: Cell | None = None, exclude: Path | None = None) -> None:
+        """Write header + cells so far as a new file: at ``path``, else at a fallback."""
+        if self._session is None:
+            raise SessionError(f"journal {self.path} is not open (begin() first, or already finished)")
+        records, cells = self._header_records(extra_cell)
+        try:
+            data = b"".join(_encode(r) for r in records)
+        except ValueError as exc:
+            raise SessionError(f"cannot journal a {records[-1].get('record')} record: {exc}") from None
+        candidates = [self.path] + [d / self.first_path.name for d in self.fallback_dirs]
+        for candidate in candidates:
+            if exclude is not None and candidate == exclude:
+                continue
+            try:
+                self._create_at(candidate, data)
+            except OSError as exc:
+                action = "create journal"
+                message = describe_os_error(exc, candidate, action)
+                if isinstance(exc, FileExistsError):
+                    message = f"cannot create journal {candidate}: it already exists"
+                if not self.fallback_dirs:
+                    raise StorageError(message) from None
+                self.problems.append(_short_reason(exc, candidate))
+                continue
+            self.path = candidate
+            self._created = True
+            self.in_memory_only = False
+            self._pending_updates = []
+            self._written_cells = {c.key: _cell_fingerprint(c) for c in cells}
+            for key in UPDATABLE_KEYS:
+                self._written_updates[key] = json.dumps(getattr(self._session, key), sort_keys=True)
+            return
+        # No place took it: the session lives on in memory (and in the command's output).
+        self._created = True
+        self.in_memory_only = True
+
+    def _create_at(self, path: Path, data: bytes) -> None:
+        self._maybe_fault(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:  # something that is not a directory holds the name
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path.parent)) from None
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                if self.fsync:
+                    os.fsync(handle.fileno())
+            try:
+                os.link(tmp_name, path)  # atomic, and fails if path exists: never overwrites
+            except FileExistsError:
+                raise
+            except OSError:  # no hard links here (some FUSE/vfat): exclusive create instead
+                with open(path, "xb") as handle:
+                    handle.write(data)
+                    handle.flush()
+                    if self.fsync:
+                        os.fsync(handle.fileno())
+        finally:
+            try:
+                os.unlink(tmp_name)
+            except OSError:
+                pass
+        self._handle = open(path, "ab")
+        self._good_size = len(data)
+        _fsync_dir(path.parent)
+
+    def _maybe_fault(self, path: Path) -> None:
+        if self._fault is None or path != self.first_path:
+            return
+        self._writes += 1
+        error = self._fault(self._writes, path)
+        if error is not None:
+            raise error
+
     def _write(self, record: dict[str, Any]) -> None:
+        if self.in_memory_only:
+            return
         if self._handle is None:
             raise SessionError(f"journal {self.path} is not open (begin() first, or already finished)")
         try:
@@ -185,12 +345,66 @@ class SessionJournal:
         except ValueError as exc:
             raise SessionError(f"cannot journal a {record.get('record')} record: {exc}") from None
         try:
+            self._maybe_fault(self.path)
             self._handle.write(data)
             self._handle.flush()
             if self.fsync:
                 os.fsync(self._handle.fileno())
+            self._good_size += len(data)
         except OSError as exc:
-            raise StorageError(describe_os_error(exc, self.path, "append to journal")) from None
+            if not self.fallback_dirs:
+                raise StorageError(describe_os_error(exc, self.path, "append to journal")) from None
+            self._fail_over(exc, record)
+
+    def _fail_over(self, exc: OSError, record: dict[str, Any]) -> None:
+        """The current file refused a write: rewrite the whole session elsewhere, go on."""
+        failed = self.path
+        self.problems.append(_short_reason(exc, failed))
+        handle, self._handle = self._handle, None
+        try:  # drop a half-written last line (shrinking needs no space), keep what was whole
+            handle.truncate(self._good_size)
+        except (OSError, ValueError):
+            pass
+        try:
+            handle.close()
+        except OSError:
+            pass
+        self._created = False
+        self._create(exclude=failed)
+        if self.in_memory_only:
+            return
+        kind = record.get("record")
+        if kind == RECORD_CELL:
+            cell = Cell.from_dict(record["cell"])
+            if self._written_cells.get(cell.key) == _cell_fingerprint(cell):
+                return  # already in the rewritten file
+        self._write(record)
+
+
+def _short_reason(exc: OSError, path: Path) -> str:
+    reason = exc.strerror or str(exc)
+    return f"{path.parent}: {reason}"
+
+
+def _check_encodable(record: dict[str, Any]) -> None:
+    try:
+        _encode(record)
+    except ValueError as exc:
+        raise SessionError(f"cannot journal a {record.get('record')} record: {exc}") from None
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a new file's name durable (best effort: not every filesystem allows it)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 # -- reading ---------------------------------------------------------------------

@@ -10,11 +10,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 from flashtui.store import index as store
-from flashtui.errors import HangUp
+from flashtui.errors import HangUp, StorageError
 from flashtui.client.worker_client import WorkerClient, WorkerError
 from flashtui.client.recorder import SweepRecorder
 from flashtui.core.session import Session
-from flashtui.core.spec import MODES, CellKey, SpecError, SweepSpec, cpu_defaults, cuda_defaults, parse_backends, parse_dtypes, parse_seqs
+from flashtui.core.spec import (
+    MAX_SEED, MODES, CellKey, SpecError, SweepSpec, check_seed, cpu_defaults, cuda_defaults, parse_backends,
+    parse_dtypes, parse_seqs,
+)
 from flashtui.core.units import fmt_clock
 
 
@@ -51,6 +54,29 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
+def _positive_seconds(text: str) -> float:
+    """A finite number of seconds > 0 (0 would fail every cell at once)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not (0 < value < float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        return check_seed(int(text.strip()))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer between 0 and {MAX_SEED}, got {text!r}") from None
+
+
+# The least a cell can take beyond its warm-up: inputs, the first call, the timed reps,
+# the memory and dispatch passes. A --cell-timeout below warm-up + this fails every cell.
+MIN_CELL_S = 1.0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "bench", help="run a sweep headless and print the table",
@@ -76,12 +102,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", choices=("cuda", "cpu"), help="default: cuda if present")
     p.add_argument("--warmup-ms", type=_non_negative_float, help="warm-up wall time per cell")
     p.add_argument("--reps", type=_positive("reps"), help="timed repetitions per cell")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=_seed, help=f"input seed, an integer 0..{MAX_SEED} (default 0)")
     p.add_argument("--no-parity", dest="parity", action="store_false", default=None,
                    help="skip the fp64 oracle (faster; no accuracy columns)")
     p.add_argument("--json", action="store_true", help="write the whole session as JSON to stdout")
     p.add_argument("--out", metavar="PATH", help="also write the session JSON to PATH")
-    p.add_argument("--cell-timeout", type=_non_negative_float, metavar="S",
+    p.add_argument("--cell-timeout", type=_positive_seconds, metavar="S",
                    help="kill and restart the worker when one cell takes longer than S seconds")
     p.add_argument("--monitor-hz", type=_non_negative_float, default=10.0, metavar="HZ",
                    help="NVML sampling rate during the sweep (0 turns it off; default 10, max 50)")
@@ -208,34 +234,56 @@ def exit_code(session: Session) -> int:
     return 0
 
 
+def check_args(args: argparse.Namespace) -> None:
+    """Everything checkable without the worker, checked before paying its start-up.
+
+    A typo should not cost a torch import, and an output path that cannot be written
+    must not cost a sweep. (Device-dependent defaults are applied again later.)
+    """
+    from flashtui.store.atomic import check_output_path
+
+    if args.mode != "kernel" and not args.model:
+        raise SpecError(f"--mode {args.mode} needs --model (a built-in name such as gpt2, or a local path)")
+    spec = spec_from_args(args, cuda_present=args.device != "cpu")
+    if args.monitor_hz and not 0.5 <= args.monitor_hz <= 50:
+        raise SpecError(f"--monitor-hz must be 0 (off) or between 0.5 and 50, got {args.monitor_hz:g}")
+    if args.cell_timeout is not None:
+        least_s = spec.warmup_ms / 1e3 + MIN_CELL_S
+        if args.cell_timeout < least_s:
+            raise SpecError(f"--cell-timeout {args.cell_timeout:g} s is below what a cell needs: "
+                            f"{spec.warmup_ms / 1e3:g} s of warm-up (--warmup-ms) plus at least "
+                            f"{MIN_CELL_S:g} s to run; give {least_s:g} or more")
+    targets = {}
+    for flag, path in (("--out", args.out), ("--profile", args.profile)):
+        if path:
+            targets[flag] = check_output_path(path, flag)
+    if len(targets) == 2 and targets["--out"] == targets["--profile"]:
+        raise SpecError(f"--out and --profile name the same file ({targets['--out']}); give two paths")
+
+
 def run(args: argparse.Namespace) -> int:
     from flashtui.reports.table import render_session
 
-    # Everything checkable without the worker is checked before paying its start-up:
-    # a typo should not cost a torch import. (Device-dependent defaults come later.)
-    if args.mode != "kernel" and not args.model:
-        raise SpecError(f"--mode {args.mode} needs --model (a built-in name such as gpt2, or a local path)")
-    spec_from_args(args, cuda_present=args.device != "cpu")
-    if args.monitor_hz and not 0.5 <= args.monitor_hz <= 50:
-        raise SpecError(f"--monitor-hz must be 0 (off) or between 0.5 and 50, got {args.monitor_hz:g}")
-    for flag, path in (("--out", args.out), ("--profile", args.profile)):
-        if path:
-            out_dir = Path(path).expanduser().resolve().parent
-            if not out_dir.is_dir():
-                raise SpecError(f"{flag}: directory {out_dir} does not exist")
+    check_args(args)
     launcher = None
+    profile_tmp: Path | None = None
     if args.profile:
         from flashtui.monitor.pyspy import find_pyspy, record_command
+        from flashtui.store.atomic import temp_path_beside
 
         if find_pyspy() is None:
             raise SpecError("--profile needs py-spy: pip install py-spy")
-        launcher = record_command(Path(args.profile).expanduser())
+        # py-spy writes a file of its own: a fresh temp beside the target, moved over it
+        # atomically at the end (through a symlink, never onto a FIFO or device).
+        profile_tmp = temp_path_beside(args.profile)
+        launcher = record_command(profile_tmp)
     client = WorkerClient(cell_timeout_s=args.cell_timeout, launcher=launcher)
     progress = Progress(1, enabled=not args.quiet)
     progress.show("starting worker (importing torch, initializing CUDA)")
     started = time.monotonic()
     recorder: SweepRecorder | None = None
     status = "failed"
+    out_error: str | None = None
     try:
         ready = client.start()
         ready_wall_s = time.monotonic() - started
@@ -255,6 +303,7 @@ def run(args: argparse.Namespace) -> int:
             session.backends_unavailable = {n: i["reason"] for n, i in backends.items() if not i["available"]}
         cells = spec.cells([n for n, i in backends.items() if i["available"]])
         progress.total = len(cells)
+        _warn_about_neighbours(session, ready["pid"], on_device)
         journal = store.open_journal(session) if args.journal else None
         sampler = SweepRecorder.start_monitor(prov, ready["pid"], args.monitor_hz) if on_device else None
         # Under --profile the worker runs inside py-spy record, whose samples pause it.
@@ -273,40 +322,129 @@ def run(args: argparse.Namespace) -> int:
         progress.close()
         client.close()
         if recorder is not None:
-            if args.profile:
-                _attach_profile(recorder.session, Path(args.profile).expanduser(), progress)
+            if profile_tmp is not None:
+                _attach_profile(recorder.session, profile_tmp, Path(args.profile).expanduser(), progress)
             recorder.close(status)
-            _emit(recorder.session, args, render_session)
-            if recorder.journal is not None:
-                progress.note(f"session {recorder.session.id} saved "
-                              f"(flashtui export {recorder.session.id} --format html)")
+            # The table first: whatever fails after the sweep, the numbers reach the screen.
+            out_error = _emit(recorder.session, args, render_session, _kept_where(recorder))
+            _report_storage(recorder, progress, out_error)
+        elif profile_tmp is not None:
+            _unlink_quietly(profile_tmp)
+    if out_error is not None:
+        raise StorageError(out_error)
     return exit_code(recorder.session)
 
 
-def _attach_profile(session: Session, path: Path, progress: Progress) -> None:
+def _warn_about_neighbours(session: Session, worker_pid: int, on_device: bool) -> None:
+    """Say so when another sweep (or any GPU job) runs on this device: timings disturb each other."""
+    from flashtui.store import live
+
+    key = live.device_key(session.spec, session.provenance)
+    others = [m for m in store.live_sweeps(exclude=session.id) if m.get("device") == key]
+    notes = {}
+    if others:
+        where = "the CPU" if key == "cpu" else f"GPU {session.provenance.get('device_name', '')}".strip()
+        names = ", ".join(live.describe(m) for m in others[:3])
+        _warn(f"another flashtui sweep is running on {where}: {names}; the timings of both "
+              "disturb each other (let one finish first)")
+        notes["concurrent_sweeps"] = [m.get("session_id") for m in others]
+    if on_device and session.provenance.get("device_kind") == "cuda":
+        from flashtui.monitor.nvml import other_compute_processes
+
+        found = other_compute_processes(session.provenance, worker_pid)
+        if found.count:
+            shown = ", ".join(f"pid {p['pid']}" + (f" ({p['name'][:40]})" if p.get("name") else "")
+                              for p in found.processes[:3])
+            if not others:  # a flashtui neighbour was named already
+                _warn(f"{found.count} other process(es) compute on this GPU ({shown}): "
+                      "timings taken now are disturbed by their work")
+            notes["other_gpu_processes"] = found.to_dict()
+    if notes:
+        session.provenance = {**session.provenance, **notes}
+
+
+def _warn(text: str) -> None:
+    """A warning reaches stderr even under --quiet (which silences progress only)."""
+    sys.stderr.write(f"flashtui: warning: {text}\n")
+    sys.stderr.flush()
+
+
+def _report_storage(recorder: SweepRecorder, progress: Progress, out_error: str | None) -> None:
+    journal = recorder.journal
+    session = recorder.session
+    if journal is None:
+        return
+    warning = journal.warning()
+    if warning:
+        hint = f" (flashtui export {journal.saved_path} --format html)" if journal.saved_path else ""
+        _warn(warning + hint)
+    elif journal.saved_path is not None:
+        progress.note(f"session {session.id} saved (flashtui export {session.id} --format html)")
+    elif not session.cells:
+        progress.note("no cell finished: no session was stored")
+
+
+def _attach_profile(session: Session, tmp: Path, path: Path, progress: Progress) -> None:
     from flashtui.monitor.pyspy import SpeedscopeError, validate_speedscope
+    from flashtui.store.atomic import StorageError as _StorageError, atomic_move
 
     try:
-        summary = validate_speedscope(path)
+        summary = validate_speedscope(tmp)
     except (SpeedscopeError, OSError) as exc:
+        _unlink_quietly(tmp)
         progress.note(f"profile not written: {exc}")
         session.attachments["profile"] = {"path": str(path), "error": str(exc)}
+        return
+    try:
+        atomic_move(tmp, path)
+    except _StorageError as exc:
+        # The recording is whole in the temp file: keep it there rather than lose it.
+        _warn(f"--profile: {exc}; the profile is kept at {tmp}")
+        session.attachments["profile"] = {"path": str(tmp), "format": "speedscope",
+                                          "error": str(exc), **summary}
         return
     session.attachments["profile"] = {"path": str(path), "format": "speedscope", **summary}
     progress.note(f"py-spy profile: {path} ({summary.get('n_samples')} samples)")
 
 
-def _emit(session: Session, args: argparse.Namespace, render: Callable[[Session], str]) -> None:
-    data = session.to_dict()
-    if args.out:
-        from flashtui.store.atomic import atomic_write_text
+def _unlink_quietly(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass
 
-        atomic_write_text(Path(args.out), json.dumps(data, indent=2) + "\n")
+
+def _emit(session: Session, args: argparse.Namespace, render: Callable[[Session], str],
+          kept: str = "the results are printed above") -> str | None:
+    """Print the table (or JSON), then write --out; return --out's error line, if any."""
+    data = session.to_dict()
+    text = json.dumps(data, indent=2) + "\n"
     if args.json:
-        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        sys.stdout.write(text)
     else:
         sys.stdout.write(render(session) + "\n")
     sys.stdout.flush()
+    if not args.out:
+        return None
+    from flashtui.store.atomic import atomic_write_text
+
+    try:
+        atomic_write_text(Path(args.out), text)
+    except StorageError as exc:
+        return f"--out: {exc}; {kept}"
+    return None
+
+
+def _kept_where(recorder: SweepRecorder) -> str:
+    """Where the results are, for the one line that says --out could not be written."""
+    journal, session = recorder.journal, recorder.session
+    if journal is None:
+        return "the results are printed above (--no-journal: not stored)"
+    if journal.saved_path is None:
+        return "the results are printed above only"
+    if journal.moved:
+        return f"the results are printed above and kept in {journal.saved_path}"
+    return f"the results are printed above and kept in the store as session {session.id}"
 
 
 __all__ = ["register", "run", "spec_from_args", "drive", "exit_code", "WorkerError"]

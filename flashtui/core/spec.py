@@ -34,8 +34,15 @@ BACKENDS = (
 MAX_SEQ = 1 << 24
 MAX_HEAD_DIM = 1024
 MAX_REPS = 100_000
+# torch.manual_seed takes any 64-bit value; one range, said once, keeps specs portable.
+MAX_SEED = 2**63 - 1
 
 
+def check_seed(value: Any) -> int:
+    """An integer seed in 0..MAX_SEED (not a bool, not a float with a fraction)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
+        raise SpecError(f"seed must be an integer between 0 and {MAX_SEED}, got {value!r}")
+    return value
 
 def _positive_int(name: str, value: Any, upper: int | None = None) -> int:
     if isinstance(value, bool):
@@ -172,6 +179,7 @@ class SweepSpec:
         object.__setattr__(self, "head_dim", _positive_int("head_dim", self.head_dim, MAX_HEAD_DIM))
         object.__setattr__(self, "reps", _positive_int("reps", self.reps, MAX_REPS))
         object.__setattr__(self, "new_tokens", _positive_int("new_tokens", self.new_tokens, 1 << 20))
+        check_seed(self.seed)
         if self.kv_heads is not None:
             kv = _positive_int("kv_heads", self.kv_heads, 4096)
             if self.heads % kv != 0:
@@ -254,6 +262,6 @@ def cuda_defaults() -> dict[str, Any]:
 
 
 __all__ = [
-    "BACKENDS", "CellKey", "DEVICES", "DTYPES", "MODES", "SpecError", "SweepSpec",
+    "BACKENDS", "CellKey", "DEVICES", "DTYPES", "MAX_SEED", "MODES", "SpecError", "SweepSpec", "check_seed",
     "cpu_defaults", "cuda_defaults", "parse_backends", "parse_dtypes", "parse_seqs",
 ]

@@ -22,6 +22,7 @@ No torch, textual or rich here (enforced by the layer tests).
 from __future__ import annotations
 
 import collections
+import os
 import statistics
 import threading
 import time
@@ -321,6 +322,66 @@ def descendant_pids(pid: int, proc_root: str = "/proc") -> set[int]:
                     found.add(child_pid)
                     frontier.append(child_pid)
     return found
+
+
+def _process_name(pid: int, proc_root: str = "/proc") -> str | None:
+    try:
+        raw = (Path(proc_root) / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return None
+    words = [w.decode(errors="replace") for w in raw.split(b"\0") if w]
+    return " ".join(words)[:120] or None
+
+
+@dataclass(frozen=True)
+class GpuNeighbours:
+    """Other compute processes on one GPU: their work disturbs every timing taken there."""
+
+    processes: tuple[dict[str, Any], ...] = ()
+    # False when NVML lists host pids this process cannot map (a container): one of
+    # ``processes`` is then the sweep's own worker.
+    own_identified: bool = True
+    reason: str | None = None  # why NVML could not answer (None: it did)
+
+    @property
+    def count(self) -> int:
+        return max(len(self.processes) - (0 if self.own_identified else 1), 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"processes": list(self.processes), "own_identified": self.own_identified,
+                "reason": self.reason, "count": self.count}
+
+
+def other_compute_processes(provenance: dict[str, Any] | None, own_pid: int | None,
+                            nvml: Any | None = None) -> GpuNeighbours:
+    """Compute processes on the worker's GPU other than ``own_pid`` (and its children).
+
+    Each as ``{"pid", "used_bytes", "name"}`` (the name from /proc where visible).
+    Never raises: without NVML the answer is empty with the reason.
+    """
+    lib, status = _open_nvml(nvml)
+    if lib is None:
+        return GpuNeighbours(reason=status.reason)
+    try:
+        try:
+            ref = resolve_device(lib, **device_hint_from_provenance(provenance))
+            listed = list(lib.nvmlDeviceGetComputeRunningProcesses(ref.handle) or [])
+        except Exception as exc:
+            return GpuNeighbours(reason=f"NVML cannot list the GPU's processes: {describe_nvml_error(lib, exc)}")
+        own = descendant_pids(own_pid) if own_pid else set()
+        own.add(os.getpid())
+        pids = [int(getattr(p, "pid", 0) or 0) for p in listed]
+        identified = not own_pid or any(pid in own for pid in pids) or not pids
+        out = []
+        for proc, pid in zip(listed, pids):
+            if pid in own:
+                continue
+            used = getattr(proc, "usedGpuMemory", None)
+            out.append({"pid": pid, "used_bytes": int(used) if isinstance(used, int) else None,
+                        "name": _process_name(pid)})
+        return GpuNeighbours(tuple(out), own_identified=identified)
+    finally:
+        _shutdown(lib)
 
 
 def summarize_window(samples: Iterable[Sample], t0_s: float, t1_s: float,
@@ -673,7 +734,7 @@ class NvmlSampler:
 
 __all__ = [
     "DEFAULT_RATE_HZ", "DeviceRef", "INSTALL_HINT", "MAX_RATE_HZ", "MIN_RATE_HZ",
-    "NvmlSampler", "NvmlStatus", "SAMPLE_FIELDS", "Sample", "descendant_pids",
+    "GpuNeighbours", "NvmlSampler", "NvmlStatus", "SAMPLE_FIELDS", "Sample", "descendant_pids",
     "describe_nvml_error", "device_hint_from_provenance", "normalize_uuid",
-    "pci_bus_id_string", "probe_nvml", "resolve_device", "summarize_window",
+    "other_compute_processes", "pci_bus_id_string", "probe_nvml", "resolve_device", "summarize_window",
 ]

@@ -104,8 +104,6 @@ def check_output_path(path: str | os.PathLike[str], what: str | None = None) -> 
         kind = _kind(st.st_mode)
         if kind is not None:
             raise refuse(kind + link_note)
-        if not os.access(real, os.W_OK):
-            raise refuse(f"the file is read-only{link_note}")
     directory = os.path.dirname(real) or "."
     if not os.path.exists(directory):
         raise refuse(f"directory {directory} does not exist")
@@ -119,6 +117,8 @@ def check_output_path(path: str | os.PathLike[str], what: str | None = None) -> 
         raise refuse(f"directory {directory} is on a read-only file system")
     if not os.access(directory, os.W_OK | os.X_OK):
         raise refuse(f"directory {directory} is not writable: Permission denied")
+    if st is not None and not os.access(real, os.W_OK):
+        raise refuse(f"the file is read-only{link_note}")  # replacing it would defeat chmod -w
     return Path(real)
 
 

@@ -18,15 +18,19 @@ from flashtui.core.results import Cell, Parity, attention_flops
 from flashtui.core.spec import CellKey, SweepSpec
 from flashtui.engine import dispatch, faults
 from flashtui.engine.backends import (
-    REGISTRY, TORCH_DTYPES, Backend, DeviceInfo, Prepared, Shape, sdpa_choice, sdpa_reasons, theory_bytes,
+    ELEMENT_BYTES, REGISTRY, TORCH_DTYPES, Backend, DeviceInfo, Prepared, Shape, sdpa_choice, sdpa_reasons,
+    theory_bytes,
 )
-from flashtui.engine.memory import is_oom, measure_peak, release
+from flashtui.engine.memory import is_oom, measure_peak, refusal, release, room
 from flashtui.engine.parity import ParityOracle, oracle_bytes
 from flashtui.engine.timing import Timing, time_calls
 
 # SDPBackend names -> the flashtui backend that forces that kernel (how `sdpa` cells name it).
 SDPA_KERNEL_LABELS = {"FLASH_ATTENTION": "sdpa-flash", "EFFICIENT_ATTENTION": "sdpa-efficient",
                       "CUDNN_ATTENTION": "sdpa-cudnn", "MATH": "sdpa-math", "OVERRIDEABLE": "overrideable"}
+# The CPU oracle's working-set budget (rows of fp64 scores at a time), see ParityOracle.
+CPU_ORACLE_BUDGET_BYTES = 1 << 27
+
 # Substrings of PyTorch's refusal when a forced SDPA kernel cannot run this input.
 _NO_KERNEL = ("No available kernel", "No viable backend")
 
@@ -127,15 +131,15 @@ class KernelRunner:
         shape = self.shape(key)
         q, k, v, dout = self._group_inputs(key)
         need = oracle_bytes(shape)
+        free = room(self.device.kind)
         if self.device.kind == "cuda":
-            free, _total = torch.cuda.mem_get_info()
-            budget = int(min(1 << 30, max(free // 4, 1 << 24)))
-            if need + budget > free:
-                self._oracle_reason = (f"fp64 oracle needs {need / 2**30:.1f} GiB + workspace, "
-                                       f"{free / 2**30:.1f} GiB free")
-                return None, self._oracle_reason
+            budget = int(min(1 << 30, max(free.free_bytes // 4, 1 << 24)))
         else:
-            budget = 1 << 27
+            budget = CPU_ORACLE_BUDGET_BYTES
+        reason = refusal(need + budget, free, self.device.kind, "fp64 oracle")
+        if reason is not None:
+            self._oracle_reason = reason
+            return None, self._oracle_reason
         self.progress(f"fp64 oracle for seq={key.seq} {key.dtype}")
         try:
             self._oracle = ParityOracle(q, k, v, dout, shape, budget)
@@ -164,6 +168,10 @@ class KernelRunner:
         if not ok:
             return Cell(key.backend, key.seq, key.dtype, status="unsupported", reason=reason)
         cell = Cell(key.backend, key.seq, key.dtype, theory_bytes=theory_bytes(backend, shape))
+        refused = self._guard(backend, shape, key, cell)
+        if refused is not None:
+            cell.status, cell.reason = "oom", refused
+            return cell
         try:
             faults.maybe_inject(key, self.device.kind)
             self._measure(backend, shape, key, cell)
@@ -176,6 +184,47 @@ class KernelRunner:
                 cell.reason = one_line(exc)
             release(self.device.kind)
         return cell
+
+    # ------------------------------------------------------------ memory guard
+    def input_bytes(self, shape: Shape) -> int:
+        """q, k, v (and dout) in the cell's dtype, plus the fp32 draw of the largest one."""
+        elem = ELEMENT_BYTES[shape.dtype]
+        q = shape.batch * shape.heads * shape.seq * shape.head_dim
+        kv = shape.batch * shape.kv_heads * shape.seq * shape.head_dim
+        total = (q + 2 * kv + (q if shape.backward else 0)) * elem
+        return int(total + q * 4)
+
+    def predicted_bytes(self, backend: Backend, shape: Shape, key: CellKey) -> int:
+        """What the cell must hold at its peak, by construction (a lower bound).
+
+        The group's inputs unless already resident, the backend's own layout copies
+        (BSHD backends transpose q, k, v), its theory bytes (S x S scores for standard),
+        the causal mask standard builds (S x S booleans) and one output kept alive by
+        the timing loop while the next call runs.
+        """
+        elem = ELEMENT_BYTES[shape.dtype]
+        out = shape.batch * shape.heads * shape.seq * shape.head_dim * elem
+        need = theory_bytes(backend, shape) + out
+        if self._group != (key.seq, key.dtype):
+            need += self.input_bytes(shape)
+        if backend.layout == "bshd":
+            need += self.input_bytes(shape) - shape.batch * shape.heads * shape.seq * shape.head_dim * 4
+        if backend.memory_model == "scores" and shape.causal:
+            need += shape.seq * shape.seq
+        return int(need)
+
+    def _guard(self, backend: Backend, shape: Shape, key: CellKey, cell: Cell) -> str | None:
+        """Refuse (as oom, nothing allocated) a cell that clearly cannot fit; else None."""
+        if self._group is not None and self._group != (key.seq, key.dtype):
+            self.release()  # the last group's tensors go now, so they do not count as used
+        need = self.predicted_bytes(backend, shape, key)
+        free = room(self.device.kind)
+        cell.extra["predicted_bytes"] = need
+        cell.extra["free_bytes"] = free.free_bytes
+        reason = refusal(need, free, self.device.kind)
+        if reason is not None:
+            cell.extra["memory_guard"] = free.source
+        return reason
 
     def _measure(self, backend: Backend, shape: Shape, key: CellKey, cell: Cell) -> None:
         q, k, v, dout = self._group_inputs(key)
@@ -199,10 +248,10 @@ class KernelRunner:
                 try:
                     first = call()
                 except RuntimeError as exc:
-                    refusal = forced_kernel_refusal(exc, caught, backend.name)
-                    if refusal is None:
+                    refused = forced_kernel_refusal(exc, caught, backend.name)
+                    if refused is None:
                         raise
-                    cell.status, cell.reason = "unsupported", refusal
+                    cell.status, cell.reason = "unsupported", refused
                     return
             del first
             self.progress(f"timing {key.label()}")
@@ -229,7 +278,13 @@ class KernelRunner:
                 cell.status = "failed"
                 cell.reason = verdict.reason
             if self.spec.parity:
-                cell.parity = self._parity(key, backend, prepared, dout)
+                try:
+                    cell.parity = self._parity(key, backend, prepared, dout)
+                except Exception as exc:  # noqa: BLE001 - the timings above stay measured
+                    if not is_oom(exc):
+                        raise
+                    release(dev)
+                    cell.parity = Parity(reason=f"the parity pass ran out of memory: {one_line(exc, 120)}")
 
     def _callable(self, backend: Backend, prepared: Prepared, dout: torch.Tensor | None):
         if dout is None:
@@ -246,6 +301,13 @@ class KernelRunner:
         oracle, reason = self._group_oracle(key)
         if oracle is None:
             return Parity(reason=reason)
+        # The parity pass runs the backend once more beside the resident oracle.
+        shape = self.shape(key)
+        elem = ELEMENT_BYTES[shape.dtype]
+        need = theory_bytes(backend, shape) + shape.batch * shape.heads * shape.seq * shape.head_dim * (elem + 8)
+        tight = refusal(need, room(self.device.kind), self.device.kind, "the parity pass")
+        if tight is not None:
+            return Parity(reason=tight)
         with prepared.context():
             out = prepared.forward()
             grads = None

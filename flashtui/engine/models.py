@@ -57,9 +57,9 @@ from flashtui.core import model_catalog
 from flashtui.core.results import PARITY_RATIO_LIMIT, Cell, Parity
 from flashtui.core.spec import CellKey, SpecError, SweepSpec
 from flashtui.engine import dispatch, faults
-from flashtui.engine.backends import REGISTRY, TORCH_DTYPES, Backend, DeviceInfo, Shape, theory_bytes
+from flashtui.engine.backends import ELEMENT_BYTES, REGISTRY, TORCH_DTYPES, Backend, DeviceInfo, Shape, theory_bytes
 from flashtui.engine.kernel import fill_timing, forced_kernel_refusal, one_line
-from flashtui.engine.memory import is_oom, measure_peak, release
+from flashtui.engine.memory import is_oom, measure_peak, refusal, release, room
 from flashtui.engine.parity import REL_ERR_FLOOR, error_metrics
 from flashtui.engine import hostload
 from flashtui.engine.timing import MAX_TIMED_S, judge, summarize, time_calls, warm_up
@@ -435,6 +435,10 @@ class ModelRunner:
                 raise
             cell.extra["build_s"] = built.build_s
             cell.extra["params"] = built.n_params
+            refused = self._guard(key, backend, cell)
+            if refused is not None:
+                cell.status, cell.reason = "oom", refused
+                return cell
             self._measure(key, backend, built, cell)
         except Exception as exc:  # noqa: BLE001 - every failure is a cell result
             if is_oom(exc):
@@ -444,6 +448,35 @@ class ModelRunner:
             self._drop_group()
             release(self.device.kind)
         return cell
+
+    # ------------------------------------------------------------ memory guard
+    def predicted_bytes(self, key: CellKey, backend: Backend) -> int:
+        """What one forward must hold beside the resident model, by construction (a lower bound).
+
+        One layer's attention theory bytes (S x S scores for eager), that layer's
+        activations (hidden states, q/k/v, attention output and a 4x-wide MLP: about
+        8 x tokens x hidden), and for decode the KV cache of every layer.
+        """
+        elem = ELEMENT_BYTES[key.dtype]
+        shape = self.attention_shape(key)
+        longest = key.seq + (self.spec.new_tokens if self.spec.mode == "decode" else 0)
+        tokens = self.spec.batch * longest
+        need = theory_bytes(backend, shape) + 8 * tokens * int(self.config.hidden_size) * elem
+        if self.spec.mode == "decode":
+            need += 2 * self.n_layers * tokens * shape.kv_heads * shape.head_dim * elem
+        return int(need)
+
+    def _guard(self, key: CellKey, backend: Backend, cell: Cell) -> str | None:
+        """Refuse (as oom, before the cell allocates) a cell that clearly cannot fit."""
+        need = self.predicted_bytes(key, backend)
+        free = room(self.device.kind)
+        cell.extra["predicted_bytes"] = need
+        cell.extra["free_bytes"] = free.free_bytes
+        reason = refusal(need, free, self.device.kind)
+        if reason is not None:
+            cell.extra["memory_guard"] = free.source
+            cell.theory_bytes = theory_bytes(backend, self.attention_shape(key))
+        return reason
 
     def _switch(self, model: torch.nn.Module, backend_name: str) -> str:
         impl = attn_implementation_for(backend_name)
@@ -610,18 +643,20 @@ class ModelRunner:
 
     def _reference_dtype(self, built: _Built, seq: int) -> tuple[torch.dtype | None, str]:
         """fp64 if a float64 copy and its activations fit; else fp32 eager; else None + why."""
-        if self.device.kind != "cuda":
-            return torch.float64, "fp64"
-        free, _total = torch.cuda.mem_get_info()
+        free = room(self.device.kind)
         shape = self.attention_shape(CellKey("standard", seq, built.dtype))
         for dtype, name, elem in ((torch.float64, "fp64", 8), (torch.float32, "fp32-eager", 4)):
             weights = built.n_params * elem
             # Eager scores + probabilities of one layer, plus a generous margin for activations.
             act = 2 * shape.batch * shape.heads * seq * seq * elem + 32 * shape.batch * seq * self.config.hidden_size * elem
-            if weights + act < 0.9 * free:
+            # On the GPU 10% slack; on the host the CPU margin (memory.refusal), since the
+            # OOM killer, not an exception, is what meets a reference copy that does not fit.
+            fits = (weights + act < 0.9 * free.free_bytes if self.device.kind == "cuda"
+                    else refusal(weights + act, free, "cpu") is None)
+            if fits:
                 return dtype, name
         return None, (f"no room for a reference copy: fp32 weights alone need "
-                      f"{built.n_params * 4 / 2**30:.1f} GiB, {free / 2**30:.1f} GiB free")
+                      f"{built.n_params * 4 / 2**30:.1f} GiB, {free.free_bytes / 2**30:.1f} GiB free")
 
     def _group_reference(self, key: CellKey, model: torch.nn.Module, ids: torch.Tensor,
                          backend_name: str) -> None:

@@ -323,7 +323,9 @@ class SessionJournal:
                 os.unlink(tmp_name)
             except OSError:
                 pass
-        self._handle = open(path, "ab")
+        # Unbuffered: a refused write leaves no bytes behind in a buffer that a later
+        # flush or close would append after the cut (see _fail_over).
+        self._handle = open(path, "ab", buffering=0)
         self._good_size = len(data)
         _fsync_dir(path.parent)
 
@@ -346,8 +348,9 @@ class SessionJournal:
             raise SessionError(f"cannot journal a {record.get('record')} record: {exc}") from None
         try:
             self._maybe_fault(self.path)
-            self._handle.write(data)
-            self._handle.flush()
+            view = memoryview(data)
+            while view:  # a raw write may take part of the line (a nearly full disk)
+                view = view[self._handle.write(view):]
             if self.fsync:
                 os.fsync(self._handle.fileno())
             self._good_size += len(data)
@@ -362,7 +365,7 @@ class SessionJournal:
         self.problems.append(_short_reason(exc, failed))
         handle, self._handle = self._handle, None
         try:  # drop a half-written last line (shrinking needs no space), keep what was whole
-            handle.truncate(self._good_size)
+            os.ftruncate(handle.fileno(), self._good_size)
         except (OSError, ValueError):
             pass
         try:

@@ -117,6 +117,7 @@ class SessionJournal:
         # What went wrong with storage (one line each), and whether nothing is on disk.
         self.problems: list[str] = []
         self.in_memory_only = False
+        self._last_warning: tuple[str, bool, int] | None = None
 
     # -- where it is -------------------------------------------------------------
     @property
@@ -140,6 +141,15 @@ class SessionJournal:
                     "cell(s) are only in this output")
         return (f"session {session_id} could not be saved in {self.first_path.parent} ({why}); "
                 f"it went to {self.path} instead ({n_cells} cell(s))")
+
+    def new_warning(self) -> str | None:
+        """:meth:`warning` when it changed since the last call (a UI notifies once per move)."""
+        warning = self.warning()
+        state = (str(self.path), self.in_memory_only, len(self.problems))
+        if warning is None or state == self._last_warning:
+            return None  # the same move as last time (only its cell count grew)
+        self._last_warning = state
+        return warning
 
     # -- writing -----------------------------------------------------------------
     def begin(self, session: Session) -> None:

@@ -332,6 +332,7 @@ class FlashTuiApp(App[int]):
                 self.journal.append_cell(cell)
             except Exception as exc:
                 self._journal_failed(exc)
+            self._storage_notice(self.journal)
         data = cell.to_dict()
         self._run_log("info" if cell.status == "ok" else "error",
                       f"{cell.backend} seq={cell.seq} {cell.dtype}: "
@@ -742,6 +743,13 @@ class FlashTuiApp(App[int]):
             journal.close()
         except Exception as exc:
             self._journal_failed(exc)
+        self._storage_notice(journal)
+
+    def _storage_notice(self, journal: Any) -> None:
+        """A full disk or read-only data dir moved the session: say where, once."""
+        notice = journal.new_warning() if hasattr(journal, "new_warning") else None
+        if notice:
+            self.notify(notice, severity="warning", title="storage", timeout=12)
 
     def _journal_failed(self, exc: BaseException) -> None:
         self.journal = None
@@ -787,10 +795,12 @@ class FlashTuiApp(App[int]):
             self.pop_screen()
 
     def action_screenshot(self) -> None:
-        try:
-            path = self.save_screenshot(path=self.screenshot_dir)
-        except OSError as exc:
-            self.notify(f"cannot save the screenshot: {exc.strerror or exc}", severity="error")
+        from flashtui.tui.storage import save_screenshot
+
+        try:  # checked and atomic: never onto a FIFO, device or directory (StorageError)
+            path = save_screenshot(self, self.screenshot_dir)
+        except (OSError, ValueError) as exc:
+            self.notify(f"cannot save the screenshot: {getattr(exc, 'strerror', None) or exc}", severity="error")
             return
         self.notify(f"screenshot saved: {path}", title="screenshot", timeout=6)
 

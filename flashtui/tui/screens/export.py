@@ -1,4 +1,9 @@
-"""Export modal: one input holding the destination; the format follows the suffix."""
+"""Export modal: one input holding the destination; the format follows the suffix.
+
+The path is checked before the dialog closes (``flashtui.store.atomic.check_output_path``):
+a FIFO, a device, a directory, /proc or /sys, a missing or read-only directory is named
+in the dialog, which stays open for another path.
+"""
 
 from __future__ import annotations
 
@@ -43,6 +48,13 @@ class ExportScreen(ModalScreen[str | None]):
         if format_for_path(path) is None:
             self.query_one("#export-error", Label).update(
                 "✗ the file name must end in .html, .md, .csv or .json")
+            return
+        from flashtui.store.atomic import StorageError, check_output_path
+
+        try:  # a FIFO, device, directory or unwritable place: said here, the dialog stays
+            check_output_path(path)
+        except StorageError as exc:
+            self.query_one("#export-error", Label).update(f"✗ {exc}")
             return
         self.dismiss(path)
 

@@ -283,6 +283,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     recorder: SweepRecorder | None = None
     status = "failed"
+    swept = False  # True once the sweep ran to its end (not an error before or during it)
     out_error: str | None = None
     try:
         ready = client.start()
@@ -311,6 +312,7 @@ def run(args: argparse.Namespace) -> int:
         recorder = SweepRecorder(session, journal, sampler, cell_marks=marks)
         drive(client, spec, recorder, progress, cells)
         status = session.status if session.status != "running" else "complete"
+        swept = True
     except KeyboardInterrupt as exc:
         status = "cancelled"
         if isinstance(exc, HangUp):
@@ -326,7 +328,9 @@ def run(args: argparse.Namespace) -> int:
                 _attach_profile(recorder.session, profile_tmp, Path(args.profile).expanduser(), progress)
             recorder.close(status)
             # The table first: whatever fails after the sweep, the numbers reach the screen.
-            out_error = _emit(recorder.session, args, render_session, _kept_where(recorder))
+            # (An error before any cell, e.g. a model that cannot load, is its one line only.)
+            if swept or recorder.session.cells:
+                out_error = _emit(recorder.session, args, render_session, _kept_where(recorder))
             _report_storage(recorder, progress, out_error)
         elif profile_tmp is not None:
             _unlink_quietly(profile_tmp)

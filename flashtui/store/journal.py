@@ -114,8 +114,8 @@ class SessionJournal:
         self._written_updates: dict[str, str] = {}
         self._session: Session | None = None
         self.finished = False
-        # What went wrong with storage (one line each), and whether nothing is on disk.
-        self.problems: list[str] = []
+        # Each place that refused the journal and why, and whether nothing is on disk.
+        self.problems: list[tuple[str, str]] = []
         self.in_memory_only = False
         self._last_warning: tuple[str, bool, int] | None = None
 
@@ -135,11 +135,12 @@ class SessionJournal:
             return None
         session_id = self._session.id if self._session is not None else self.first_path.stem
         n_cells = len(self._session.cells) if self._session is not None else 0
-        why = self.problems[0]
         if self.in_memory_only:
-            return (f"session {session_id} was not saved ({'; '.join(self.problems)}): its {n_cells} "
+            tried = "; ".join(f"{where}: {why}" for where, why in self.problems)
+            return (f"session {session_id} was not saved ({tried}): its {n_cells} "
                     "cell(s) are only in this output")
-        return (f"session {session_id} could not be saved in {self.first_path.parent} ({why}); "
+        where, why = self.problems[0]
+        return (f"session {session_id} could not be saved in {where} ({why}); "
                 f"it went to {self.path} instead ({n_cells} cell(s))")
 
     def new_warning(self) -> str | None:
@@ -394,9 +395,9 @@ class SessionJournal:
         self._write(record)
 
 
-def _short_reason(exc: OSError, path: Path) -> str:
-    reason = exc.strerror or str(exc)
-    return f"{path.parent}: {reason}"
+def _short_reason(exc: OSError, path: Path) -> tuple[str, str]:
+    """(the folder that refused, errno's text) for the one-line warning."""
+    return str(path.parent), exc.strerror or str(exc)
 
 
 def _check_encodable(record: dict[str, Any]) -> None:

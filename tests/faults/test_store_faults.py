@@ -61,8 +61,8 @@ def test_disk_fills_up_mid_sweep_the_session_moves_and_nothing_is_lost(mount_tmp
     data = _all_cells_printed(run.stdout)
     (warning,) = _warnings(run.stderr)
     moved = _fallback_journal(fallback)
-    assert f"session {data['id']} could not be saved in {data_dir / 'sessions'}" in warning
-    assert "No space left on device" in warning and f"it went to {moved} instead" in warning
+    assert (f"session {data['id']} could not be saved in {data_dir / 'sessions'} (No space left on device); "
+            f"it went to {moved} instead ({N_CELLS} cell(s))") in warning
     contents = read_journal(moved)
     assert contents.has_footer and contents.session.status == "complete"
     assert [c.to_dict() for c in contents.session.cells] == data["cells"]
@@ -120,6 +120,7 @@ def test_a_model_that_fails_to_load_leaves_no_session(data_dir, tmp_path):
     run = flashtui(["bench", "--device", "cpu", "--mode", "prefill", "--model", str(broken),
                     "--seq", "64", "--quiet"], data_dir)
     assert run.returncode == 2 and "cannot read the model config" in run.stderr, run.stderr[-2000:]
+    assert run.stdout == ""  # one line on stderr, no empty table
     assert journals(data_dir) == []
     listing = flashtui(["sessions"], data_dir)
     assert listing.returncode == 0 and listing.stdout.startswith("no sessions yet")

@@ -17,19 +17,21 @@ import os
 from pathlib import Path
 from typing import Callable
 
+from flashtui.errors import UsageError
+
 STORE_FAULT_ENV = "FLASHTUI_INJECT_STORE_FAULT"
 ERRORS = {"enospc": errno.ENOSPC, "erofs": errno.EROFS}
 
 
 def parse(text: str) -> tuple[int, int]:
-    """``"enospc@3"`` -> ``(errno.ENOSPC, 3)``. Raises ValueError on anything else."""
+    """``"enospc@3"`` -> ``(errno.ENOSPC, 3)``. Raises UsageError (one line) on anything else."""
     kind, _, at = text.strip().partition("@")
     if kind not in ERRORS:
-        raise ValueError(f"{STORE_FAULT_ENV}: unknown fault {kind!r}; choose from {', '.join(ERRORS)}")
+        raise UsageError(f"{STORE_FAULT_ENV}: unknown fault {kind!r}; choose from {', '.join(ERRORS)}")
     try:
         first = int(at or "1")
     except ValueError:
-        raise ValueError(f"{STORE_FAULT_ENV}: {at!r} is not a write number") from None
+        raise UsageError(f"{STORE_FAULT_ENV}: {at!r} is not a write number") from None
     return ERRORS[kind], max(first, 1)
 
 

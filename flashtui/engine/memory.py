@@ -35,6 +35,8 @@ from typing import Callable
 
 import torch
 
+from flashtui.core.units import fmt_bytes
+
 GIB = 1 << 30
 # CPU margin (see the module docstring): need * CPU_FACTOR + CPU_RESERVE_BYTES must fit.
 CPU_FACTOR = 1.25
@@ -158,10 +160,6 @@ def host_room() -> Room:
     return Room(int(free), source)
 
 
-def gib(n_bytes: float) -> str:
-    return f"{n_bytes / GIB:.1f} GiB" if n_bytes >= GIB / 10 else f"{n_bytes / (1 << 20):.0f} MiB"
-
-
 def refusal(need_bytes: int, free: Room, device: str, what: str = "") -> str | None:
     """Why ``need_bytes`` clearly cannot fit in ``free`` (None when it may fit)."""
     if device == "cuda":
@@ -172,7 +170,7 @@ def refusal(need_bytes: int, free: Room, device: str, what: str = "") -> str | N
         return None
     margin = "" if device == "cuda" else "; CPU margin +25% +512 MiB"
     prefix = f"{what} " if what else ""
-    return f"{prefix}needs {gib(need_bytes)}, {gib(free.free_bytes)} free ({free.source}{margin})"
+    return f"{prefix}needs {fmt_bytes(need_bytes)}, {fmt_bytes(free.free_bytes)} free ({free.source}{margin})"
 
 
 # CUDA errors after which the context cannot be used again (they are "sticky").

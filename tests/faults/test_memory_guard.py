@@ -18,6 +18,7 @@ import time
 
 import pytest
 
+from flashtui.core.units import fmt_bytes
 from flashtui.engine import memory
 from flashtui.store import index as store
 
@@ -128,7 +129,7 @@ def test_the_margins_are_the_documented_ones(device, need, free, refused):
     reason = memory.refusal(need, memory.Room(free, "test"), device)
     assert (reason is not None) == refused
     if refused:
-        assert reason.startswith(f"needs {need / GIB:.1f} GiB, {free / GIB:.1f} GiB free (test")
+        assert reason.startswith(f"needs {fmt_bytes(need)}, {fmt_bytes(free)} free (test")
 
 
 def test_host_room_reads_the_real_limits():

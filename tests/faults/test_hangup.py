@@ -190,7 +190,7 @@ def test_tui_hangup_mid_sweep_under_a_real_pty(data_dir, tmp_path):
         # must outlive it (see the PR_SET_PDEATHSIG test above).
         wait_until(lambda: "worker ready" in terminal.text(), 90, "the TUI to show 'worker ready'")
         os.write(master, b"\x12")  # ctrl+r: run the form's (default CPU) sweep
-        # Default CPU sweep: standard, sdpa-math, sdpa-flash at 128, then standard@256 hangs.
+        # Default CPU sweep: standard, sdpa, sdpa-math, sdpa-flash at 128, then standard@256 hangs.
         wait_until(lambda: _cells_on_disk(data_dir) >= 3, 90, "three finished cells in the journal")
         workers = worker_pids_of(proc.pid)
         assert len(workers) == 1, (workers, terminal.text()[-1500:])
@@ -203,7 +203,7 @@ def test_tui_hangup_mid_sweep_under_a_real_pty(data_dir, tmp_path):
     contents = read_journal(journals(data_dir)[0])
     assert contents.skipped_lines == 0, contents.warnings
     assert [(c.backend, c.seq, c.status) for c in contents.session.cells][:3] == [
-        ("standard", 128, "ok"), ("sdpa-math", 128, "ok"), ("sdpa-flash", 128, "ok")]
+        ("standard", 128, "ok"), ("sdpa", 128, "ok"), ("sdpa-math", 128, "ok")]
     # The app ends the journal itself: a footer, the sweep marked cancelled, exit 129.
     assert proc.returncode == 129, proc.returncode
     assert contents.has_footer and contents.session.status == "cancelled", contents.warnings

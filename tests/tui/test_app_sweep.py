@@ -47,7 +47,8 @@ async def test_change_settings_run_and_see_numbers_in_every_panel(isolated_dirs)
         timing = rows(app, TimingTable, "#timing-table")
         assert set(timing) == {f"{b}|{s}|fp32" for b in ("standard", "sdpa-math", "sdpa-flash") for s in (64, 128)}
         for key, row in timing.items():
-            assert row[-1] == "ok", row
+            # ok, or ok but noisy (a loaded box): measured either way
+            assert row[-1] == "ok" or row[-1].startswith("~ noisy: "), row
             assert row[3].endswith(("us", "ms")) and "±" in row[3]
             assert "FLOP/s" in row[4]
             assert row[5].endswith("x")

@@ -24,7 +24,7 @@ class FakeSample:
 
 
 class SyntheticSampler:
-    def __init__(self, ready: dict[str, Any] | None = None, rate_hz: float = 20.0) -> None:
+    def __init__(self, ready: Any = None, rate_hz: float = 20.0) -> None:
         self.rate_hz = rate_hz
         self.callbacks: list[Callable[[Any], None]] = []
         self._stop = threading.Event()

@@ -206,7 +206,7 @@ async def shoot(args: argparse.Namespace) -> int:
         if not app.ready:
             note(f"the worker did not start: {seen['start_failed'] or 'timed out'}")
             return 3
-        device = (app.ready.get("provenance") or {}).get("device_name")
+        device = app.ready.provenance.get("device_name")
         note(f"worker ready on {device}")
         if args.doctor:
             await pilot.press("d")

@@ -13,7 +13,7 @@ from typing import Any
 
 from flashtui.store.journal import SessionJournal
 from flashtui.monitor.nvml import NvmlSampler, device_hint_from_provenance
-from flashtui.core.protocol import Message
+from flashtui.core.protocol import CellFinished, Event, SweepFinished, WorkerRestarted
 from flashtui.core.results import Cell
 from flashtui.core.session import Session
 
@@ -41,22 +41,22 @@ class SweepRecorder:
         sampler.start()
         return sampler
 
-    def handle(self, msg: Message) -> Cell | None:
+    def handle(self, msg: Event) -> Cell | None:
         """Apply one event; returns the finished Cell for CellFinished events."""
-        if msg.type == "CellFinished":
-            cell = Cell.from_dict(msg["cell"])
+        if isinstance(msg, CellFinished):
+            cell = msg.to_cell()
             cell.extra.update(self.cell_marks)
             self._attach_telemetry(cell)
             self.session.add_cell(cell)
             if self.journal is not None:
                 self.journal.append_cell(cell)
             return cell
-        if msg.type == "WorkerRestarted":
-            self.session.worker["restarts"] = msg["restarts"]
+        if isinstance(msg, WorkerRestarted):
+            self.session.worker["restarts"] = msg.restarts
             if self.sampler is not None:
-                self.sampler.watch_pid(msg["pid"])
-        elif msg.type == "SweepFinished":
-            self.session.finish("cancelled" if msg["cancelled"] else "complete")
+                self.sampler.watch_pid(msg.pid)
+        elif isinstance(msg, SweepFinished):
+            self.session.finish("cancelled" if msg.cancelled else "complete")
         return None
 
     def _attach_telemetry(self, cell: Cell) -> None:

@@ -1,12 +1,13 @@
 """Start, drive, cancel and restart the measurement worker. No torch here.
 
 ``WorkerClient`` owns one ``python -m flashtui.worker`` subprocess. A reader thread
-turns its stdout into :class:`~flashtui.core.protocol.Message` objects; ``run_sweep`` yields
+turns its stdout into typed :mod:`flashtui.core.protocol` events; ``run_sweep`` yields
 them and survives the worker dying: the cell in flight is reported failed with the
 reason (signal, exit code, last stderr line), a fresh worker is started, and the sweep
 goes on with the next cell. A per-cell watchdog turns a hung cell into the same story.
 
-Client-side events (never on the wire) use types from ``CLIENT_EVENTS``.
+What the client observes itself (``WorkerDied``, ``WorkerRestarted``) are the
+protocol's client events: the same registry, never accepted off the wire.
 """
 
 from __future__ import annotations
@@ -20,17 +21,19 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 from flashtui.errors import EXIT_WORKER_POISONED, WorkerError
-from flashtui.core.protocol import Message, ProtocolError, decode, encode
+from flashtui.core.protocol import (
+    EVENT, Cancel, CellFinished, CellStarted, Event, Log, ProtocolError, Request, RequestFailed,
+    RunSweep, Shutdown, SweepFinished, SweepStarted, WorkerDied, WorkerReady, WorkerRestarted,
+    decode, encode,
+)
 from flashtui.core.results import Cell
 from flashtui.core.spec import CellKey, SweepSpec
 
-# Synthesized by the client, not sent by the worker.
-CLIENT_EVENTS = ("WorkerDied", "WorkerRestarted")
-
 _EOF = object()
+Reply = TypeVar("Reply", bound=Event)
 
 
 class _Spawner:
@@ -122,7 +125,9 @@ class WorkerClient:
         # Optional command prefix, e.g. ["py-spy", "record", ..., "--"] (see monitor.pyspy).
         self.launcher = list(launcher or [])
         self.proc: subprocess.Popen[bytes] | None = None
-        self.ready: Message | None = None
+        self.ready: WorkerReady | None = None
+        # Spawn to WorkerReady as this process saw it (the worker's own clock is ready_s).
+        self.ready_wall_s: float | None = None
         self.restarts = 0
         self._events: queue.Queue[Any] = queue.Queue()
         self._reader: threading.Thread | None = None
@@ -138,11 +143,12 @@ class WorkerClient:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def start(self) -> Message:
+    def start(self) -> WorkerReady:
         """Start the worker and wait for WorkerReady (raises WorkerError with the reason)."""
         if self.alive:
             assert self.ready is not None
             return self.ready
+        started = time.monotonic()
         self._events = queue.Queue()
         log = open(self.log_path, "ab")
         cmd = [*self.launcher, self.python, "-m", "flashtui.worker"]
@@ -179,11 +185,12 @@ class WorkerClient:
                     f"the worker {describe_exit(self.proc.returncode)} before it was ready: "
                     f"{self.stderr_tail() or 'no output'}"
                 )
-            if isinstance(item, Message) and item.type == "WorkerReady":
+            if isinstance(item, WorkerReady):
                 self.ready = item
+                self.ready_wall_s = time.monotonic() - started
                 return item
 
-    def restart(self) -> Message:
+    def restart(self) -> WorkerReady:
         self.kill()
         self.restarts += 1
         return self.start()
@@ -217,7 +224,7 @@ class WorkerClient:
             return
         if proc.poll() is None:
             try:
-                self._send("Shutdown")
+                self._send(Shutdown())
                 proc.wait(timeout=timeout_s)
             except (WorkerError, subprocess.TimeoutExpired):
                 pass
@@ -248,16 +255,16 @@ class WorkerClient:
             if not raw.strip() or raw.startswith(b"py-spy> "):
                 continue  # blank lines, and a py-spy launcher's own status lines
             try:
-                out.put(decode(raw))
+                out.put(decode(raw, kinds=(EVENT,)))
             except ProtocolError as exc:
                 # Stray prints from libraries land here; keep them visible, not fatal.
-                out.put(Message("Log", {"level": "warning", "text": f"unparsed worker output: {exc}"}))
+                out.put(Log(level="warning", text=f"unparsed worker output: {exc}"))
         out.put(_EOF)
 
-    def _send(self, type_: str, **data: Any) -> None:
+    def _send(self, request: Request) -> None:
         if not self.alive or self.proc is None or self.proc.stdin is None:
             raise WorkerError("the worker is not running")
-        line = encode(type_, **data).encode()
+        line = encode(request).encode()
         with self._write_lock:
             try:
                 self.proc.stdin.write(line)
@@ -287,7 +294,7 @@ class WorkerClient:
         """Stop after the cell in flight. Safe from any thread."""
         self._cancel_requested.set()
         try:
-            self._send("Cancel")
+            self._send(Cancel())
         except WorkerError:
             pass
 
@@ -295,10 +302,9 @@ class WorkerClient:
         """The cell list for ``spec``, resolving the default backends against the worker."""
         self.start()
         assert self.ready is not None
-        available = [name for name, info in self.ready["backends"].items() if info.get("available")]
-        return spec.cells(available)
+        return spec.cells(self.ready.available(spec.device))
 
-    def run_sweep(self, spec: SweepSpec, cells: list[CellKey] | None = None) -> Iterator[Message]:
+    def run_sweep(self, spec: SweepSpec, cells: list[CellKey] | None = None) -> Iterator[Event]:
         """Run the cells (default: the whole plan) and yield every event as it arrives.
 
         The last event is always ``SweepFinished``. Worker death mid-cell yields a
@@ -312,10 +318,7 @@ class WorkerClient:
         first = True
         while pending:
             self.start()
-            self._send(
-                "RunSweep", spec=spec.to_dict(),
-                cells=[[c.backend, c.seq, c.dtype] for c in pending],
-            )
+            self._send(RunSweep(spec=spec.to_dict(), cells=tuple(pending)))
             in_flight: CellKey | None = None
             cell_started_at = time.monotonic()
             finished_normally = False
@@ -350,44 +353,43 @@ class WorkerClient:
                     exit_text = describe_exit(proc.returncode if proc else None)
                     tail = self.stderr_tail()
                     why = reason or f"worker {exit_text}" + (f": {tail}" if tail else "")
-                    yield Message("WorkerDied", {"reason": why, "returncode": proc.returncode if proc else None})
+                    yield WorkerDied(reason=why, returncode=proc.returncode if proc else None)
                     if in_flight is not None:
                         failed = Cell(in_flight.backend, in_flight.seq, in_flight.dtype,
                                       status="failed", reason=why)
-                        yield Message("CellFinished", {"index": done, "cell": failed.to_dict()})
+                        yield CellFinished(index=done, cell=failed.to_dict())
                         pending.remove(in_flight)
                         done += 1
                     if self._cancel_requested.is_set() or not pending:
                         break
                     self.restart()
-                    yield Message("WorkerRestarted", {"pid": self.pid, "restarts": self.restarts})
+                    yield WorkerRestarted(pid=self.pid, restarts=self.restarts)
                     break
-                assert isinstance(item, Message)
-                if item.type == "SweepStarted":
+                assert isinstance(item, Event)
+                # Indices count cells of the whole sweep, across restarted workers.
+                if isinstance(item, SweepStarted):
                     if first:
                         first = False
-                        yield Message("SweepStarted", {"n_cells": total})
+                        yield SweepStarted(n_cells=total)
                     continue
-                if item.type == "CellStarted":
-                    in_flight = CellKey(item["backend"], int(item["seq"]), item["dtype"])
+                if isinstance(item, CellStarted):
+                    in_flight = item.key
                     cell_started_at = time.monotonic()
-                    yield Message("CellStarted", {**item.data, "index": done})
+                    yield item.replace(index=done)
                     continue
-                if item.type == "CellFinished":
-                    cell = item["cell"]
-                    key = CellKey(cell["backend"], int(cell["seq"]), cell["dtype"])
-                    if key in pending:
-                        pending.remove(key)
+                if isinstance(item, CellFinished):
+                    if item.key in pending:
+                        pending.remove(item.key)
                     in_flight = None
-                    yield Message("CellFinished", {**item.data, "index": done})
+                    yield item.replace(index=done)
                     done += 1
                     continue
-                if item.type == "SweepFinished":
+                if isinstance(item, SweepFinished):
                     finished_normally = True
-                    if item["cancelled"]:
+                    if item.cancelled:
                         self._cancel_requested.set()
                     break
-                if item.type == "RequestFailed":
+                if isinstance(item, RequestFailed):
                     # The worker refused the whole sweep (bad model, no CUDA): say why, stop.
                     yield item
                     finished_normally = True
@@ -397,15 +399,18 @@ class WorkerClient:
             if finished_normally or self._cancel_requested.is_set():
                 break
         if first:
-            yield Message("SweepStarted", {"n_cells": total})
-        yield Message("SweepFinished", {"cancelled": self._cancel_requested.is_set() and bool(pending)})
+            yield SweepStarted(n_cells=total)
+        yield SweepFinished(cancelled=self._cancel_requested.is_set() and bool(pending))
 
-    def request(self, type_: str, reply: str, timeout_s: float = 600.0,
-                on_event: Callable[[Message], None] | None = None, **data: Any) -> Message:
-        """Send one request and wait for its reply event; other events (Log, Progress)
-        go to ``on_event`` when given, else are passed over."""
+    def request(self, request: Request, reply: type[Reply], *, timeout_s: float = 600.0,
+                on_event: Callable[[Event], None] | None = None) -> Reply:
+        """Send one request and wait for its ``reply`` event (e.g. ``Probe()``,
+        ``ProbeFinished``); other events (Log, Progress) go to ``on_event`` when given,
+        else are passed over. The worker dying, refusing, or staying silent past
+        ``timeout_s`` raises :class:`WorkerError` with one line."""
         self.start()
-        self._send(type_, **data)
+        self._send(request)
+        type_ = request.type
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             item = self._next(0.5)
@@ -419,10 +424,10 @@ class WorkerClient:
                     f"the worker {describe_exit(self.proc.returncode if self.proc else None)} "
                     f"during {type_}: {self.stderr_tail() or 'no output'}"
                 )
-            if item.type == reply:
+            if isinstance(item, reply):
                 return item
-            if item.type == "RequestFailed":
-                raise WorkerError(f"{type_} failed: {item['reason']}")
+            if isinstance(item, RequestFailed):
+                raise WorkerError(f"{type_} failed: {item.reason}")
             if on_event is not None:
                 on_event(item)
         raise WorkerError(f"{type_} got no reply within {timeout_s:.0f} s")

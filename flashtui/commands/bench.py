@@ -13,6 +13,7 @@ from flashtui.store import index as store
 from flashtui.errors import HangUp, StorageError
 from flashtui.client.worker_client import WorkerClient, WorkerError
 from flashtui.client.recorder import SweepRecorder
+from flashtui.core import protocol as proto
 from flashtui.core.session import Session
 from flashtui.core.spec import (
     MAX_SEED, MODES, CellKey, SpecError, SweepSpec, check_seed, cpu_defaults, cuda_defaults, parse_backends,
@@ -203,25 +204,25 @@ def drive(client: WorkerClient, spec: SweepSpec, recorder: SweepRecorder, progre
     """Run the sweep, folding every event into the recorder's session as it arrives."""
     for msg in client.run_sweep(spec, cells):
         cell = recorder.handle(msg)
-        if msg.type == "SweepStarted":
-            progress.total = max(int(msg["n_cells"]), 1)
-        elif msg.type == "CellStarted":
-            progress.current = f"{msg['backend']} seq={msg['seq']} {msg['dtype']}"
+        if isinstance(msg, proto.SweepStarted):
+            progress.total = max(msg.n_cells, 1)
+        elif isinstance(msg, proto.CellStarted):
+            progress.current = msg.key.label()
             progress.show(progress.current)
-        elif msg.type == "Progress":
-            progress.show(msg["text"])
+        elif isinstance(msg, proto.Progress):
+            progress.show(msg.text)
         elif cell is not None:
             progress.done += 1
-            progress.show(f"{cell.backend} seq={cell.seq} {cell.dtype}: {cell.status}", milestone=True)
-        elif msg.type == "WorkerDied":
-            progress.note(f"worker died: {msg['reason']}")
-        elif msg.type == "WorkerRestarted":
-            progress.note(f"worker restarted (pid {msg['pid']}); continuing")
-        elif msg.type == "Log" and msg["level"] in ("warning", "error"):
-            text = msg["text"].strip().splitlines()
-            progress.note(f"worker {msg['level']}: {text[-1] if text else ''}")
-        elif msg.type == "RequestFailed":
-            raise SpecError(msg["reason"])
+            progress.show(f"{cell.key.label()}: {cell.status}", milestone=True)
+        elif isinstance(msg, proto.WorkerDied):
+            progress.note(f"worker died: {msg.reason}")
+        elif isinstance(msg, proto.WorkerRestarted):
+            progress.note(f"worker restarted (pid {msg.pid}); continuing")
+        elif isinstance(msg, proto.Log) and msg.level in ("warning", "error"):
+            text = msg.text.strip().splitlines()
+            progress.note(f"worker {msg.level}: {text[-1] if text else ''}")
+        elif isinstance(msg, proto.RequestFailed):
+            raise SpecError(msg.reason)
 
 
 def exit_code(session: Session) -> int:
@@ -288,25 +289,25 @@ def run(args: argparse.Namespace) -> int:
     try:
         ready = client.start()
         ready_wall_s = time.monotonic() - started
-        prov = ready["provenance"]
+        prov = ready.provenance
         cuda_present = prov.get("device_kind") == "cuda"
         if args.device == "cuda" and not cuda_present:
             raise SpecError(f"--device cuda but {prov.get('cuda_unavailable_reason', 'no CUDA device')}; "
                             "use --device cpu")
         spec = spec_from_args(args, cuda_present)
         on_device = spec.device == prov.get("device_kind")
-        backends = ready["backends"] if on_device else ready["cpu_backends"]
+        backends = ready.backends_for(spec.device)
         session = Session(spec=spec.to_dict(), provenance=prov)
-        session.worker = {"ready_s": ready["ready_s"], "ready_wall_s": ready_wall_s,
-                          "ready_breakdown_s": ready.get("ready_breakdown_s"),
-                          "pid": ready["pid"], "restarts": 0}
+        session.worker = {"ready_s": ready.ready_s, "ready_wall_s": ready_wall_s,
+                          "ready_breakdown_s": ready.ready_breakdown_s,
+                          "pid": ready.pid, "restarts": 0}
         if spec.backends is None:
             session.backends_unavailable = {n: i["reason"] for n, i in backends.items() if not i["available"]}
         cells = spec.cells([n for n, i in backends.items() if i["available"]])
         progress.total = len(cells)
         _warn_about_neighbours(session, ready["pid"], on_device)
         journal = store.open_journal(session) if args.journal else None
-        sampler = SweepRecorder.start_monitor(prov, ready["pid"], args.monitor_hz) if on_device else None
+        sampler = SweepRecorder.start_monitor(prov, ready.pid, args.monitor_hz) if on_device else None
         # Under --profile the worker runs inside py-spy record, whose samples pause it.
         marks = {"timed_under_pyspy_record": True} if args.profile else None
         recorder = SweepRecorder(session, journal, sampler, cell_marks=marks)

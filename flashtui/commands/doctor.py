@@ -21,6 +21,7 @@ from typing import Any
 
 from flashtui.errors import UsageError
 from flashtui.client.worker_client import WorkerClient
+from flashtui.core.protocol import Capacity, CapacityFinished, Probe, ProbeFinished, WorkerReady
 from flashtui.reports.doctor import CAPACITY_SCHEMA, build_report, render_capacity, render_report
 from flashtui.core.spec import SpecError, SweepSpec, parse_backends, parse_dtypes
 from flashtui.commands.bench import _arg_type, _positive
@@ -113,8 +114,8 @@ def run(args: argparse.Namespace) -> int:
     return _run_capacity(args)
 
 
-def _check_device(args: argparse.Namespace, ready: dict[str, Any]) -> None:
-    prov = ready["provenance"]
+def _check_device(args: argparse.Namespace, ready: WorkerReady) -> None:
+    prov = ready.provenance
     if args.device == "cuda" and prov.get("device_kind") != "cuda":
         raise SpecError(f"--device cuda but {prov.get('cuda_unavailable_reason') or 'no CUDA device'}; "
                         "use --device cpu")
@@ -132,14 +133,14 @@ def _run_probe(args: argparse.Namespace) -> int:
     try:
         _note(args, "flashtui doctor: starting the worker (importing torch)...")
         ready = client.start()
-        _check_device(args, ready.data)
+        _check_device(args, ready)
         _note(args, "flashtui doctor: probing backends with tiny kernels "
                     "(seconds; fa4/flex compile on first use)...")
-        reply = client.request("Probe", "ProbeFinished", timeout_s=PROBE_TIMEOUT_S,
-                               fastest=args.fastest, full=args.full)
+        reply = client.request(Probe(fastest=bool(args.fastest), full=bool(args.full)), ProbeFinished,
+                               timeout_s=PROBE_TIMEOUT_S)
     finally:
         client.close()
-    report = build_report(ready.data, reply["result"], _nvml_state(), _pyspy_state(), notes)
+    report = build_report(ready.fields(), reply.result, _nvml_state(), _pyspy_state(), notes)
     if args.json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
     else:
@@ -153,15 +154,15 @@ def _run_capacity(args: argparse.Namespace) -> int:
     try:
         _note(args, "flashtui doctor --capacity: starting the worker (importing torch)...")
         ready = client.start()
-        _check_device(args, ready.data)
-        device = args.device or ("cuda" if ready["provenance"].get("device_kind") == "cuda" else "cpu")
+        _check_device(args, ready)
+        device = args.device or ready.device_kind
         spec = capacity_spec(args, device)
         _note(args, "flashtui doctor --capacity: searching (doubling, then bisection)...")
-        reply = client.request("Capacity", "CapacityFinished", timeout_s=CAPACITY_TIMEOUT_S,
-                               spec=spec.to_dict())
+        reply = client.request(Capacity(spec=spec.to_dict()), CapacityFinished,
+                               timeout_s=CAPACITY_TIMEOUT_S)
     finally:
         client.close()
-    result = {"schema": dict(CAPACITY_SCHEMA), "provenance": ready["provenance"], **reply["result"]}
+    result = {"schema": dict(CAPACITY_SCHEMA), "provenance": ready.provenance, **reply.result}
     if args.json:
         sys.stdout.write(json.dumps(result, indent=2) + "\n")
     else:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from flashtui.core.spec import CellKey
+
 SCHEMA_NAME = "flashtui.session"
 SCHEMA_VERSION = 1
 
@@ -98,8 +100,8 @@ class Cell:
         return cls(**kwargs)
 
     @property
-    def key(self) -> tuple[str, int, str]:
-        return (self.backend, self.seq, self.dtype)
+    def key(self) -> CellKey:
+        return CellKey(self.backend, self.seq, self.dtype)
 
     @property
     def trustworthy(self) -> bool:

@@ -15,6 +15,7 @@ from typing import Any
 
 from flashtui import __version__
 from flashtui.core.results import SCHEMA_NAME, SCHEMA_VERSION, Cell, attach_speedups
+from flashtui.core.spec import CellKey
 
 
 def _now_iso() -> str:
@@ -55,8 +56,12 @@ class Session:
         attach_speedups(self.cells)
 
     def cell(self, backend: str, seq: int, dtype: str) -> Cell | None:
+        return self.find(CellKey(backend, seq, dtype))
+
+    def find(self, key: CellKey) -> Cell | None:
+        """The cell at ``key``, or None."""
         for c in self.cells:
-            if c.key == (backend, seq, dtype):
+            if c.key == key:
                 return c
         return None
 

@@ -132,8 +132,39 @@ class CellKey:
     seq: int
     dtype: str
 
+    # Separator of the string form (a Textual row key); no backend or dtype contains it.
+    ROW_KEY_SEPARATOR = "|"
+
     def label(self) -> str:
+        """What a person reads: ``sdpa-flash seq=1024 bf16``."""
         return f"{self.backend} seq={self.seq} {self.dtype}"
+
+    def to_list(self) -> list[Any]:
+        """The JSON form: ``[backend, seq, dtype]`` (RunSweep's cells, diff's one-sided lists)."""
+        return [self.backend, self.seq, self.dtype]
+
+    @classmethod
+    def from_list(cls, value: Any) -> "CellKey":
+        """Inverse of :meth:`to_list`; a malformed value is a one-line :class:`SpecError`."""
+        try:
+            backend, seq, dtype = value
+            if isinstance(seq, bool) or not isinstance(backend, str) or not isinstance(dtype, str):
+                raise TypeError
+            return cls(backend, int(seq), dtype)
+        except (TypeError, ValueError):
+            raise SpecError(f"a cell key is [backend, seq, dtype], got {value!r}") from None
+
+    def row_key(self) -> str:
+        """The string form for widgets that key rows by text: ``sdpa-flash|1024|bf16``."""
+        return self.ROW_KEY_SEPARATOR.join((self.backend, str(self.seq), self.dtype))
+
+    @classmethod
+    def from_row_key(cls, text: str) -> "CellKey":
+        """Inverse of :meth:`row_key`."""
+        parts = str(text).split(cls.ROW_KEY_SEPARATOR)
+        if len(parts) != 3:
+            raise SpecError(f"a cell row key is backend|seq|dtype, got {text!r}")
+        return cls.from_list(parts)
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,11 @@ import threading  # noqa: E402
 import traceback  # noqa: E402
 from typing import IO, Any  # noqa: E402
 
-from flashtui.core.protocol import Message, ProtocolError, decode, encode  # noqa: E402
+from flashtui.core.protocol import (  # noqa: E402
+    REQUEST, Cancel, Capacity, CapacityFinished, CellFinished, CellStarted, Log, Message, Probe,
+    ProbeFinished, Progress, ProtocolError, Request, RequestFailed, RunSweep, Shutdown,
+    SweepFinished, SweepStarted, WorkerReady, decode, encode,
+)
 from flashtui.core.spec import CellKey, SpecError, SweepSpec  # noqa: E402
 from flashtui.errors import EXIT_WORKER_POISONED  # noqa: E402
 
@@ -53,20 +57,23 @@ class Worker:
     def __init__(self, out: IO[str]) -> None:
         self.out = out
         self.out_lock = threading.Lock()
-        self.requests: queue.Queue[Message | None] = queue.Queue()
+        self.requests: queue.Queue[Request | None] = queue.Queue()
         self.cancel = threading.Event()
         self.device = None
         self.device_details: dict[str, Any] = {}
 
     # ------------------------------------------------------------- I/O
-    def emit(self, type_: str, **data: Any) -> None:
-        line = encode(type_, **data)
+    def emit(self, event: Message) -> None:
+        line = encode(event)
         with self.out_lock:
             self.out.write(line)
             self.out.flush()
 
     def log(self, level: str, text: str) -> None:
-        self.emit("Log", level=level, text=text)
+        self.emit(Log(level=level, text=text))
+
+    def progress(self, text: str) -> None:
+        self.emit(Progress(text=text))
 
     def read_stdin(self) -> None:
         """Reader thread: Cancel acts at once; everything else queues for the main loop."""
@@ -74,16 +81,16 @@ class Worker:
             if not raw.strip():
                 continue
             try:
-                msg = decode(raw)
+                msg = decode(raw, kinds=(REQUEST,))
             except ProtocolError as exc:
-                self.emit("RequestFailed", request="?", reason=str(exc))
+                self.emit(RequestFailed(request="?", reason=str(exc)))
                 continue
-            if msg.type == "Cancel":
+            if isinstance(msg, Cancel):
                 self.cancel.set()
                 continue
-            if msg.type == "Shutdown":
+            if isinstance(msg, Shutdown):
                 self.cancel.set()
-            self.requests.put(msg)
+            self.requests.put(msg)  # type: ignore[arg-type]
         # The client is gone: nothing left to report to, free the GPU now.
         os._exit(0)
 
@@ -116,9 +123,9 @@ class Worker:
         self.backends = backends.availability(self.device)
         self.cpu_backends = backends.availability(backends.DeviceInfo("cpu", "cpu"))
         step("backend_probe")
-        self.emit("WorkerReady", pid=os.getpid(), ready_s=time.perf_counter() - _T0,
-                  ready_breakdown_s=steps, provenance=self.provenance, backends=self.backends,
-                  cpu_backends=self.cpu_backends)
+        self.emit(WorkerReady(pid=os.getpid(), ready_s=time.perf_counter() - _T0,
+                              ready_breakdown_s=steps, provenance=self.provenance,
+                              backends=self.backends, cpu_backends=self.cpu_backends))
 
     def device_for(self, spec: SweepSpec):
         from flashtui.engine.backends import DeviceInfo
@@ -137,37 +144,42 @@ class Worker:
         threading.Thread(target=self.read_stdin, daemon=True, name="stdin").start()
         while True:
             msg = self.requests.get()
-            if msg is None or msg.type == "Shutdown":
+            if msg is None or isinstance(msg, Shutdown):
                 return
-            handler = getattr(self, f"on_{msg.type}", None)
+            handler = self.handlers.get(type(msg))
             if handler is None:
-                self.emit("RequestFailed", request=msg.type, reason=f"unsupported request {msg.type}")
+                self.emit(RequestFailed(request=msg.type, reason=f"unsupported request {msg.type}"))
                 continue
             try:
                 handler(msg)
             except SpecError as exc:
-                self.emit("RequestFailed", request=msg.type, reason=str(exc))
+                self.emit(RequestFailed(request=msg.type, reason=str(exc)))
             except Exception as exc:  # noqa: BLE001 - report, keep serving
                 self.log("error", traceback.format_exc())
-                self.emit("RequestFailed", request=msg.type, reason=f"{type(exc).__name__}: {exc}")
+                self.emit(RequestFailed(request=msg.type, reason=f"{type(exc).__name__}: {exc}"))
 
-    def on_RunSweep(self, msg: Message) -> None:
-        spec = SweepSpec.from_dict(msg["spec"])
-        cells = [CellKey(str(b), int(s), str(d)) for b, s, d in msg["cells"]]
+    @property
+    def handlers(self) -> dict[type[Request], Any]:
+        """The requests this worker serves (Inject is for tests and refused here)."""
+        return {RunSweep: self.on_run_sweep, Probe: self.on_probe, Capacity: self.on_capacity}
+
+    def on_run_sweep(self, msg: RunSweep) -> None:
+        spec = SweepSpec.from_dict(msg.spec)
+        cells: list[CellKey] = list(msg.cells)
         device = self.device_for(spec)
         self.cancel.clear()
         runner = self._runner(spec, device)
         from flashtui.engine.memory import is_poisoned
-        self.emit("SweepStarted", n_cells=len(cells))
+        self.emit(SweepStarted(n_cells=len(cells)))
         cancelled = False
         try:
             for index, key in enumerate(cells):
                 if self.cancel.is_set():
                     cancelled = True
                     break
-                self.emit("CellStarted", index=index, backend=key.backend, seq=key.seq, dtype=key.dtype)
+                self.emit(CellStarted(index=index, backend=key.backend, seq=key.seq, dtype=key.dtype))
                 cell = runner.run_cell(key)
-                self.emit("CellFinished", index=index, cell=cell.to_dict())
+                self.emit(CellFinished(index=index, cell=cell.to_dict()))
                 if cell.status == "failed" and is_poisoned(cell.reason):
                     # A sticky CUDA error leaves this process's context unusable: every
                     # later call would fail too. Exit; the client restarts a fresh worker.
@@ -175,11 +187,10 @@ class Worker:
                     os._exit(EXIT_POISONED)
         finally:
             runner.release()
-        self.emit("SweepFinished", cancelled=cancelled or self.cancel.is_set() and index < len(cells) - 1)
+        self.emit(SweepFinished(cancelled=cancelled or self.cancel.is_set() and index < len(cells) - 1))
 
     def _runner(self, spec: SweepSpec, device):
-        common = dict(log=self.log, progress=lambda text: self.emit("Progress", text=text),
-                      should_stop=self.cancel.is_set)
+        common = dict(log=self.log, progress=self.progress, should_stop=self.cancel.is_set)
         if spec.mode == "kernel":
             from flashtui.engine.kernel import KernelRunner
 
@@ -188,27 +199,25 @@ class Worker:
 
         return ModelRunner(spec, device, **common)
 
-    def on_Probe(self, msg: Message) -> None:
+    def on_probe(self, msg: Probe) -> None:
         from flashtui.engine.capability import probe
 
         self.cancel.clear()
-        result = probe(self.device, self.provenance, self.backends,
-                       progress=lambda text: self.emit("Progress", text=text),
-                       fastest=bool(msg.get("fastest", True)), full=msg.get("full"))
-        self.emit("ProbeFinished", result=result)
+        result = probe(self.device, self.provenance, self.backends, progress=self.progress,
+                       fastest=msg.fastest, full=msg.full)
+        self.emit(ProbeFinished(result=result))
         if result.get("matrix", {}).get("poisoned"):
             self.log("error", "CUDA context poisoned during the probe; worker exiting")
             os._exit(EXIT_POISONED)
 
-    def on_Capacity(self, msg: Message) -> None:
+    def on_capacity(self, msg: Capacity) -> None:
         from flashtui.engine.capability import capacity
 
-        spec = SweepSpec.from_dict(msg["spec"])
+        spec = SweepSpec.from_dict(msg.spec)
         device = self.device_for(spec)
         self.cancel.clear()
-        result = capacity(spec, device, progress=lambda text: self.emit("Progress", text=text),
-                          should_stop=self.cancel.is_set)
-        self.emit("CapacityFinished", result=result)
+        result = capacity(spec, device, progress=self.progress, should_stop=self.cancel.is_set)
+        self.emit(CapacityFinished(result=result))
 
 
 def _die_with_parent() -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from flashtui.core.results import Cell
 from flashtui.core.session import Session
+from flashtui.core.spec import CellKey
 from flashtui.core.units import NA, fmt_bytes, fmt_ms, fmt_ratio
 from flashtui.reports.markdown import backend_order
 
@@ -24,9 +25,6 @@ KEY_PROVENANCE = ("device_name", "torch", "cuda", "driver", "cudnn", "flash_attn
                   "flash_attn_3", "flash_attn_4", "triton", "transformers", "python")
 # Provenance keys that differ on every run and say nothing about the numbers.
 IGNORED_PROVENANCE = ("hostname", "pid", "timestamp", "started_at")
-
-CellKeyTuple = tuple[str, int, str]
-
 
 @dataclass
 class CellDiff:
@@ -49,8 +47,8 @@ class CellDiff:
     improved: bool = False
 
     @property
-    def key(self) -> CellKeyTuple:
-        return (self.backend, self.seq, self.dtype)
+    def key(self) -> CellKey:
+        return CellKey(self.backend, self.seq, self.dtype)
 
     @property
     def verdict(self) -> str:
@@ -69,8 +67,8 @@ class SessionDiff:
     b_id: str
     threshold: float
     cells: list[CellDiff]
-    only_in_a: list[CellKeyTuple]
-    only_in_b: list[CellKeyTuple]
+    only_in_a: list[CellKey]
+    only_in_b: list[CellKey]
     # (key, value in A, value in B) for provenance / spec keys that differ.
     provenance_changes: list[tuple[str, Any, Any]]
     spec_changes: list[tuple[str, Any, Any]]
@@ -86,8 +84,8 @@ class SessionDiff:
             "threshold": self.threshold,
             "n_regressions": len(self.regressions),
             "cells": [{**asdict(c), "verdict": c.verdict} for c in self.cells],
-            "only_in_a": [list(k) for k in self.only_in_a],
-            "only_in_b": [list(k) for k in self.only_in_b],
+            "only_in_a": [k.to_list() for k in self.only_in_a],
+            "only_in_b": [k.to_list() for k in self.only_in_b],
             "provenance_changes": [{"key": k, "a": a, "b": b} for k, a, b in self.provenance_changes],
             "spec_changes": [{"key": k, "a": a, "b": b} for k, a, b in self.spec_changes],
         }
@@ -99,9 +97,8 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return b / a
 
 
-def _sort_key(key: CellKeyTuple) -> tuple[Any, ...]:
-    backend, seq, dtype = key
-    return (dtype, backend_order(backend), seq)
+def _sort_key(key: CellKey) -> tuple[Any, ...]:
+    return (key.dtype, backend_order(key.backend), key.seq)
 
 
 def _changes(a: dict[str, Any], b: dict[str, Any], first: tuple[str, ...] = (),
@@ -150,11 +147,6 @@ def diff_sessions(a: Session, b: Session, threshold: float = 0.10) -> SessionDif
     )
 
 
-def _label(key: CellKeyTuple) -> str:
-    backend, seq, dtype = key
-    return f"{backend} seq={seq} {dtype}"
-
-
 def render_diff(diff: SessionDiff) -> str:
     """A plain-text report: changed context, a table of matched cells, one-sided cells."""
     lines = [f"A: {diff.a_id}", f"B: {diff.b_id}",
@@ -187,12 +179,12 @@ def render_diff(diff: SessionDiff) -> str:
     else:
         lines += ["", "no cells in common"]
     if diff.only_in_a:
-        lines.append("only in A: " + ", ".join(_label(k) for k in diff.only_in_a))
+        lines.append("only in A: " + ", ".join(k.label() for k in diff.only_in_a))
     if diff.only_in_b:
-        lines.append("only in B: " + ", ".join(_label(k) for k in diff.only_in_b))
+        lines.append("only in B: " + ", ".join(k.label() for k in diff.only_in_b))
     n = len(diff.regressions)
     lines += ["", f"{n} regression{'s' if n != 1 else ''}" + (
-        ": " + ", ".join(_label(c.key) for c in diff.regressions) if n else "")]
+        ": " + ", ".join(c.key.label() for c in diff.regressions) if n else "")]
     return "\n".join(lines) + "\n"
 
 

@@ -32,6 +32,7 @@ from typing import Any, Callable, Sequence
 from flashtui.store.atomic import StorageError, describe_os_error
 from flashtui.core.results import SCHEMA_NAME, SCHEMA_VERSION, Cell
 from flashtui.core.session import Session, SessionError
+from flashtui.core.spec import CellKey
 
 RECORD_HEADER = "header"
 RECORD_CELL = "cell"
@@ -110,7 +111,7 @@ class SessionJournal:
         self._good_size = 0
         self._created = False
         self._pending_updates: list[dict[str, Any]] = []
-        self._written_cells: dict[tuple[str, int, str], dict[str, Any]] = {}
+        self._written_cells: dict[CellKey, dict[str, Any]] = {}
         self._written_updates: dict[str, str] = {}
         self._session: Session | None = None
         self.finished = False

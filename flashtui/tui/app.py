@@ -25,6 +25,7 @@ from textual.screen import Screen
 from textual.theme import BUILTIN_THEMES
 
 from flashtui.errors import EXIT_HANGUP
+from flashtui.core import protocol as proto
 from flashtui.core.results import Cell
 from flashtui.core.session import Session
 from flashtui.core.spec import CellKey, SweepSpec, cpu_defaults, cuda_defaults
@@ -49,11 +50,11 @@ def default_worker_factory() -> Any:
     return WorkerClient()
 
 
-def default_sampler_factory(ready: dict[str, Any], rate_hz: float | None = None) -> Any:
+def default_sampler_factory(ready: proto.WorkerReady, rate_hz: float | None = None) -> Any:
     """An NVML sampler aimed at the worker's device (it reports its own 'why not')."""
     from flashtui.monitor import nvml
 
-    hint = nvml.device_hint_from_provenance(ready.get("provenance"))
+    hint = nvml.device_hint_from_provenance(ready.provenance)
     return nvml.NvmlSampler(**hint) if rate_hz is None else nvml.NvmlSampler(rate_hz=rate_hz, **hint)
 
 
@@ -90,7 +91,7 @@ class FlashTuiApp(App[int]):
         self.config = TuiConfig()
         self.shipped_theme_names: list[str] = []
         self.bridge: WorkerBridge | None = None
-        self.ready: dict[str, Any] | None = None
+        self.ready: proto.WorkerReady | None = None
         self.session: Session | None = None
         self.spec: SweepSpec | None = None
         self.setup_screen: SetupScreen | None = None
@@ -120,7 +121,7 @@ class FlashTuiApp(App[int]):
     # ------------------------------------------------------------- start-up
     def defaults(self) -> dict[str, Any]:
         """Spec defaults for the detected device, then the injected overrides."""
-        device = ((self.ready or {}).get("provenance") or {}).get("device_kind", "cpu")
+        device = self.ready.device_kind if self.ready is not None else "cpu"
         base = cuda_defaults() if device == "cuda" else cpu_defaults()
         return {**base, **self.default_spec_overrides}
 
@@ -221,9 +222,9 @@ class FlashTuiApp(App[int]):
     # --------------------------------------------------------- worker events
     @on(m.WorkerReady)
     def _worker_ready(self, message: m.WorkerReady) -> None:
-        self.ready = message.data
+        self.ready = message.event
         if self.setup_screen is not None:
-            self.setup_screen.set_worker_info(message.data, self.defaults())
+            self.setup_screen.set_worker_info(message.event, self.defaults())
 
     @on(m.WorkerStartFailed)
     def _worker_start_failed(self, message: m.WorkerStartFailed) -> None:
@@ -263,11 +264,11 @@ class FlashTuiApp(App[int]):
         if cells is None or self.session is None:
             self.spec = spec
             self._close_journal("cancelled" if self.sweep_running else None)
-            self.session = Session(spec=spec.to_dict(), provenance=dict((self.ready or {}).get("provenance") or {}))
+            self.session = Session(spec=spec.to_dict(), provenance=dict(self.ready.provenance if self.ready else {}))
             if self.ready:
                 self.session.backends_unavailable = {
                     name: info.get("reason") or "unavailable"
-                    for name, info in (self.ready.get("backends") or {}).items() if not info.get("available")
+                    for name, info in self.ready.backends.items() if not info.get("available")
                 }
             screen.show_cells(())
             self._open_journal()
@@ -289,28 +290,27 @@ class FlashTuiApp(App[int]):
 
     @on(m.SweepStarted)
     def _sweep_started(self, message: m.SweepStarted) -> None:
-        self.sweep_total = int(message.data.get("n_cells") or 0)
+        self.sweep_total = message.event.n_cells
         self._tick_progress()
 
     @on(m.CellStarted)
     def _cell_started(self, message: m.CellStarted) -> None:
-        d = message.data
         if self.run_screen is not None:
-            self.run_screen.set_now(f"running {d.get('backend')} seq={d.get('seq')} {d.get('dtype')}")
+            self.run_screen.set_now(f"running {message.event.key.label()}")
 
     @on(m.Progress)
     def _progress(self, message: m.Progress) -> None:
         if self.run_screen is not None:
-            self.run_screen.set_now(str(message.data.get("text", "")))
+            self.run_screen.set_now(message.event.text)
 
     @on(m.Log)
     def _log(self, message: m.Log) -> None:
-        self._run_log(str(message.data.get("level", "info")), str(message.data.get("text", "")))
+        self._run_log(message.event.level, message.event.text)
 
     @on(m.CellFinished)
     def _cell_finished(self, message: m.CellFinished) -> None:
         try:
-            cell = Cell.from_dict(message.data["cell"])
+            cell = message.event.to_cell()
         except (KeyError, TypeError) as exc:
             self.notify(f"malformed cell from the worker: {exc}", severity="error")
             return
@@ -359,7 +359,7 @@ class FlashTuiApp(App[int]):
 
     @on(m.WorkerDied)
     def _worker_died(self, message: m.WorkerDied) -> None:
-        reason = str(message.data.get("reason") or "unknown reason")
+        reason = message.event.reason or "unknown reason"
         self.notify(f"the worker died: {reason}; restarting it and going on",
                     severity="error", title="worker crashed", timeout=10)
         self._run_log("error", f"worker died: {reason}")
@@ -368,9 +368,15 @@ class FlashTuiApp(App[int]):
 
     @on(m.WorkerRestarted)
     def _worker_restarted(self, message: m.WorkerRestarted) -> None:
-        self._run_log("info", f"worker restarted (pid {message.data.get('pid')}, "
-                              f"restarts {message.data.get('restarts')})")
-        self.notify(f"worker restarted (pid {message.data.get('pid')})", title="worker", timeout=4)
+        event = message.event
+        self._run_log("info", f"worker restarted (pid {event.pid}, restarts {event.restarts})")
+        self.notify(f"worker restarted (pid {event.pid})", title="worker", timeout=4)
+
+    @on(m.RequestFailed)
+    def _request_failed(self, message: m.RequestFailed) -> None:
+        reason = message.event.reason
+        self.notify(reason, severity="error", title="the worker refused the sweep", timeout=10)
+        self._run_log("error", f"the worker refused the sweep: {reason}")
 
     @on(m.BridgeError)
     def _bridge_error(self, message: m.BridgeError) -> None:
@@ -379,7 +385,7 @@ class FlashTuiApp(App[int]):
 
     @on(m.SweepFinished)
     def _sweep_finished(self, message: m.SweepFinished) -> None:
-        cancelled = bool(message.data.get("cancelled"))
+        cancelled = message.event.cancelled
         self.sweep_running = False
         if self.sweep_timer is not None:
             self.sweep_timer.stop()
@@ -455,7 +461,8 @@ class FlashTuiApp(App[int]):
         """A report with the environment only (before or without a probe)."""
         from flashtui.reports.doctor import build_report
 
-        return build_report(self.ready or {}, {}, self.nvml_state or {}, _pyspy_state())
+        return build_report(self.ready.fields() if self.ready else {}, {}, self.nvml_state or {},
+                            _pyspy_state())
 
     def action_probe(self, force: bool = False) -> None:
         """Run the worker's capability probe, unless the worker is busy (then say so)."""
@@ -500,8 +507,8 @@ class FlashTuiApp(App[int]):
         if self.nvml_state is None:
             self._probe_nvml_now()
         self.ready = self.ready or message.ready
-        self.doctor_report = build_report(message.ready, message.result, self.nvml_state or {},
-                                          _pyspy_state())
+        self.doctor_report = build_report(message.ready.fields(), message.event.result,
+                                          self.nvml_state or {}, _pyspy_state())
         screen = self._doctor_screen()
         if screen is not None:
             screen.show_report(self.doctor_report)
@@ -695,7 +702,7 @@ class FlashTuiApp(App[int]):
         """The session's cells as dicts (cached: asdict of every cell per update is O(n))."""
         if self.session is None:
             return ()
-        cache: dict[tuple[str, int, str], dict[str, Any]] = self.__dict__.setdefault("_dict_cache", {})
+        cache: dict[CellKey, dict[str, Any]] = self.__dict__.setdefault("_dict_cache", {})
         out = []
         for cell in self.session.cells:
             data = cache.get(cell.key)
@@ -778,8 +785,7 @@ class FlashTuiApp(App[int]):
         if key is None:
             self.notify("select a cell in the timing table first", severity="warning")
             return
-        backend, seq, dtype = key.split("|")
-        await self.start_sweep(self.spec, [CellKey(backend, int(seq), dtype)])
+        await self.start_sweep(self.spec, [key])
 
     def action_restart_worker(self) -> None:
         if self.bridge is None:

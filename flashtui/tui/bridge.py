@@ -14,11 +14,11 @@ its own pace and never falls behind.
 from __future__ import annotations
 
 import collections
-import inspect
 import threading
 import time
 from typing import Any, Callable
 
+from flashtui.core import protocol as proto
 from flashtui.core.spec import CellKey, SweepSpec
 from flashtui.tui import messages as m
 from flashtui.errors import one_line
@@ -54,7 +54,7 @@ class WorkerBridge:
 
     @property
     def worker_pid(self) -> int | None:
-        return getattr(self.client, "pid", None)
+        return self.client.pid
 
     def _thread(self, target: Callable[..., None], *args: Any, name: str) -> threading.Thread:
         thread = threading.Thread(target=target, args=args, daemon=True, name=name)
@@ -71,19 +71,18 @@ class WorkerBridge:
             try:
                 ready = self.client.start()
             except Exception as exc:  # WorkerError and anything unexpected: one line
-                self.post(m.WorkerStartFailed(one_line(exc)))
+                self.post(m.WorkerStartFailed(proto.WorkerStartFailed(reason=one_line(exc))))
                 return
-            self.post(m.WorkerReady(dict(ready.data)))
-        self._start_sampler(ready.data)
+            self.post(m.WorkerReady(ready))
+        self._start_sampler(ready)
 
-    def _start_sampler(self, ready_data: dict[str, Any]) -> None:
+    def _start_sampler(self, ready: proto.WorkerReady) -> None:
         if self.sampler_factory is None or self._closed:
             return
         try:
-            self.sampler = self.sampler_factory(ready_data)
+            self.sampler = self.sampler_factory(ready)
             self.sampler.on_sample(self._on_sample)
-            if ready_data.get("pid") and hasattr(self.sampler, "watch_pid"):
-                self.sampler.watch_pid(ready_data["pid"])
+            self.sampler.watch_pid(ready.pid)
             status = self.sampler.start()
             self.post(m.MonitorStatus(bool(getattr(status, "available", False)),
                                       getattr(status, "reason", None)))
@@ -131,7 +130,7 @@ class WorkerBridge:
         try:
             with self._ops_lock:
                 for event in self.client.run_sweep(spec, cells):
-                    message = m.from_event(event.type, event.data)
+                    message = m.from_event(event)
                     if message is None:
                         continue
                     if isinstance(message, (m.WorkerDied, m.SweepFinished)):
@@ -145,8 +144,8 @@ class WorkerBridge:
         finally:
             self.busy_with = None
             self._busy.clear()
-            if not finished:
-                self.post(m.SweepFinished({"cancelled": True, "error": True}))
+            if not finished:  # the sweep thread failed (BridgeError said why): it ended early
+                self.post(m.SweepFinished(proto.SweepFinished(cancelled=True)))
 
     def cancel(self) -> None:
         """Stop after the cell in flight (thread-safe)."""
@@ -168,16 +167,15 @@ class WorkerBridge:
         try:
             with self._ops_lock:
                 ready = self.client.restart()
-            if self.sampler is not None and ready.data.get("pid"):
+            if self.sampler is not None:
                 try:
-                    self.sampler.watch_pid(ready.data["pid"])
+                    self.sampler.watch_pid(ready.pid)
                 except Exception:
                     pass
-            self.post(m.WorkerRestarted({"pid": ready.data.get("pid"),
-                                         "restarts": getattr(self.client, "restarts", None)}))
-            self.post(m.WorkerReady(dict(ready.data)))
+            self.post(m.WorkerRestarted(proto.WorkerRestarted(pid=ready.pid, restarts=self.client.restarts)))
+            self.post(m.WorkerReady(ready))
         except Exception as exc:
-            self.post(m.WorkerStartFailed(one_line(exc)))
+            self.post(m.WorkerStartFailed(proto.WorkerStartFailed(reason=one_line(exc))))
         finally:
             self.busy_with = None
             self._busy.clear()
@@ -198,66 +196,29 @@ class WorkerBridge:
 
     def _probe(self, fastest: bool, timeout_s: float) -> None:
         started = time.monotonic()
+
+        def on_event(event: proto.Event) -> None:
+            if isinstance(event, proto.Progress):
+                self.post(m.ProbeProgress(event.text))
+
         try:
             with self._ops_lock:
                 self.post(m.ProbeProgress("starting the worker…"))
                 ready = self.client.start()
                 self.post(m.ProbeProgress("probing backends with tiny kernels…"))
-                reply = self._request_with_progress("Probe", "ProbeFinished", timeout_s, fastest=fastest)
-            self.post(m.ProbeFinished(dict(ready.data), dict(reply.data.get("result") or {}),
-                                      time.monotonic() - started))
+                reply = self.client.request(proto.Probe(fastest=fastest), proto.ProbeFinished,
+                                            timeout_s=timeout_s, on_event=on_event)
+            self.post(m.ProbeFinished(reply, ready, time.monotonic() - started))
         except Exception as exc:
             self.post(m.ProbeFailed(one_line(exc)))
         finally:
             self.busy_with = None
             self._busy.clear()
 
-    def _request_with_progress(self, type_: str, reply: str, timeout_s: float, **data: Any) -> Any:
-        """``client.request`` that forwards the worker's Progress lines as ProbeProgress.
-
-        ``WorkerClient.request`` passes Progress over; when it grows an ``on_event``
-        callback that is used, else the same loop runs here on its ``_send``/``_next``.
-        Clients without either (the scripted one) answer through plain ``request``.
-        """
-        client = self.client
-
-        def on_event(event: Any) -> None:
-            if getattr(event, "type", None) == "Progress":
-                self.post(m.ProbeProgress(str(event.data.get("text", ""))))
-
-        try:
-            accepts = "on_event" in inspect.signature(client.request).parameters
-        except (TypeError, ValueError):
-            accepts = False
-        if accepts:
-            return client.request(type_, reply, timeout_s=timeout_s, on_event=on_event, **data)
-        if not (hasattr(client, "_send") and hasattr(client, "_next")):
-            return client.request(type_, reply, timeout_s=timeout_s, **data)
-        from flashtui.client.worker_client import _EOF, WorkerError, describe_exit
-
-        client._send(type_, **data)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            item = client._next(0.5)
-            if item is None:
-                if client.alive:
-                    continue
-                item = _EOF
-            if item is _EOF:
-                proc = getattr(client, "proc", None)
-                raise WorkerError(f"the worker {describe_exit(proc.returncode if proc else None)} "
-                                  f"during {type_}: {client.stderr_tail() or 'no output'}")
-            if item.type == reply:
-                return item
-            if item.type == "RequestFailed":
-                raise WorkerError(f"{type_} failed: {item['reason']}")
-            on_event(item)
-        raise WorkerError(f"{type_} got no reply within {timeout_s:.0f} s")
-
     # ------------------------------------------------------------------ stderr
     def _post_stderr_tail(self, max_lines: int = 20) -> None:
         """New lines of the worker's stderr log since the last call, as Log messages."""
-        path = getattr(self.client, "log_path", None)
+        path = self.client.log_path
         if path is None:
             return
         try:
@@ -269,4 +230,4 @@ class WorkerBridge:
             return
         lines = [line for line in chunk.decode(errors="replace").splitlines() if line.strip()]
         for line in lines[-max_lines:]:
-            self.post(m.Log({"level": "stderr", "text": line}))
+            self.post(m.Log(proto.Log(level="stderr", text=line)))

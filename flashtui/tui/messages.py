@@ -1,88 +1,100 @@
 """Typed Textual messages: worker events and monitor samples, as the app receives them.
 
-The bridge thread turns each client event into one of these and posts it to the app
-(``post_message`` is the only thread-safe way in). Payloads stay plain dicts as they
-came off the wire; the panels format them with :mod:`flashtui.tui.present`.
+The bridge thread wraps each client event (a :mod:`flashtui.core.protocol` dataclass)
+in one of these and posts it to the app (``post_message`` is the only thread-safe way
+in). ``message.event`` is the protocol event itself, unchanged: the app hands it to the
+recorder and the panels format what they need with :mod:`flashtui.tui.present`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from textual.message import Message
 
+from flashtui.core import protocol as proto
 
-class WorkerEvent(Message):
-    """Base of every message that carries a worker/client event."""
+E = TypeVar("E", bound=proto.Event)
 
-    def __init__(self, data: dict[str, Any] | None = None) -> None:
+
+class WorkerEvent(Message, Generic[E]):
+    """Base of every message that carries one worker/client event (``event``)."""
+
+    def __init__(self, event: E) -> None:
         super().__init__()
-        self.data: dict[str, Any] = dict(data or {})
+        self.event: E = event
 
 
-class WorkerReady(WorkerEvent):
-    """The worker started: ``data`` is WorkerReady's payload (backends, provenance, pid)."""
+class WorkerReady(WorkerEvent[proto.WorkerReady]):
+    """The worker started (or restarted): backends, provenance, pid."""
 
 
-class WorkerStartFailed(WorkerEvent):
-    """The worker could not start; ``reason`` is one readable line."""
+class WorkerStartFailed(WorkerEvent[proto.WorkerStartFailed]):
+    """The worker could not start; ``event.reason`` is one readable line."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__({"reason": reason})
-        self.reason = reason
-
-
-class SweepStarted(WorkerEvent):
-    """A sweep began: ``data["n_cells"]``."""
+    @property
+    def reason(self) -> str:
+        return self.event.reason
 
 
-class CellStarted(WorkerEvent):
-    """``data``: index, backend, seq, dtype."""
+class SweepStarted(WorkerEvent[proto.SweepStarted]):
+    """A sweep began: ``event.n_cells``."""
 
 
-class Progress(WorkerEvent):
-    """``data["text"]``: what the worker is doing now."""
+class CellStarted(WorkerEvent[proto.CellStarted]):
+    """``event``: index, backend, seq, dtype."""
 
 
-class Log(WorkerEvent):
-    """``data``: level, text (worker log lines, and stderr tail lines from the bridge)."""
+class Progress(WorkerEvent[proto.Progress]):
+    """``event.text``: what the worker is doing now."""
 
 
-class CellFinished(WorkerEvent):
-    """``data``: index, cell (a results.Cell as a dict; status may be failed/oom)."""
+class Log(WorkerEvent[proto.Log]):
+    """``event``: level, text (worker log lines, and stderr tail lines from the bridge)."""
 
 
-class WorkerDied(WorkerEvent):
-    """``data["reason"]``: why the worker process went away mid-sweep."""
+class CellFinished(WorkerEvent[proto.CellFinished]):
+    """``event``: index, cell (a results.Cell as a dict; status may be failed/oom)."""
 
 
-class WorkerRestarted(WorkerEvent):
-    """``data``: pid, restarts."""
+class WorkerDied(WorkerEvent[proto.WorkerDied]):
+    """``event.reason``: why the worker process went away mid-sweep."""
 
 
-class SweepFinished(WorkerEvent):
-    """``data["cancelled"]``: the sweep stopped early at the user's request."""
+class WorkerRestarted(WorkerEvent[proto.WorkerRestarted]):
+    """``event``: pid, restarts."""
 
 
-class BridgeError(WorkerEvent):
+class SweepFinished(WorkerEvent[proto.SweepFinished]):
+    """``event.cancelled``: the sweep stopped early (asked to, or its thread failed)."""
+
+
+class RequestFailed(WorkerEvent[proto.RequestFailed]):
+    """The worker refused the sweep (a model it cannot load, no CUDA): ``event.reason``."""
+
+
+class BridgeError(Message):
     """Something in the bridge thread failed; ``reason`` is one readable line."""
 
     def __init__(self, reason: str) -> None:
-        super().__init__({"reason": reason})
+        super().__init__()
         self.reason = reason
 
 
-EVENT_TYPES: dict[str, type[WorkerEvent]] = {
-    cls.__name__: cls
-    for cls in (WorkerReady, SweepStarted, CellStarted, Progress, Log, CellFinished,
-                WorkerDied, WorkerRestarted, SweepFinished)
+# The message for each client event the bridge passes on.
+EVENT_TYPES: dict[type[proto.Event], type[WorkerEvent[Any]]] = {
+    proto.WorkerReady: WorkerReady, proto.WorkerStartFailed: WorkerStartFailed,
+    proto.SweepStarted: SweepStarted, proto.CellStarted: CellStarted, proto.Progress: Progress,
+    proto.Log: Log, proto.CellFinished: CellFinished, proto.WorkerDied: WorkerDied,
+    proto.WorkerRestarted: WorkerRestarted, proto.SweepFinished: SweepFinished,
+    proto.RequestFailed: RequestFailed,
 }
 
 
-def from_event(type_name: str, data: dict[str, Any]) -> WorkerEvent | None:
+def from_event(event: proto.Event) -> WorkerEvent[Any] | None:
     """The typed message for a client event, or None for an event the UI ignores."""
-    cls = EVENT_TYPES.get(type_name)
-    return cls(data) if cls is not None else None
+    cls = EVENT_TYPES.get(type(event))
+    return cls(event) if cls is not None else None
 
 
 class MonitorSampled(Message):
@@ -120,12 +132,12 @@ class ProbeProgress(Message):
 
 
 class ProbeFinished(Message):
-    """The probe answered: ``ready`` (WorkerReady data) and ``result`` (ProbeFinished's)."""
+    """The probe answered: ``event`` (its result), the worker's ``ready``, ``seconds`` taken."""
 
-    def __init__(self, ready: dict[str, Any], result: dict[str, Any], seconds: float) -> None:
+    def __init__(self, event: proto.ProbeFinished, ready: proto.WorkerReady, seconds: float) -> None:
         super().__init__()
+        self.event = event
         self.ready = ready
-        self.result = result
         self.seconds = seconds
 
 

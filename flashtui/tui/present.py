@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
 
+from flashtui.core.spec import CellKey
 from flashtui.core.units import (
     NA, fmt_bytes, fmt_clock, fmt_ms_iqr, fmt_pass, fmt_ratio, fmt_sci, fmt_tflops, is_missing,
 )
@@ -62,8 +63,8 @@ def _parity(cell: dict[str, Any]) -> dict[str, Any]:
 
 
 def cell_key(cell: dict[str, Any]) -> str:
-    """A stable row key: 'sdpa-flash|1024|bf16'."""
-    return f"{cell['backend']}|{cell['seq']}|{cell['dtype']}"
+    """A stable row key: 'sdpa-flash|1024|bf16' (:meth:`CellKey.row_key`)."""
+    return CellKey(cell["backend"], int(cell["seq"]), cell["dtype"]).row_key()
 
 
 TIMING_COLUMNS = ("backend", "seq", "dtype", "median ± IQR", "FLOP/s", "speedup", "status")

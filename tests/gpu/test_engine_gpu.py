@@ -18,7 +18,7 @@ SHAPE = dict(device="cuda", batch=1, heads=16, head_dim=128, reps=10, warmup_ms=
 
 
 def _cells(events):
-    return [Cell.from_dict(m["cell"]) for m in events if m.type == "CellFinished"]
+    return [m.to_cell() for m in events if m.type == "CellFinished"]
 
 
 @pytest.fixture(scope="module")
@@ -36,9 +36,9 @@ def test_worker_ready_flashtui_share_within_1s(client):
     site-packages), which flashtui cannot shorten; what it owns must stay under 1 s.
     """
     ready = client.ready
-    assert ready["provenance"]["device_kind"] == "cuda"
-    steps = ready["ready_breakdown_s"]
-    own_s = ready["ready_s"] - steps["import_torch"]
+    assert ready.provenance["device_kind"] == "cuda"
+    steps = ready.ready_breakdown_s
+    own_s = ready.ready_s - steps["import_torch"]
     assert own_s <= 1.0, steps
     assert steps["cuda_init"] <= 1.0
 
@@ -121,7 +121,7 @@ def test_sigkill_during_real_sweep():
         for msg in c.run_sweep(SweepSpec(**SHAPE, seqs=(2048, 4096), dtypes=("bf16",),
                                          backends=("standard", "sdpa-flash"))):
             events.append(msg)
-            if msg.type == "CellStarted" and msg["index"] == 1:
+            if msg.type == "CellStarted" and msg.index == 1:
                 os.kill(pid, signal.SIGKILL)
     finally:
         c.close()

@@ -38,9 +38,9 @@ def _cells(client, spec):
     cells, failures = [], []
     for msg in client.run_sweep(spec, spec.cells()):
         if msg.type == "CellFinished":
-            cells.append(Cell.from_dict(msg["cell"]))
+            cells.append(msg.to_cell())
         elif msg.type == "RequestFailed":
-            failures.append(msg["reason"])
+            failures.append(msg.reason)
             break
     assert not failures, failures
     return {c.backend: c for c in cells}

@@ -10,9 +10,9 @@ import json
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
-from flashtui.core.protocol import Message
+from flashtui.core import protocol as proto
 from flashtui.core.spec import BACKENDS, CellKey, SweepSpec
 
 CPU_ONLY = ("standard", "sdpa", "sdpa-math", "sdpa-flash")
@@ -53,15 +53,17 @@ class ScriptedClient:
     def __init__(self, cell_delay_s: float = 0.0) -> None:
         self.cell_delay_s = cell_delay_s
         self.restarts = 0
+        self.ready_wall_s: float | None = None
         self.pid: int | None = None
         self.log_path = tempfile.NamedTemporaryFile(prefix="flashtui-fake-", suffix=".log", delete=False).name
         self._cancel = False
 
-    def start(self) -> Message:
+    def start(self) -> proto.WorkerReady:
         self.pid = 4242
-        return Message("WorkerReady", ready_data(self.pid))
+        self.ready_wall_s = 1.25
+        return proto.WorkerReady(**ready_data(self.pid))
 
-    def restart(self) -> Message:
+    def restart(self) -> proto.WorkerReady:
         self.restarts += 1
         return self.start()
 
@@ -71,21 +73,22 @@ class ScriptedClient:
     def close(self, timeout_s: float = 0.0) -> None:
         self.pid = None
 
-    def request(self, type_: str, reply: str, timeout_s: float = 600.0, **data: Any) -> Message:
+    def request(self, request: proto.Request, reply: type[Any], *, timeout_s: float = 600.0,
+                on_event: Callable[[proto.Event], None] | None = None) -> Any:
         """Probe only: the recorded CPU answer (deterministic for snapshots)."""
-        if type_ != "Probe":
-            raise RuntimeError(f"the scripted client does not answer {type_}")
-        return Message(reply, {"result": json.loads(PROBE_RESULT_PATH.read_text())})
+        if not isinstance(request, proto.Probe):
+            raise RuntimeError(f"the scripted client does not answer {request.type}")
+        return proto.ProbeFinished(result=json.loads(PROBE_RESULT_PATH.read_text()))
 
-    def run_sweep(self, spec: SweepSpec, cells: list[CellKey] | None = None) -> Iterator[Message]:
+    def run_sweep(self, spec: SweepSpec, cells: list[CellKey] | None = None) -> Iterator[proto.Event]:
         self._cancel = False
         plan = list(cells) if cells is not None else spec.cells(CPU_ONLY)
-        yield Message("SweepStarted", {"n_cells": len(plan)})
+        yield proto.SweepStarted(n_cells=len(plan))
         for index, key in enumerate(plan):
             if self._cancel:
                 break
-            yield Message("CellStarted", {"index": index, "backend": key.backend, "seq": key.seq, "dtype": key.dtype})
+            yield proto.CellStarted(index=index, backend=key.backend, seq=key.seq, dtype=key.dtype)
             if self.cell_delay_s:
                 time.sleep(self.cell_delay_s)
-            yield Message("CellFinished", {"index": index, "cell": fake_cell(key)})
-        yield Message("SweepFinished", {"cancelled": self._cancel})
+            yield proto.CellFinished(index=index, cell=fake_cell(key))
+        yield proto.SweepFinished(cancelled=self._cancel)

@@ -113,7 +113,7 @@ async def test_cancel_stops_after_the_cell_in_flight(isolated_dirs):
         await pilot.press("c")
         finished = await wait_for(pilot, lambda: [x for x in seen if isinstance(x, m.SweepFinished)], 60,
                                   "SweepFinished")
-        assert finished[0].data["cancelled"] is True
+        assert finished[0].event.cancelled is True
         assert 1 <= len(app.session.cells) < 12
         assert "stopped" in str(app.screen.query_one("#progress-text").render())
         assert app.sweep_running is False

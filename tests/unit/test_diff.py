@@ -9,6 +9,7 @@ import pytest
 from flashtui.reports.diff import diff_sessions, render_diff
 from flashtui.core.results import Cell
 from flashtui.core.session import Session
+from flashtui.core.spec import CellKey
 
 
 def _session(sid: str, torch: str = "2.5.1") -> Session:
@@ -39,7 +40,7 @@ def test_planted_20_percent_slowdown_is_flagged_and_5_percent_is_not():
     b.cell("fa2", 4096, "bf16").median_ms *= 1.20
     b.cell("standard", 1024, "bf16").median_ms *= 1.05
     result = diff_sessions(a, b, threshold=0.10)
-    assert [(c.key, c.regressions) for c in result.regressions] == [(("fa2", 4096, "bf16"), ["time"])]
+    assert [(c.key, c.regressions) for c in result.regressions] == [(CellKey("fa2", 4096, "bf16"), ["time"])]
     flagged = result.regressions[0]
     assert flagged.time_ratio == pytest.approx(1.20)
     text = render_diff(result)
@@ -47,7 +48,7 @@ def test_planted_20_percent_slowdown_is_flagged_and_5_percent_is_not():
     assert "REGRESSION (time)" in text and "1.20x" in text
     # A tighter threshold catches the 5% one too.
     tight = diff_sessions(a, b, threshold=0.01)
-    assert {c.key for c in tight.regressions} == {("fa2", 4096, "bf16"), ("standard", 1024, "bf16")}
+    assert {c.key for c in tight.regressions} == {CellKey("fa2", 4096, "bf16"), CellKey("standard", 1024, "bf16")}
 
 
 def test_memory_growth_status_loss_and_improvements():
@@ -58,22 +59,22 @@ def test_memory_growth_status_loss_and_improvements():
     b.cell("fa2", 4096, "bf16").median_ms = 0.5
     result = diff_sessions(a, b)
     by_key = {c.key: c for c in result.cells}
-    assert by_key[("fa2", 1024, "bf16")].regressions == ["memory"]
-    assert by_key[("standard", 4096, "bf16")].regressions == ["status"]
-    assert by_key[("standard", 4096, "bf16")].time_ratio is None  # NA, not 0
-    assert by_key[("fa2", 4096, "bf16")].improved and by_key[("fa2", 4096, "bf16")].verdict == "improved"
+    assert by_key[CellKey("fa2", 1024, "bf16")].regressions == ["memory"]
+    assert by_key[CellKey("standard", 4096, "bf16")].regressions == ["status"]
+    assert by_key[CellKey("standard", 4096, "bf16")].time_ratio is None  # NA, not 0
+    assert by_key[CellKey("fa2", 4096, "bf16")].improved and by_key[CellKey("fa2", 4096, "bf16")].verdict == "improved"
     assert len(result.regressions) == 2
 
 
 def test_one_sided_cells_and_provenance_changes_are_listed():
     a, b = _session("a"), _session("b", torch="2.6.0")
     b.add_cell(Cell("fa3", 4096, "bf16", median_ms=0.8))
-    a.cells = [c for c in a.cells if c.key != ("standard", 1024, "bf16")] + [
+    a.cells = [c for c in a.cells if c.key != CellKey("standard", 1024, "bf16")] + [
         Cell("sdpa-math", 1024, "bf16", median_ms=0.4)]
     b.spec["head_dim"] = 64
     result = diff_sessions(a, b)
-    assert result.only_in_a == [("sdpa-math", 1024, "bf16")]
-    assert result.only_in_b == [("standard", 1024, "bf16"), ("fa3", 4096, "bf16")]
+    assert result.only_in_a == [CellKey("sdpa-math", 1024, "bf16")]
+    assert result.only_in_b == [CellKey("standard", 1024, "bf16"), CellKey("fa3", 4096, "bf16")]
     assert result.provenance_changes == [("torch", "2.5.1", "2.6.0")]
     assert result.spec_changes == [("head_dim", 128, 64)]
     text = render_diff(result)

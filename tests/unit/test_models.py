@@ -28,9 +28,9 @@ def run(client: WorkerClient, spec: SweepSpec) -> tuple[list[Cell], list[str]]:
     failures: list[str] = []
     for msg in client.run_sweep(spec, spec.cells()):
         if msg.type == "CellFinished":
-            cells.append(Cell.from_dict(msg["cell"]))
+            cells.append(msg.to_cell())
         elif msg.type == "RequestFailed":
-            failures.append(msg["reason"])
+            failures.append(msg.reason)
             break  # the worker refused the whole request: no SweepFinished follows
     return cells, failures
 

@@ -293,8 +293,8 @@ def test_worker_client_under_pyspy_launcher(tmp_path):
     try:
         ready = client.start()
         # client.pid is py-spy's; the worker (and its GPU memory) is a descendant.
-        assert ready["pid"] != client.pid
-        assert ready["pid"] in mnvml.descendant_pids(client.pid)
+        assert ready.pid != client.pid
+        assert ready.pid in mnvml.descendant_pids(client.pid)
     finally:
         client.close(timeout_s=15)
     summary = pyspy.validate_speedscope(out)

@@ -30,20 +30,20 @@ def _collect(events):
     for msg in events:
         out["types"].append(msg.type)
         if msg.type == "CellFinished":
-            out["cells"].append(Cell.from_dict(msg["cell"]))
+            out["cells"].append(msg.to_cell())
         if msg.type == "SweepFinished":
-            out["cancelled"] = msg["cancelled"]
+            out["cancelled"] = msg.cancelled
     return out
 
 
 def test_ready_reports_cpu_backends_and_provenance(client):
     ready = client.ready
-    assert ready["ready_s"] > 0
-    prov = ready["provenance"]
+    assert ready.ready_s > 0 and client.ready_wall_s > 0
+    prov = ready.provenance
     assert prov["device_kind"] == "cpu" and prov["torch"].startswith("2.")
-    assert ready["backends"]["standard"]["available"]
-    assert not ready["backends"]["fa4"]["available"]
-    assert "CUDA" in ready["backends"]["fa4"]["reason"]
+    assert ready.backends["standard"]["available"]
+    assert not ready.backends["fa4"]["available"]
+    assert "CUDA" in ready.backends["fa4"]["reason"]
 
 
 def test_tiny_sweep_parity_and_ordering(client):
@@ -93,7 +93,7 @@ def test_cancel_stops_after_cell_in_flight(client):
         if msg.type == "CellFinished" and len([m for m in seen if m.type == "CellFinished"]) == 1:
             client.cancel()
     finished = [m for m in seen if m.type == "CellFinished"]
-    assert seen[-1].type == "SweepFinished" and seen[-1]["cancelled"] is True
+    assert seen[-1].type == "SweepFinished" and seen[-1].cancelled is True
     assert 1 <= len(finished) < 12
     # the worker is still usable afterwards
     again = _collect(client.run_sweep(SweepSpec(**{**TINY, "seqs": (64,), "backends": ("standard",)})))
@@ -110,7 +110,7 @@ def test_killed_worker_is_restarted_and_sweep_continues():
     try:
         for msg in c.run_sweep(spec):
             msgs.append(msg)
-            if msg.type == "CellStarted" and msg["index"] == 1 and not killed.is_set():
+            if msg.type == "CellStarted" and msg.index == 1 and not killed.is_set():
                 killed.set()
                 time.sleep(0.1)
                 os.kill(first_pid, signal.SIGKILL)
@@ -118,7 +118,7 @@ def test_killed_worker_is_restarted_and_sweep_continues():
         c.close()
     types = [m.type for m in msgs]
     assert "WorkerDied" in types and "WorkerRestarted" in types
-    cells = [Cell.from_dict(m["cell"]) for m in msgs if m.type == "CellFinished"]
+    cells = [m.to_cell() for m in msgs if m.type == "CellFinished"]
     assert len(cells) == 9  # nothing lost: every planned cell has a result
     failed = [cell for cell in cells if cell.status == "failed"]
     assert len(failed) == 1 and "SIGKILL" in failed[0].reason

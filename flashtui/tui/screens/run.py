@@ -17,6 +17,7 @@ from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Header, Label, ProgressBar, Static, TabbedContent, TabPane
 
+from flashtui.core.spec import CellKey
 from flashtui.tui.gc_tuning import freeze_long_lived
 from flashtui.tui.widgets.cell_tables import ParityTable, TimingTable
 from flashtui.tui.widgets.chart_loader import charts_panel_class
@@ -172,8 +173,7 @@ class RunScreen(Screen):
         session = getattr(self.app, "session", None)
         cell = None
         if key is not None and session is not None:
-            backend, seq, dtype = key.split("|")
-            cell = session.cell(backend, int(seq), dtype)
+            cell = session.find(key)
         if cell is None:
             self.app.notify("select a measured cell in the timing table first", severity="warning")
             return
@@ -215,5 +215,5 @@ class RunScreen(Screen):
         self.query_one("#worker-log", WorkerLog).append(level, text)
 
     @_quiet_when_gone
-    def selected_cell_key(self) -> str | None:
+    def selected_cell_key(self) -> CellKey | None:
         return self.query_one("#timing-table", TimingTable).selected_key

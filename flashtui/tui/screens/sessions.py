@@ -82,18 +82,13 @@ def diff_row(cell: Any) -> tuple[str, ...]:
             fmt_ratio(cell.mem_ratio), verdict)
 
 
-def _label(key: tuple[str, int, str]) -> str:
-    backend, seq, dtype = key
-    return f"{backend} seq={seq} {dtype}"
-
-
 def diff_summary(diff: SessionDiff) -> str:
     n = len(diff.regressions)
     head = (f"B {diff.b_id} against baseline A {diff.a_id}; a regression is B/A above "
             f"{1 + diff.threshold:.2f}x (time or memory) or a cell that stopped running")
     if n:
         return f"{head}\n{REGRESSION_MARK}{n} regression{'s' if n != 1 else ''}: " + ", ".join(
-            _label(c.key) for c in diff.regressions)
+            c.key.label() for c in diff.regressions)
     return f"{head}\nno regressions in {len(diff.cells)} matched cells"
 
 
@@ -108,9 +103,9 @@ def diff_context(diff: SessionDiff) -> str:
         lines.append("spec changed (cells may not be comparable): " + "; ".join(
             f"{k}: {a!r} -> {b!r}" for k, a, b in diff.spec_changes))
     if diff.only_in_a:
-        lines.append("only in A: " + ", ".join(_label(k) for k in diff.only_in_a))
+        lines.append("only in A: " + ", ".join(k.label() for k in diff.only_in_a))
     if diff.only_in_b:
-        lines.append("only in B: " + ", ".join(_label(k) for k in diff.only_in_b))
+        lines.append("only in B: " + ", ".join(k.label() for k in diff.only_in_b))
     return "\n".join(lines)
 
 
@@ -408,5 +403,5 @@ class DiffScreen(Screen):
         for name in DIFF_COLUMNS:
             table.add_column(name, key=name)
         for cell in self.diff.cells:
-            table.add_row(*diff_row(cell), key="|".join(map(str, cell.key)))
+            table.add_row(*diff_row(cell), key=cell.key.row_key())
         table.focus()

@@ -23,6 +23,7 @@ from textual.widgets import Button, Header, Input, Label, Select, Static
 from flashtui.tui.widgets.tick import Tick as Checkbox
 from flashtui.tui.present import short_reason
 from flashtui.core.spec import BACKENDS, DTYPES, MODES, SpecError, SweepSpec, parse_seqs
+from flashtui.core.protocol import WorkerReady
 from flashtui.tui.widgets.footer import QuietFooter
 
 DIRECTIONS = (("forward", "fwd"), ("forward + backward", "fwd+bwd"))
@@ -165,13 +166,12 @@ class SetupScreen(Screen):
         self._filling = False
         self.validate_form()
 
-    def set_worker_info(self, ready: dict[str, Any], defaults: dict[str, Any]) -> None:
+    def set_worker_info(self, ready: WorkerReady, defaults: dict[str, Any]) -> None:
         """The worker is up: grey out unavailable backends, apply device defaults."""
-        self.backend_info = ready.get("backends") or {}
-        self.cpu_backend_info = ready.get("cpu_backends")
-        device = (ready.get("provenance") or {}).get("device_kind", "cpu")
+        self.backend_info = ready.backends
+        self.cpu_backend_info = ready.cpu_backends
         status = self.query_one("#worker-status", Static)
-        status.update(f"worker ready on {device} (pid {ready.get('pid', '?')})")
+        status.update(f"worker ready on {ready.device_kind} (pid {ready.pid})")
         self.defaults = dict(defaults)
         if not self.user_edited:
             self.apply_defaults(defaults)

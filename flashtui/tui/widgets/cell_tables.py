@@ -12,6 +12,7 @@ from typing import Any
 
 from textual.reactive import reactive
 
+from flashtui.core.spec import CellKey
 from flashtui.tui import present
 from flashtui.tui.widgets.line_cache import LineCachedTable
 
@@ -92,12 +93,13 @@ class CellTable(LineCachedTable):
             clear()
 
     @property
-    def selected_key(self) -> str | None:
-        """The row key ('backend|seq|dtype') under the cursor, or None when empty."""
+    def selected_key(self) -> CellKey | None:
+        """The cell under the cursor, or None when the table is empty."""
         if self.row_count == 0:
             return None
         try:
-            return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+            row_key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+            return CellKey.from_row_key(row_key)
         except Exception:
             return None
 

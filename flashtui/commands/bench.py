@@ -12,7 +12,7 @@ from typing import Any, Callable
 from flashtui.store import index as store
 from flashtui.errors import HangUp, StorageError
 from flashtui.client.worker_client import WorkerClient, WorkerError
-from flashtui.client.recorder import SweepRecorder
+from flashtui.client.recorder import MARK_PYSPY_RECORD, SweepRecorder
 from flashtui.core import protocol as proto
 from flashtui.core.session import Session
 from flashtui.core.spec import (
@@ -281,38 +281,30 @@ def run(args: argparse.Namespace) -> int:
     client = WorkerClient(cell_timeout_s=args.cell_timeout, launcher=launcher)
     progress = Progress(1, enabled=not args.quiet)
     progress.show("starting worker (importing torch, initializing CUDA)")
-    started = time.monotonic()
     recorder: SweepRecorder | None = None
     status = "failed"
     swept = False  # True once the sweep ran to its end (not an error before or during it)
     out_error: str | None = None
     try:
         ready = client.start()
-        ready_wall_s = time.monotonic() - started
         prov = ready.provenance
-        cuda_present = prov.get("device_kind") == "cuda"
+        cuda_present = ready.device_kind == "cuda"
         if args.device == "cuda" and not cuda_present:
             raise SpecError(f"--device cuda but {prov.get('cuda_unavailable_reason', 'no CUDA device')}; "
                             "use --device cpu")
         spec = spec_from_args(args, cuda_present)
-        on_device = spec.device == prov.get("device_kind")
-        backends = ready.backends_for(spec.device)
-        session = Session(spec=spec.to_dict(), provenance=prov)
-        session.worker = {"ready_s": ready.ready_s, "ready_wall_s": ready_wall_s,
-                          "ready_breakdown_s": ready.ready_breakdown_s,
-                          "pid": ready.pid, "restarts": 0}
-        if spec.backends is None:
-            session.backends_unavailable = {n: i["reason"] for n, i in backends.items() if not i["available"]}
-        cells = spec.cells([n for n, i in backends.items() if i["available"]])
+        cells = spec.cells(ready.available(spec.device))
         progress.total = len(cells)
-        _warn_about_neighbours(session, ready["pid"], on_device)
-        journal = store.open_journal(session) if args.journal else None
-        sampler = SweepRecorder.start_monitor(prov, ready.pid, args.monitor_hz) if on_device else None
         # Under --profile the worker runs inside py-spy record, whose samples pause it.
-        marks = {"timed_under_pyspy_record": True} if args.profile else None
-        recorder = SweepRecorder(session, journal, sampler, cell_marks=marks)
+        marks = {MARK_PYSPY_RECORD: True} if args.profile else None
+        recorder = SweepRecorder.begin(spec, ready, ready_wall_s=client.ready_wall_s, journal=args.journal,
+                                       cell_marks=marks)
+        # The journal appears with the first cell: the neighbours' note is in its header.
+        _warn_about_neighbours(recorder.session, ready.pid, spec.device == ready.device_kind)
+        # Started once the journal is open (a storage error then leaves no sampler running).
+        recorder.sampler = SweepRecorder.start_monitor(spec, ready, args.monitor_hz)
         drive(client, spec, recorder, progress, cells)
-        status = session.status if session.status != "running" else "complete"
+        status = recorder.session.status if recorder.session.status != "running" else "complete"
         swept = True
     except KeyboardInterrupt as exc:
         status = "cancelled"
@@ -326,7 +318,7 @@ def run(args: argparse.Namespace) -> int:
         client.close()
         if recorder is not None:
             if profile_tmp is not None:
-                _attach_profile(recorder.session, profile_tmp, Path(args.profile).expanduser(), progress)
+                _attach_profile(recorder, profile_tmp, Path(args.profile).expanduser(), progress)
             recorder.close(status)
             # The table first: whatever fails after the sweep, the numbers reach the screen.
             # (An error before any cell, e.g. a model that cannot load, is its one line only.)
@@ -389,7 +381,7 @@ def _report_storage(recorder: SweepRecorder, progress: Progress, out_error: str 
         progress.note("no cell finished: no session was stored")
 
 
-def _attach_profile(session: Session, tmp: Path, path: Path, progress: Progress) -> None:
+def _attach_profile(recorder: SweepRecorder, tmp: Path, path: Path, progress: Progress) -> None:
     from flashtui.monitor.pyspy import SpeedscopeError, validate_speedscope
     from flashtui.store.atomic import StorageError as _StorageError, atomic_move
 
@@ -398,17 +390,16 @@ def _attach_profile(session: Session, tmp: Path, path: Path, progress: Progress)
     except (SpeedscopeError, OSError) as exc:
         _unlink_quietly(tmp)
         progress.note(f"profile not written: {exc}")
-        session.attachments["profile"] = {"path": str(path), "error": str(exc)}
+        recorder.attach_profile(path, error=str(exc))
         return
     try:
         atomic_move(tmp, path)
     except _StorageError as exc:
         # The recording is whole in the temp file: keep it there rather than lose it.
         _warn(f"--profile: {exc}; the profile is kept at {tmp}")
-        session.attachments["profile"] = {"path": str(tmp), "format": "speedscope",
-                                          "error": str(exc), **summary}
+        recorder.attach_profile(tmp, summary=summary, error=str(exc))
         return
-    session.attachments["profile"] = {"path": str(path), "format": "speedscope", **summary}
+    recorder.attach_profile(path, summary=summary)
     progress.note(f"py-spy profile: {path} ({summary.get('n_samples')} samples)")
 
 

@@ -26,7 +26,7 @@ from textual.theme import BUILTIN_THEMES
 
 from flashtui.errors import EXIT_HANGUP
 from flashtui.core import protocol as proto
-from flashtui.core.results import Cell
+from flashtui.client.recorder import MARK_PYSPY_RECORD, SweepRecorder
 from flashtui.core.session import Session
 from flashtui.core.spec import CellKey, SweepSpec, cpu_defaults, cuda_defaults
 from flashtui.core.units import fmt_clock, fmt_ms_iqr
@@ -92,11 +92,11 @@ class FlashTuiApp(App[int]):
         self.shipped_theme_names: list[str] = []
         self.bridge: WorkerBridge | None = None
         self.ready: proto.WorkerReady | None = None
-        self.session: Session | None = None
+        # The current session's recorder (the one bench uses too): the app only renders.
+        self.recorder: SweepRecorder | None = None
         self.spec: SweepSpec | None = None
         self.setup_screen: SetupScreen | None = None
         self.run_screen: Any | None = None
-        self.journal: Any | None = None
         self.sweep_total = 0
         self.sweep_done = 0
         self.sweep_started_s: float | None = None
@@ -116,7 +116,12 @@ class FlashTuiApp(App[int]):
         self.record_cells: list[str] = []
         self.record_cells_left = 0
         self._record_info: dict[str, Any] = {}
-        self._pending_journal_status: str | None = None
+        self._close_after_recording = False
+
+    @property
+    def session(self) -> Session | None:
+        """The current (or last) session, as its recorder keeps it."""
+        return self.recorder.session if self.recorder is not None else None
 
     # ------------------------------------------------------------- start-up
     def defaults(self) -> dict[str, Any]:
@@ -180,7 +185,7 @@ class FlashTuiApp(App[int]):
 
     def _shut_down(self) -> None:
         """Journal first (what was measured must survive), then py-spy and the worker."""
-        self._close_journal("cancelled" if self.sweep_running else None)
+        self._close_recorder("cancelled" if self.sweep_running else None)
         if self.pyspy_poller is not None:
             self.pyspy_poller.stop()
         if self.recording is not None:
@@ -260,18 +265,22 @@ class FlashTuiApp(App[int]):
             else:
                 self.notify("a sweep is already running; cancel it first (c)", severity="warning")
             return False
+        if self.ready is None:
+            self.notify("the worker is still starting; a moment", severity="warning")
+            return False
         screen = await self._ensure_run_screen()
-        if cells is None or self.session is None:
+        if cells is None or self.recorder is None:
             self.spec = spec
-            self._close_journal("cancelled" if self.sweep_running else None)
-            self.session = Session(spec=spec.to_dict(), provenance=dict(self.ready.provenance if self.ready else {}))
-            if self.ready:
-                self.session.backends_unavailable = {
-                    name: info.get("reason") or "unavailable"
-                    for name, info in self.ready.backends.items() if not info.get("available")
-                }
+            self._close_recorder("cancelled" if self.sweep_running else None)
+            self.recorder = SweepRecorder.begin(
+                spec, self.ready, ready_wall_s=self.bridge.ready_wall_s, journal=self.use_journal,
+                sampler=self.bridge.sampler, owns_sampler=False, on_storage_error=self._journal_failed)
+            if self.recording_state is not None:
+                self.recorder.set_mark(MARK_PYSPY_RECORD)
             screen.show_cells(())
-            self._open_journal()
+        else:
+            # A re-run into the finished session: kept in memory (its journal has its footer).
+            self.recorder.resume()
         self.pyspy_fatal = None  # py-spy gets one more try per sweep
         self.sweep_running = True
         self.sweep_done = 0
@@ -309,30 +318,22 @@ class FlashTuiApp(App[int]):
 
     @on(m.CellFinished)
     def _cell_finished(self, message: m.CellFinished) -> None:
+        if self.recorder is None:
+            return
         try:
-            cell = message.event.to_cell()
+            cell = self.recorder.handle(message.event)
         except (KeyError, TypeError) as exc:
             self.notify(f"malformed cell from the worker: {exc}", severity="error")
             return
-        if self.session is None:
+        if cell is None:
             return
-        if self.recording_state is not None:
-            # py-spy record pauses the worker ~100 times a second: this cell's timings
-            # include those pauses. Kept with the cell (journal, exports) and said below.
-            cell.extra["timed_under_pyspy_record"] = True
-        self.session.add_cell(cell)
         self.sweep_done += 1
         if self.recording_state == "recording":
             self.record_cells.append(f"{cell.backend} seq={cell.seq} {cell.dtype}")
             self.record_cells_left -= 1
             if self.record_cells_left <= 0:
                 self._stop_recording(f"after {len(self.record_cells)} cells")
-        if self.journal is not None:
-            try:
-                self.journal.append_cell(cell)
-            except Exception as exc:
-                self._journal_failed(exc)
-            self._storage_notice(self.journal)
+        self._storage_notice()
         data = cell.to_dict()
         self._run_log("info" if cell.status == "ok" else "error",
                       f"{cell.backend} seq={cell.seq} {cell.dtype}: "
@@ -363,12 +364,14 @@ class FlashTuiApp(App[int]):
         self.notify(f"the worker died: {reason}; restarting it and going on",
                     severity="error", title="worker crashed", timeout=10)
         self._run_log("error", f"worker died: {reason}")
-        if self.session is not None:
-            self.session.worker["crashes"] = int(self.session.worker.get("crashes", 0)) + 1
+        if self.recorder is not None:
+            self.recorder.handle(message.event)
 
     @on(m.WorkerRestarted)
     def _worker_restarted(self, message: m.WorkerRestarted) -> None:
         event = message.event
+        if self.recorder is not None and self.sweep_running:  # not a restart asked for between sweeps
+            self.recorder.handle(event)
         self._run_log("info", f"worker restarted (pid {event.pid}, restarts {event.restarts})")
         self.notify(f"worker restarted (pid {event.pid})", title="worker", timeout=4)
 
@@ -393,17 +396,19 @@ class FlashTuiApp(App[int]):
         self._redraw_cells()
         self._tick_progress(final=True)
         status = "cancelled" if cancelled else "complete"
-        if self.session is not None and not cancelled:
-            if any(c.status == "failed" for c in self.session.cells):
-                status = "failed"
+        if self.recorder is not None:
+            self.recorder.handle(message.event)
+            n_failed = sum(c.status == "failed" for c in self.recorder.session.cells)
+            if n_failed:
+                status += f" ({n_failed} cell{'s' if n_failed != 1 else ''} failed)"
         self.update_pyspy_sampling()
         if self.recording_state is not None:
             # The profile goes into the journal before its footer: close it afterwards.
-            self._pending_journal_status = status
+            self._close_after_recording = True
             if self.recording_state == "recording":
                 self._stop_recording("the sweep finished")
         else:
-            self._close_journal(status)
+            self._close_recorder()
         if self.run_screen is not None:
             self.run_screen.set_now(f"sweep {status}")
         self._run_log("info", f"■ sweep {status}")
@@ -595,7 +600,8 @@ class FlashTuiApp(App[int]):
         self.recording_state = "starting"
         self.record_cells = []
         self.record_cells_left = RECORD_CELLS
-        self._record_info = {"pid": pid, "session": self.session.id}
+        self._record_info = {"pid": pid}
+        self.recorder.set_mark(MARK_PYSPY_RECORD)  # py-spy's pauses are in these cells' timings
         self.update_pyspy_sampling()  # two tracers cannot attach at once: pause the panel
         self._record_text(f"● starting py-spy record on pid {pid}…", True)
         start_recording(pid, path, self.post_message)
@@ -631,17 +637,11 @@ class FlashTuiApp(App[int]):
     @on(m.RecordingStopped)
     def _recording_stopped(self, message: m.RecordingStopped) -> None:
         self.recording_state = None
-        attachment = message.attachment
-        summary = attachment.get("summary") or {}
-        if self.session is not None:
-            self.session.attachments["profile"] = attachment
-            if self.journal is not None:
-                try:
-                    self.journal.update(attachments={"profile": attachment})
-                except Exception as exc:
-                    self._journal_failed(exc)
-        text = (f"profile saved: {attachment['path']} ({summary.get('n_samples', 'NA')} samples, "
-                f"{len(attachment.get('cells') or [])} cells; open it in speedscope.app)")
+        if self.recorder is not None:
+            self.recorder.clear_mark(MARK_PYSPY_RECORD)
+            self.recorder.attach_profile(message.path, summary=message.summary, **message.details)
+        text = (f"profile saved: {message.path} ({message.summary.get('n_samples', 'NA')} samples, "
+                f"{len(message.details.get('cells') or [])} cells; open it in speedscope.app)")
         self._record_text(text)
         self._run_log("info", text)
         self.notify(text, title="py-spy", timeout=8)
@@ -651,15 +651,17 @@ class FlashTuiApp(App[int]):
     def _recording_failed(self, message: m.RecordingFailed) -> None:
         self.recording_state = None
         self.recording = None
+        if self.recorder is not None:
+            self.recorder.clear_mark(MARK_PYSPY_RECORD)
         self._record_text(f"✗ {message.reason}")
         self._run_log("error", f"py-spy record: {message.reason}")
         self.notify(message.reason, severity="error", title="py-spy record", timeout=10)
         self._after_recording()
 
     def _after_recording(self) -> None:
-        if self._pending_journal_status is not None and not self.sweep_running:
-            status, self._pending_journal_status = self._pending_journal_status, None
-            self._close_journal(status)
+        if self._close_after_recording and not self.sweep_running:
+            self._close_after_recording = False
+            self._close_recorder()
         self.update_pyspy_sampling()
 
     # ------------------------------------------------------------- monitor
@@ -727,39 +729,19 @@ class FlashTuiApp(App[int]):
             text = f"{self.sweep_done}/{self.sweep_total} cells · stopped after {fmt_clock(elapsed)}"
         self.run_screen.set_progress(self.sweep_done, self.sweep_total or None, text)
 
-    def _open_journal(self) -> None:
-        if not self.use_journal or self.session is None:
-            return
-        try:
-            from flashtui.store.index import open_journal
+    def _close_recorder(self, status: str | None = None) -> None:
+        """End the session's record: NVML samples attached, journal footer written."""
+        if self.recorder is not None:
+            self.recorder.close(status)
+        self._storage_notice()
 
-            self.journal = open_journal(self.session)
-        except Exception as exc:
-            self._journal_failed(exc)
-
-    def _close_journal(self, status: str | None) -> None:
-        journal, self.journal = self.journal, None
-        if journal is None or self.session is None:
-            if status and self.session is not None:
-                self.session.finish(status)  # journaling off: the session still ends
-            return
-        try:
-            if status:
-                self.session.finish(status)
-                journal.finish(self.session)
-            journal.close()
-        except Exception as exc:
-            self._journal_failed(exc)
-        self._storage_notice(journal)
-
-    def _storage_notice(self, journal: Any) -> None:
+    def _storage_notice(self) -> None:
         """A full disk or read-only data dir moved the session: say where, once."""
-        notice = journal.new_warning() if hasattr(journal, "new_warning") else None
+        notice = self.recorder.storage_notice() if self.recorder is not None else None
         if notice:
             self.notify(notice, severity="warning", title="storage", timeout=12)
 
     def _journal_failed(self, exc: BaseException) -> None:
-        self.journal = None
         self.notify(f"session journal disabled: {str(exc).splitlines()[0] if str(exc) else exc!r}",
                     severity="warning", title="storage")
 

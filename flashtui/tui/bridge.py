@@ -56,6 +56,11 @@ class WorkerBridge:
     def worker_pid(self) -> int | None:
         return self.client.pid
 
+    @property
+    def ready_wall_s(self) -> float | None:
+        """Spawn to WorkerReady of the current worker, as the client saw it."""
+        return self.client.ready_wall_s
+
     def _thread(self, target: Callable[..., None], *args: Any, name: str) -> threading.Thread:
         thread = threading.Thread(target=target, args=args, daemon=True, name=name)
         thread.start()

@@ -180,11 +180,14 @@ class RecordingStarted(Message):
 
 
 class RecordingStopped(Message):
-    """The profile is written: ``attachment`` is what goes into session.attachments."""
+    """The profile is written at ``path``: its speedscope ``summary`` and the recording's
+    ``details`` (pid, started_at, cells, stopped), for SweepRecorder.attach_profile."""
 
-    def __init__(self, attachment: dict[str, Any]) -> None:
+    def __init__(self, path: str, summary: dict[str, Any], details: dict[str, Any]) -> None:
         super().__init__()
-        self.attachment = attachment
+        self.path = path
+        self.summary = summary
+        self.details = details
 
 
 class RecordingFailed(Message):

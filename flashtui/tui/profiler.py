@@ -124,7 +124,8 @@ def start_recording(pid: int, path: Path, post: Callable[[Any], Any]) -> threadi
 
 
 def stop_recording(recording: Any, info: dict[str, Any], post: Callable[[Any], Any]) -> threading.Thread:
-    """In a thread: stop py-spy, check the speedscope file, post what to attach."""
+    """In a thread: stop py-spy, check the speedscope file, post what to attach
+    (``info``: the recording's details, e.g. pid, cells, why it stopped)."""
 
     def run() -> None:
         from flashtui.monitor import pyspy
@@ -135,7 +136,7 @@ def stop_recording(recording: Any, info: dict[str, Any], post: Callable[[Any], A
         except Exception as exc:  # PySpyError / SpeedscopeError: one line
             post(m.RecordingFailed(f"profile not saved: {one_line(exc)}"))
             return
-        post(m.RecordingStopped({"format": "speedscope", "path": str(path), **info, "summary": summary}))
+        post(m.RecordingStopped(str(path), summary, info))
 
     thread = threading.Thread(target=run, daemon=True, name="flashtui-pyspy-stop")
     thread.start()

@@ -92,3 +92,98 @@ class ScriptedClient:
                 time.sleep(self.cell_delay_s)
             yield proto.CellFinished(index=index, cell=fake_cell(key))
         yield proto.SweepFinished(cancelled=self._cancel)
+
+
+# A real sweep's client events, recorded on an H200 (record_sweep.py says how): six
+# bf16 cells, the worker SIGKILLed during sdpa-math seq=256 and restarted.
+SWEEP_H200_PATH = Path(__file__).with_name("sweep_h200.jsonl")
+
+
+def load_recording(path: Path = SWEEP_H200_PATH) -> tuple[dict[str, Any], proto.WorkerReady, list[proto.Event]]:
+    """(how it was recorded, its WorkerReady, the events run_sweep yielded)."""
+    lines = path.read_text().splitlines()
+    head = json.loads(lines[0])
+    events = [proto.decode(line, kinds=(proto.EVENT, proto.CLIENT)) for line in lines[1:]]
+    ready = events.pop(0)
+    assert isinstance(ready, proto.WorkerReady)
+    return head, ready, events  # type: ignore[return-value]
+
+
+class ReplayClient(ScriptedClient):
+    """WorkerClient's interface over a recorded stream: its WorkerReady, then its events.
+
+    Takes (and ignores) WorkerClient's keyword arguments, so `flashtui bench` can build it.
+    """
+
+    def __init__(self, path: Path = SWEEP_H200_PATH, **_worker_client_kwargs: Any) -> None:
+        super().__init__()
+        self.head, self.ready, self.events = load_recording(path)
+
+    def start(self) -> proto.WorkerReady:
+        if self.pid is None:
+            self.pid = self.ready.pid
+            self.ready_wall_s = self.head["ready_wall_s"]
+        return self.ready
+
+    def kill(self) -> None:
+        self.pid = None
+
+    def run_sweep(self, spec: SweepSpec, cells: list[CellKey] | None = None) -> Iterator[proto.Event]:
+        self.start()
+        for event in self.events:
+            if isinstance(event, proto.WorkerRestarted):
+                self.pid, self.restarts = event.pid, event.restarts
+            yield event
+
+
+class RecordedSampler:
+    """NvmlSampler's interface with fixed readings, so two runs attach the same telemetry.
+
+    ``samples()`` are twelve readings after ``since_s`` (only their times differ between
+    runs); ``window()`` summarizes from the cell's own (recorded) times.
+    """
+
+    N_SAMPLES = 12
+
+    def __init__(self, ready: Any = None, *, rate_hz: float = 10.0, **_hints: Any) -> None:
+        self.rate_hz = rate_hz
+        self.pids: list[int | None] = []
+        self.started_s: float | None = None
+        self.stopped = False
+
+    class _Status:
+        available = True
+        reason = None
+
+        def to_dict(self) -> dict[str, Any]:
+            return {"available": True, "reason": None}
+
+    status = _Status()
+
+    def on_sample(self, callback: Callable[[Any], None]) -> Callable[[], None]:
+        return lambda: None
+
+    def watch_pid(self, pid: int | None) -> None:
+        self.pids.append(pid)
+
+    def start(self) -> Any:
+        self.started_s = time.monotonic()
+        return self.status
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    def samples(self, since_s: float | None = None) -> list[Any]:
+        from flashtui.monitor.nvml import Sample
+
+        base_s = since_s if since_s is not None else (self.started_s or 0.0)
+        return [Sample(t_s=base_s + (i + 1) / self.rate_hz, wall_time=time.time(), gpu_index=0,
+                       mem_used_bytes=(10 + i) << 30, mem_total_bytes=141 << 30, power_w=300.0 + i,
+                       sm_clock_mhz=1980.0, temp_c=40.0 + i / 2) for i in range(self.N_SAMPLES)]
+
+    def window(self, t0_s: float, t1_s: float, clock: str = "monotonic") -> dict[str, Any]:
+        return {"clock": clock, "span_s": round(t1_s - t0_s, 6), "n_samples": 3,
+                "sm_clock_mhz": {"min": 1980.0, "median": 1980.0, "max": 1980.0}}
+
+    def stats(self) -> dict[str, Any]:
+        return {"n_samples": self.N_SAMPLES, "rate_hz": self.rate_hz, "status": self.status.to_dict()}

@@ -66,8 +66,10 @@ async def test_hottest_frames_of_the_worker_and_a_recording(isolated_dirs, monke
         assert not failed, failed[0].reason
         profile = app.session.attachments["profile"]
         assert Path(profile["path"]).is_file() and profile["path"].endswith(".speedscope.json")
-        assert Path(profile["path"]).parent == Path(app.journal.path).parent if app.journal else True
-        assert profile["summary"]["n_samples"] > 0 and profile["cells"]
+        assert Path(profile["path"]).parent == Path(app.recorder.journal.path).parent
+        # One flat shape, as `bench --profile` writes it, plus the recording's details.
+        assert profile["format"] == "speedscope" and profile["n_samples"] > 0 and profile["cells"]
+        assert profile["pid"] == app.bridge.worker_pid and profile["stopped"] and profile["started_at"]
         # The cells timed while py-spy record was attached say so (its pauses are in them).
         recorded = {f"{c.backend} seq={c.seq} {c.dtype}" for c in app.session.cells
                     if c.extra.get("timed_under_pyspy_record")}
@@ -76,7 +78,7 @@ async def test_hottest_frames_of_the_worker_and_a_recording(isolated_dirs, monke
         log_text = "\n".join(str(line) for line in app.run_screen.query_one("#worker-log").lines)
         assert "timed under py-spy record" in log_text
         await pilot.press("c")
-        await wait_for(pilot, lambda: not app.sweep_running and app.journal is None, 90, "sweep end")
+        await wait_for(pilot, lambda: not app.sweep_running and app.recorder.closed, 90, "sweep end")
         stored, _ = load(app.session.id)
         assert stored.attachments["profile"]["path"] == profile["path"]
         assert json.loads(Path(profile["path"]).read_text())["$schema"] == pyspy.SPEEDSCOPE_SCHEMA

@@ -46,10 +46,10 @@ async def measure(seconds: float) -> tuple[float, float, int, int]:
     app = FlashTuiApp(default_spec_overrides=overrides, worker_factory=ScriptedClient,
                       sampler_factory=make_sampler, journal=False)
     async with app.run_test(size=(120, 40), message_hook=hook) as pilot:
-        while not app.ready:
+        while not app.sweep.ready:
             await pilot.pause(0.05)
         await pilot.press("enter")
-        while app.session is None or app.sweep_running:
+        while app.sweep.session is None or app.sweep.running:
             await pilot.pause(0.05)
         app.clear_notifications()
         await asyncio.sleep(1.0)  # settle

@@ -46,7 +46,7 @@ async def measure(trials: int) -> tuple[dict[str, list[float]], int, int]:
                       sampler_factory=lambda ready: SyntheticSampler(ready, 20.0), journal=False)
     latencies_ms: dict[str, list[float]] = {"cursor": [], "tab -> charts": []}
     async with app.run_test(size=(160, 50), message_hook=hook) as pilot:
-        while not app.ready:
+        while not app.sweep.ready:
             await pilot.pause(0.05)
         await pilot.press("enter")
         while counts["cells"] < 20:
@@ -96,7 +96,7 @@ async def measure(trials: int) -> tuple[dict[str, list[float]], int, int]:
                     await asyncio.sleep(0.001)
                 await asyncio.sleep(0.1)
                 table.focus()
-        assert app.sweep_running, "the sweep must still be streaming during the measurement"
+        assert app.sweep.running, "the sweep must still be streaming during the measurement"
     return latencies_ms, counts["cells"], counts["samples"]
 
 

@@ -202,16 +202,16 @@ async def shoot(args: argparse.Namespace) -> int:
     async with app.run_test(size=(width, height), message_hook=hook) as pilot:
         reporter = asyncio.create_task(report_stalls()) if args.stall_report_s > 0 else None
         note("starting the worker (importing torch)…")
-        await wait_until(pilot, lambda: app.ready or seen["start_failed"], 300)
-        if not app.ready:
+        await wait_until(pilot, lambda: app.sweep.ready or seen["start_failed"], 300)
+        if not app.sweep.ready:
             note(f"the worker did not start: {seen['start_failed'] or 'timed out'}")
             return 3
-        device = app.ready.provenance.get("device_name")
+        device = app.sweep.ready.provenance.get("device_name")
         note(f"worker ready on {device}")
         if args.doctor:
             await pilot.press("d")
             note("probing (tiny kernels in every backend)…")
-            if await wait_until(pilot, lambda: app.doctor_report or not app.probe_running, args.probe_timeout_s):
+            if await wait_until(pilot, lambda: app.doctor.report or not app.doctor.probe_running, args.probe_timeout_s):
                 await pilot.pause(0.3)
             save("doctor.svg")
             await pilot.press("escape")
@@ -225,9 +225,9 @@ async def shoot(args: argparse.Namespace) -> int:
             note("the sweep did not start")
             return 3
         if args.pyspy:
-            await wait_until(pilot, lambda: app.sweep_done >= 1 or seen["finished"], args.timeout_s)
+            await wait_until(pilot, lambda: app.sweep.done >= 1 or seen["finished"], args.timeout_s)
             await pilot.press("y")
-            await wait_until(pilot, lambda: seen["frames"] or seen["finished"] or app.pyspy_fatal,
+            await wait_until(pilot, lambda: seen["frames"] or seen["finished"] or app.pyspy.fatal,
                              args.pyspy_wait_s)
             await pilot.pause(0.3)
             save("pyspy.svg")
@@ -242,8 +242,8 @@ async def shoot(args: argparse.Namespace) -> int:
         save("charts.svg")
         if reporter is not None:
             reporter.cancel()
-        if app.session is not None:
-            note(f"session {app.session.id}: {len(app.session.cells)} cells, status {app.session.status}")
+        if app.sweep.session is not None:
+            note(f"session {app.sweep.session.id}: {len(app.sweep.session.cells)} cells, status {app.sweep.session.status}")
     print("\n".join(str(p) for p in saved))
     return 0 if done else 1
 

@@ -84,19 +84,6 @@ def capacity_spec(args: argparse.Namespace, device: str) -> SweepSpec:
     )
 
 
-def _pyspy_state() -> dict[str, Any]:
-    from flashtui.monitor.pyspy import INSTALL_HINT, find_pyspy
-
-    path = find_pyspy()
-    return {"available": path is not None, "path": path, "reason": None if path else INSTALL_HINT}
-
-
-def _nvml_state() -> dict[str, Any]:
-    from flashtui.monitor.nvml import probe_nvml
-
-    return probe_nvml().to_dict()
-
-
 def _note(args: argparse.Namespace, text: str) -> None:
     if not args.quiet:
         sys.stderr.write(text + "\n")
@@ -140,7 +127,10 @@ def _run_probe(args: argparse.Namespace) -> int:
                                timeout_s=PROBE_TIMEOUT_S)
     finally:
         client.close()
-    report = build_report(ready.fields(), reply.result, _nvml_state(), _pyspy_state(), notes)
+    from flashtui.monitor.nvml import probe_nvml
+    from flashtui.monitor.pyspy import pyspy_state
+
+    report = build_report(ready.fields(), reply.result, probe_nvml().to_dict(), pyspy_state(), notes)
     if args.json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
     else:

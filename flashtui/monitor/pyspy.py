@@ -145,6 +145,12 @@ def find_pyspy() -> str | None:
     return shutil.which("py-spy")
 
 
+def pyspy_state() -> dict[str, Any]:
+    """Whether py-spy is here, as the doctor report wants it: available, path, reason."""
+    path = find_pyspy()
+    return {"available": path is not None, "path": path, "reason": None if path else INSTALL_HINT}
+
+
 def _require_pyspy(exe: str | None) -> str:
     path = exe or find_pyspy()
     if path is None or not (os.path.isfile(path) and os.access(path, os.X_OK)):
@@ -563,5 +569,5 @@ __all__ = [
     "FrameCount", "HotFrames", "INSTALL_HINT", "PTRACE_HINT", "PySpyError", "PySpyUnavailable",
     "RECORD_FORMATS", "Recording", "SPEEDSCOPE_SCHEMA", "SpeedscopeError", "StackFrame",
     "AGGREGATE_BY", "ThreadStack", "aggregate_stacks", "dump", "find_pyspy", "hottest_frames",
-    "is_pyspy_output", "parse_dump_json", "record_command", "record_pid", "validate_speedscope",
+    "is_pyspy_output", "parse_dump_json", "pyspy_state", "record_command", "record_pid", "validate_speedscope",
 ]

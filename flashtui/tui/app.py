@@ -1,8 +1,10 @@
 """FlashTuiApp: Setup -> Run (live panels, charts) -> Export, in front of the worker.
 
 Threads: the worker client and the NVML sampler live in a :class:`WorkerBridge`; they
-only ``post_message`` typed messages (messages.py) to this app, which keeps the
-session (the one source of truth) and pushes data into the panels' reactives.
+only ``post_message`` typed messages (messages.py, each carrying its protocol event) to
+this app. The app keeps no sweep state of its own: it routes each message to a plain
+Python controller (controllers.py: the sweep and its recorder, py-spy, the doctor),
+applies the View that comes back, and pushes data down into the screens.
 
 Injectable for tests and benchmarks (``FlashTuiApp(default_spec_overrides=...,
 worker_factory=..., sampler_factory=...)``) so a Pilot test can drive the real app
@@ -24,15 +26,12 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.theme import BUILTIN_THEMES
 
-from flashtui.errors import EXIT_HANGUP
+from flashtui.errors import EXIT_HANGUP, one_line
 from flashtui.core import protocol as proto
-from flashtui.client.recorder import MARK_PYSPY_RECORD, SweepRecorder
-from flashtui.core.session import Session
 from flashtui.core.spec import CellKey, SweepSpec, cpu_defaults, cuda_defaults
-from flashtui.core.units import fmt_clock, fmt_ms_iqr
 from flashtui.tui import messages as m
-from flashtui.tui import present
 from flashtui.tui.bridge import WorkerBridge
+from flashtui.tui.controllers import DoctorController, Note, PySpyController, SweepController, View, nvml_state
 from flashtui.tui.config import TuiConfig, config_dir, load_config, save_config
 from flashtui.tui.screens.setup import SetupScreen
 from flashtui.tui.themes import FALLBACK_THEME, load_themes
@@ -71,12 +70,16 @@ class FlashTuiApp(App[int]):
         Binding("o", "sessions", "Sessions"),
     ]
 
+    # SIGHUP (the SSH session dropped) is turned into a clean exit by run_app; tests
+    # running under Pilot leave the process's signal handling alone.
+    handle_hangup = False
+
     def __init__(
         self,
         *,
         default_spec_overrides: dict[str, Any] | None = None,
         worker_factory: Callable[[], Any] | None = default_worker_factory,
-        sampler_factory: Callable[[dict[str, Any]], Any] | None = default_sampler_factory,
+        sampler_factory: Callable[[proto.WorkerReady], Any] | None = default_sampler_factory,
         config_path: Path | None = None,
         screenshot_dir: str | os.PathLike[str] | None = None,
         journal: bool = True,
@@ -87,47 +90,30 @@ class FlashTuiApp(App[int]):
         self.sampler_factory = sampler_factory
         self.config_path = config_path
         self.screenshot_dir = str(screenshot_dir) if screenshot_dir else None
-        self.use_journal = journal
         self.config = TuiConfig()
         self.shipped_theme_names: list[str] = []
+        # State, in plain Python (controllers.py); the app routes and renders.
+        self.sweep = SweepController(journal=journal)
+        self.pyspy = PySpyController()
+        self.doctor = DoctorController()
+        # Threads and timers.
         self.bridge: WorkerBridge | None = None
-        self.ready: proto.WorkerReady | None = None
-        # The current session's recorder (the one bench uses too): the app only renders.
-        self.recorder: SweepRecorder | None = None
-        self.spec: SweepSpec | None = None
+        self.pyspy_poller: Any | None = None
+        self.sweep_timer: Any | None = None
+        # Screens the app pushes data into.
         self.setup_screen: SetupScreen | None = None
         self.run_screen: Any | None = None
-        self.sweep_total = 0
-        self.sweep_done = 0
-        self.sweep_started_s: float | None = None
-        self.sweep_running = False
+        # The monitor: why NVML has no samples, and the redraw throttles.
+        self.monitor_reason: str | None = None
         self._last_sample_redraw_s = 0.0
         self._sample_redraw_pending = False
-        self._saving_theme = False
-        # Doctor: the last report (build_report's object), NVML's status, probe in flight.
-        self.doctor_report: dict[str, Any] | None = None
-        self.nvml_state: dict[str, Any] | None = None
-        self.probe_running = False
-        # py-spy: the frames poller, a recording in flight and its bookkeeping.
-        self.pyspy_poller: Any | None = None
-        self.pyspy_fatal: str | None = None  # py-spy cannot be used (until the next sweep)
-        self.recording: Any | None = None
-        self.recording_state: str | None = None  # None | starting | recording | stopping
-        self.record_cells: list[str] = []
-        self.record_cells_left = 0
-        self._record_info: dict[str, Any] = {}
-        self._close_after_recording = False
-
-    @property
-    def session(self) -> Session | None:
-        """The current (or last) session, as its recorder keeps it."""
-        return self.recorder.session if self.recorder is not None else None
+        self._cells_redraw_pending = False
 
     # ------------------------------------------------------------- start-up
     def defaults(self) -> dict[str, Any]:
         """Spec defaults for the detected device, then the injected overrides."""
-        device = self.ready.device_kind if self.ready is not None else "cpu"
-        base = cuda_defaults() if device == "cuda" else cpu_defaults()
+        ready = self.sweep.ready
+        base = cuda_defaults() if ready is not None and ready.device_kind == "cuda" else cpu_defaults()
         return {**base, **self.default_spec_overrides}
 
     def on_mount(self) -> None:
@@ -161,10 +147,6 @@ class FlashTuiApp(App[int]):
             # for the same cores, and the user should see the form at once.
             self.call_after_refresh(self.bridge.start)
 
-    # SIGHUP (the SSH session dropped) is turned into a clean exit by run_app; tests
-    # running under Pilot leave the process's signal handling alone.
-    handle_hangup = False
-
     def _install_hangup_handler(self) -> None:
         import asyncio
         import signal
@@ -185,15 +167,15 @@ class FlashTuiApp(App[int]):
 
     def _shut_down(self) -> None:
         """Journal first (what was measured must survive), then py-spy and the worker."""
-        self._close_recorder("cancelled" if self.sweep_running else None)
+        self.sweep.close("cancelled" if self.sweep.running else None)
         if self.pyspy_poller is not None:
             self.pyspy_poller.stop()
-        if self.recording is not None:
+        recording, self.pyspy.recording = self.pyspy.recording, None
+        if recording is not None:
             try:
-                self.recording.stop(timeout_s=3.0, check=False)
+                recording.stop(timeout_s=3.0, check=False)
             except Exception:
                 pass
-            self.recording = None
         if self.bridge is not None:
             self.bridge.close()
 
@@ -221,13 +203,51 @@ class FlashTuiApp(App[int]):
         yield SystemCommand("Screenshot", "Save an SVG screenshot", self.action_screenshot)
         yield SystemCommand("Doctor", "What this machine can run (capability probe)", self.action_doctor)
         yield SystemCommand("Sessions", "Open, compare and export stored sessions", self.action_sessions)
-        if self.session is not None:
+        if self.sweep.session is not None:
             yield SystemCommand("Export", "Export the session (html, md, csv, json)", self.action_export)
+
+    # ------------------------------------------------------------- rendering
+    def show(self, view: View) -> None:
+        """Apply a controller's View: log lines, notifications, the "now" line."""
+        for level, text in view.logs:
+            self._run_log(level, text)
+        for note in view.notes:
+            self.tell(note)
+        if view.now is not None and self.run_screen is not None:
+            self.run_screen.set_now(view.now)
+
+    def tell(self, note: Note) -> None:
+        self.notify(note.text, severity=note.severity, title=note.title or "", timeout=note.timeout)
+
+    def _busy_with(self) -> str | None:
+        """What holds the worker now ("sweep", "restart", "probe"), None when idle."""
+        if self.bridge is None or not self.bridge.running:
+            return None
+        return self.bridge.busy_with or "sweep"
+
+    def _run_log(self, level: str, text: str) -> None:
+        if self.run_screen is not None and self.run_screen.is_mounted:
+            self.run_screen.log_line(level, text)
+
+    def _tick_progress(self, final: bool = False) -> None:
+        if self.run_screen is not None and self.run_screen.is_mounted:
+            self.run_screen.set_progress(*self.sweep.progress(final))
+
+    def _schedule_cells_redraw(self) -> None:
+        if not self._cells_redraw_pending:
+            self._cells_redraw_pending = True
+            self.set_timer(CELLS_REDRAW_MIN_INTERVAL_S, self._redraw_cells)
+
+    def _redraw_cells(self) -> None:
+        self._cells_redraw_pending = False
+        if self.run_screen is not None:
+            self.run_screen.show_cells(self.sweep.cell_dicts())
 
     # --------------------------------------------------------- worker events
     @on(m.WorkerReady)
     def _worker_ready(self, message: m.WorkerReady) -> None:
-        self.ready = message.event
+        self.sweep.worker_ready(message.event)
+        self.doctor.ready = message.event
         if self.setup_screen is not None:
             self.setup_screen.set_worker_info(message.event, self.defaults())
 
@@ -255,62 +275,37 @@ class FlashTuiApp(App[int]):
 
     async def start_sweep(self, spec: SweepSpec, cells: list[CellKey] | None = None) -> bool:
         """Start ``spec`` (all cells, or only ``cells`` into the current session)."""
-        if self.bridge is None:
-            self.notify("no worker (started without one)", severity="error")
-            return False
-        if self.bridge.running:
-            if self.bridge.busy_with == "probe":
-                self.notify("the doctor probe is running; the sweep can start when it is done",
-                            severity="warning")
-            else:
-                self.notify("a sweep is already running; cancel it first (c)", severity="warning")
-            return False
-        if self.ready is None:
-            self.notify("the worker is still starting; a moment", severity="warning")
+        refusal = self.sweep.refusal(has_worker=self.bridge is not None, busy_with=self._busy_with())
+        if refusal is not None or self.bridge is None:
+            if refusal is not None:
+                self.tell(refusal)
             return False
         screen = await self._ensure_run_screen()
-        if cells is None or self.recorder is None:
-            self.spec = spec
-            self._close_recorder("cancelled" if self.sweep_running else None)
-            self.recorder = SweepRecorder.begin(
-                spec, self.ready, ready_wall_s=self.bridge.ready_wall_s, journal=self.use_journal,
-                sampler=self.bridge.sampler, owns_sampler=False, on_storage_error=self._journal_failed)
-            if self.recording_state is not None:
-                self.recorder.set_mark(MARK_PYSPY_RECORD)
-            screen.show_cells(())
-        else:
-            # A re-run into the finished session: kept in memory (its journal has its footer).
-            self.recorder.resume()
-        self.pyspy_fatal = None  # py-spy gets one more try per sweep
-        self.sweep_running = True
-        self.sweep_done = 0
-        self.sweep_total = len(cells) if cells else 0
-        self.sweep_started_s = time.monotonic()
-        screen.set_progress(0, self.sweep_total or None, "starting…")
-        what = ", ".join(c.label() for c in cells) if cells else f"{len(spec.seqs)} seqs × {len(spec.dtypes)} dtypes"
-        screen.log_line("info", f"▶ sweep: {what}")
+        view = self.sweep.start(spec, cells, ready_wall_s=self.bridge.ready_wall_s,
+                                sampler=self.bridge.sampler, on_storage_error=self._journal_failed)
+        self.pyspy.sweep_starting()
+        screen.show_cells(self.sweep.cell_dicts())
+        done, total, _ = self.sweep.progress()
+        screen.set_progress(done, total, "starting…")
+        self.show(view)
         self.bridge.run_sweep(spec, cells)
         if self.sweep_timer is None:
             self.sweep_timer = self.set_interval(1.0, self._tick_progress)
         self.update_pyspy_sampling()
         return True
 
-    sweep_timer: Any = None
-
     @on(m.SweepStarted)
     def _sweep_started(self, message: m.SweepStarted) -> None:
-        self.sweep_total = message.event.n_cells
+        self.sweep.sweep_started(message.event)
         self._tick_progress()
 
     @on(m.CellStarted)
     def _cell_started(self, message: m.CellStarted) -> None:
-        if self.run_screen is not None:
-            self.run_screen.set_now(f"running {message.event.key.label()}")
+        self.show(self.sweep.cell_started(message.event))
 
     @on(m.Progress)
     def _progress(self, message: m.Progress) -> None:
-        if self.run_screen is not None:
-            self.run_screen.set_now(message.event.text)
+        self.show(View(now=message.event.text))
 
     @on(m.Log)
     def _log(self, message: m.Log) -> None:
@@ -318,68 +313,27 @@ class FlashTuiApp(App[int]):
 
     @on(m.CellFinished)
     def _cell_finished(self, message: m.CellFinished) -> None:
-        if self.recorder is None:
-            return
-        try:
-            cell = self.recorder.handle(message.event)
-        except (KeyError, TypeError) as exc:
-            self.notify(f"malformed cell from the worker: {exc}", severity="error")
-            return
+        cell, view = self.sweep.cell_finished(message.event)
+        self.show(view)
         if cell is None:
             return
-        self.sweep_done += 1
-        if self.recording_state == "recording":
-            self.record_cells.append(f"{cell.backend} seq={cell.seq} {cell.dtype}")
-            self.record_cells_left -= 1
-            if self.record_cells_left <= 0:
-                self._stop_recording(f"after {len(self.record_cells)} cells")
-        self._storage_notice()
-        data = cell.to_dict()
-        self._run_log("info" if cell.status == "ok" else "error",
-                      f"{cell.backend} seq={cell.seq} {cell.dtype}: "
-                      f"{fmt_ms_iqr(cell.median_ms, cell.iqr_ms)} · {present.status_text(data)}"
-                      + (" · timed under py-spy record (its pauses included)"
-                         if cell.extra.get("timed_under_pyspy_record") else ""))
-        if cell.status == "failed":
-            self.notify(f"{cell.backend} seq={cell.seq} {cell.dtype} failed: {cell.reason}",
-                        severity="error", title="cell failed", timeout=10)
+        stop_why = self.pyspy.cell_recorded(cell)
+        if stop_why is not None:
+            self._stop_recording(stop_why)
         self._schedule_cells_redraw()
         self._tick_progress()
 
-    _cells_redraw_pending = False
-
-    def _schedule_cells_redraw(self) -> None:
-        if not self._cells_redraw_pending:
-            self._cells_redraw_pending = True
-            self.set_timer(CELLS_REDRAW_MIN_INTERVAL_S, self._redraw_cells)
-
-    def _redraw_cells(self) -> None:
-        self._cells_redraw_pending = False
-        if self.run_screen is not None:
-            self.run_screen.show_cells(self.cell_dicts())
-
     @on(m.WorkerDied)
     def _worker_died(self, message: m.WorkerDied) -> None:
-        reason = message.event.reason or "unknown reason"
-        self.notify(f"the worker died: {reason}; restarting it and going on",
-                    severity="error", title="worker crashed", timeout=10)
-        self._run_log("error", f"worker died: {reason}")
-        if self.recorder is not None:
-            self.recorder.handle(message.event)
+        self.show(self.sweep.worker_died(message.event))
 
     @on(m.WorkerRestarted)
     def _worker_restarted(self, message: m.WorkerRestarted) -> None:
-        event = message.event
-        if self.recorder is not None and self.sweep_running:  # not a restart asked for between sweeps
-            self.recorder.handle(event)
-        self._run_log("info", f"worker restarted (pid {event.pid}, restarts {event.restarts})")
-        self.notify(f"worker restarted (pid {event.pid})", title="worker", timeout=4)
+        self.show(self.sweep.worker_restarted(message.event))
 
     @on(m.RequestFailed)
     def _request_failed(self, message: m.RequestFailed) -> None:
-        reason = message.event.reason
-        self.notify(reason, severity="error", title="the worker refused the sweep", timeout=10)
-        self._run_log("error", f"the worker refused the sweep: {reason}")
+        self.show(self.sweep.request_failed(message.event))
 
     @on(m.BridgeError)
     def _bridge_error(self, message: m.BridgeError) -> None:
@@ -388,31 +342,24 @@ class FlashTuiApp(App[int]):
 
     @on(m.SweepFinished)
     def _sweep_finished(self, message: m.SweepFinished) -> None:
-        cancelled = message.event.cancelled
-        self.sweep_running = False
         if self.sweep_timer is not None:
             self.sweep_timer.stop()
             self.sweep_timer = None
+        view = self.sweep.sweep_finished(message.event)
         self._redraw_cells()
         self._tick_progress(final=True)
-        status = "cancelled" if cancelled else "complete"
-        if self.recorder is not None:
-            self.recorder.handle(message.event)
-            n_failed = sum(c.status == "failed" for c in self.recorder.session.cells)
-            if n_failed:
-                status += f" ({n_failed} cell{'s' if n_failed != 1 else ''} failed)"
         self.update_pyspy_sampling()
-        if self.recording_state is not None:
+        if self.pyspy.state is not None:
             # The profile goes into the journal before its footer: close it afterwards.
-            self._close_after_recording = True
-            if self.recording_state == "recording":
+            self.pyspy.close_after = True
+            if self.pyspy.state == "recording":
                 self._stop_recording("the sweep finished")
         else:
-            self._close_recorder()
-        if self.run_screen is not None:
-            self.run_screen.set_now(f"sweep {status}")
-        self._run_log("info", f"■ sweep {status}")
-        self.notify(f"sweep {status}", severity="warning" if cancelled else "information", timeout=4)
+            self.show(self.sweep.close())
+        self.show(view)
+
+    def _journal_failed(self, exc: BaseException) -> None:
+        self.notify(f"session journal disabled: {one_line(exc)}", severity="warning", title="storage")
 
     # ------------------------------------------------------------ sessions
     def action_sessions(self) -> None:
@@ -432,6 +379,11 @@ class FlashTuiApp(App[int]):
                 return screen
         return None
 
+    def _doctor_status(self, text: str, state: str) -> None:
+        screen = self._doctor_screen()
+        if screen is not None:
+            screen.set_status(text, state)
+
     def action_doctor(self) -> None:
         """Show the Doctor screen; probe on the first visit (later: r re-probes)."""
         from flashtui.tui.screens.doctor import DoctorScreen
@@ -439,124 +391,84 @@ class FlashTuiApp(App[int]):
         if isinstance(self.screen, DoctorScreen):
             return
         if not self.is_screen_installed("doctor"):
-            self.install_screen(DoctorScreen(), name="doctor")
+            self.install_screen(DoctorScreen(self.doctor), name="doctor")
         self.push_screen("doctor")
-        if self.nvml_state is None:
+        if self.doctor.nvml is None:
             self.run_worker(self._probe_nvml, thread=True, exclusive=True, group="nvml")
-        if self.doctor_report is None and not self.probe_running:
+        if self.doctor.report is None and not self.doctor.probe_running:
             self.action_probe()
 
     def _probe_nvml(self) -> None:
         """In a thread: NVML init can take a moment on a GPU box."""
-        from flashtui.monitor.nvml import probe_nvml
-
-        try:
-            state = probe_nvml().to_dict()
-        except Exception as exc:
-            state = {"available": False, "reason": f"NVML probe failed: {exc}"}
-        self.call_from_thread(self._nvml_probed, state)
+        self.call_from_thread(self._nvml_probed, nvml_state())
 
     def _nvml_probed(self, state: dict[str, Any]) -> None:
-        self.nvml_state = state
+        self.doctor.nvml_probed(state)
         screen = self._doctor_screen()
         if screen is not None:
             screen.set_nvml(state)
 
-    def doctor_preview(self) -> dict[str, Any]:
-        """A report with the environment only (before or without a probe)."""
-        from flashtui.reports.doctor import build_report
-
-        return build_report(self.ready.fields() if self.ready else {}, {}, self.nvml_state or {},
-                            _pyspy_state())
-
     def action_probe(self, force: bool = False) -> None:
         """Run the worker's capability probe, unless the worker is busy (then say so)."""
-        screen = self._doctor_screen()
-
-        def status(text: str, state: str) -> None:
-            if screen is not None:
-                screen.set_status(text, state)
-
-        if self.bridge is None:
-            status("probe not run: no worker (the app was started without one)", "error")
+        refusal = self.doctor.refusal(has_worker=self.bridge is not None, sweep_running=self.sweep.running,
+                                      busy_with=self._busy_with())
+        if refusal is not None:
+            status, note = refusal
+            if note is not None:
+                self.tell(note)
+            if status:
+                self._doctor_status(status, "error")
             return
-        if self.probe_running:
-            self.notify("the probe is already running", timeout=3)
-            return
-        if self.sweep_running or self.bridge.running:
-            what = self.bridge.busy_with or "sweep"
-            self.notify(f"a {what} is running: the probe shares its worker; "
-                        "press r on the Doctor screen when it is done", severity="warning",
-                        title="doctor", timeout=6)
-            status(f"probe not run: a {what} is running (r when it is done)", "error")
-            return
+        assert self.bridge is not None
         if self.bridge.probe(fastest=True):
-            self.probe_running = True
-            self._probe_started_s = time.monotonic()
-            status("probing: starting…", "running")
-
-    _probe_started_s = 0.0
+            self._doctor_status(self.doctor.probe_started(), "running")
 
     @on(m.ProbeProgress)
     def _probe_progress(self, message: m.ProbeProgress) -> None:
-        screen = self._doctor_screen()
-        if screen is not None:
-            elapsed = time.monotonic() - self._probe_started_s
-            screen.set_status(f"probing: {message.text} ({fmt_clock(elapsed)})", "running")
+        self._doctor_status(self.doctor.probe_progress(message.text), "running")
 
     @on(m.ProbeFinished)
     def _probe_finished(self, message: m.ProbeFinished) -> None:
-        from flashtui.reports.doctor import build_report
-
-        self.probe_running = False
-        if self.nvml_state is None:
-            self._probe_nvml_now()
-        self.ready = self.ready or message.ready
-        self.doctor_report = build_report(message.ready.fields(), message.event.result,
-                                          self.nvml_state or {}, _pyspy_state())
+        if self.doctor.nvml is None:
+            self.doctor.nvml_probed(nvml_state())
+        if self.sweep.ready is None:
+            self.sweep.worker_ready(message.ready)
+        status = self.doctor.probe_finished(message.event, message.ready, message.seconds)
         screen = self._doctor_screen()
-        if screen is not None:
-            screen.show_report(self.doctor_report)
-            screen.set_status(f"probe finished in {fmt_clock(message.seconds)} "
-                              f"(r probes again)", "done")
-
-    def _probe_nvml_now(self) -> None:
-        from flashtui.monitor.nvml import probe_nvml
-
-        try:
-            self.nvml_state = probe_nvml().to_dict()
-        except Exception as exc:
-            self.nvml_state = {"available": False, "reason": f"NVML probe failed: {exc}"}
+        if screen is not None and self.doctor.report is not None:
+            screen.show_report(self.doctor.report)
+        self._doctor_status(status, "done")
 
     @on(m.ProbeFailed)
     def _probe_failed(self, message: m.ProbeFailed) -> None:
-        self.probe_running = False
-        screen = self._doctor_screen()
-        if screen is not None:
-            screen.set_status(f"probe failed: {message.reason} (r tries again)", "error")
-        self.notify(f"probe failed: {message.reason}", severity="error", title="doctor", timeout=10)
+        status, note = self.doctor.probe_failed(message.reason)
+        self._doctor_status(status, "error")
+        self.tell(note)
 
     # -------------------------------------------------------------- py-spy
     def _pyspy_panel(self) -> Any:
         return self.run_screen.pyspy_panel() if self.run_screen is not None else None
 
+    @on(m.RunTabShown)
+    def _run_tab_shown(self, message: m.RunTabShown) -> None:
+        self.update_pyspy_sampling()
+
     def update_pyspy_sampling(self) -> None:
         """Sample frames only while a sweep runs, the py-spy tab shows and nothing records."""
         screen = self.run_screen
-        visible = (screen is not None and screen.is_mounted and screen.active_tab == "pyspy")
-        if visible and self.pyspy_fatal is None:
+        visible = screen is not None and screen.is_mounted and screen.active_tab == "pyspy"
+        if visible and self.pyspy.fatal is None:
             from flashtui.monitor import pyspy
 
             if pyspy.find_pyspy() is None:
-                self.pyspy_fatal = pyspy.INSTALL_HINT
-        if visible and self.pyspy_fatal is not None:
+                self.pyspy.frames_failed(pyspy.INSTALL_HINT, fatal=True)
+        if visible and self.pyspy.fatal is not None:
             panel = self._pyspy_panel()
             if panel is not None:
-                panel.show_hint(self.pyspy_fatal)
-        wanted = (visible and self.sweep_running and self.pyspy_fatal is None
-                  and self.recording_state is None)
+                panel.show_hint(self.pyspy.fatal)
         if self.pyspy_poller is not None:
-            self.pyspy_poller.set_wanted(wanted)
+            self.pyspy_poller.set_wanted(self.pyspy.sampling_wanted(visible=visible,
+                                                                    sweep_running=self.sweep.running))
 
     @on(m.PySpyFrames)
     def _pyspy_frames(self, message: m.PySpyFrames) -> None:
@@ -566,8 +478,8 @@ class FlashTuiApp(App[int]):
 
     @on(m.PySpyStatus)
     def _pyspy_status(self, message: m.PySpyStatus) -> None:
+        self.pyspy.frames_failed(message.reason, message.fatal)
         if message.fatal:
-            self.pyspy_fatal = message.reason
             self.update_pyspy_sampling()
         panel = self._pyspy_panel()
         if panel is not None:
@@ -576,35 +488,28 @@ class FlashTuiApp(App[int]):
     def action_toggle_record(self) -> None:
         """py-spy record: start on the worker (stops after RECORD_CELLS cells), or stop now."""
         from flashtui.monitor import pyspy
-        from flashtui.tui.profiler import RECORD_CELLS, profile_path, start_recording
+        from flashtui.tui.profiler import profile_path, start_recording
 
-        if self.recording_state == "recording":
-            self._stop_recording("stopped by you")
-            return
-        if self.recording_state is not None:
-            self.notify(f"py-spy record is {self.recording_state}; a moment", timeout=3)
-            return
-        pid = self.bridge.worker_pid if self.bridge is not None else None
-        if not self.sweep_running or self.session is None or pid is None:
-            self.notify(f"start a sweep first: a recording covers its next {RECORD_CELLS} cells",
-                        severity="warning", title="py-spy")
-            return
-        if pyspy.find_pyspy() is None:
-            self.notify(pyspy.INSTALL_HINT, severity="warning", title="py-spy")
+        session = self.sweep.session
+        step = self.pyspy.toggle(sweep_running=self.sweep.running, has_session=session is not None,
+                                 pid=self.bridge.worker_pid if self.bridge is not None else None,
+                                 pyspy_found=pyspy.find_pyspy() is not None, install_hint=pyspy.INSTALL_HINT)
+        if step.stop:
+            self._stop_recording(step.why)
+        if step.note is not None:
+            self.tell(step.note)
+        if not step.start or session is None or step.pid is None:
             return
         try:
-            path = profile_path(self.session.id)
+            path = profile_path(session.id)
         except OSError as exc:
             self.notify(f"cannot create the profile file: {exc.strerror or exc}", severity="error")
             return
-        self.recording_state = "starting"
-        self.record_cells = []
-        self.record_cells_left = RECORD_CELLS
-        self._record_info = {"pid": pid}
-        self.recorder.set_mark(MARK_PYSPY_RECORD)  # py-spy's pauses are in these cells' timings
+        line = self.pyspy.starting(step.pid)
+        self.sweep.mark_pyspy(True)  # py-spy's pauses are in these cells' timings
         self.update_pyspy_sampling()  # two tracers cannot attach at once: pause the panel
-        self._record_text(f"● starting py-spy record on pid {pid}…", True)
-        start_recording(pid, path, self.post_message)
+        self._record_text(line, True)
+        start_recording(step.pid, path, self.post_message)
 
     def _record_text(self, text: str | None, recording: bool = False) -> None:
         panel = self._pyspy_panel()
@@ -613,55 +518,42 @@ class FlashTuiApp(App[int]):
 
     @on(m.RecordingStarted)
     def _recording_started(self, message: m.RecordingStarted) -> None:
-        self.recording = message.recording
-        self.recording_state = "recording"
-        self._record_info["started_at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-        self._record_text(f"● recording → {message.path} (p stops; stops after "
-                          f"{self.record_cells_left} cells)", True)
-        self._run_log("info", f"py-spy record started → {message.path} (timings of these cells "
-                              "include py-spy's sampling pauses)")
-        if not self.sweep_running:
+        line, view = self.pyspy.started(message.path, message.recording)
+        self._record_text(line, True)
+        self.show(view)
+        if not self.sweep.running:
             self._stop_recording("the sweep finished")
 
     def _stop_recording(self, why: str) -> None:
         from flashtui.tui.profiler import stop_recording
 
-        recording, self.recording = self.recording, None
-        if recording is None:
+        stopping = self.pyspy.stop(why)
+        if stopping is None:
             return
-        self.recording_state = "stopping"
         self._record_text("● stopping py-spy, writing the profile…", True)
-        stop_recording(recording, {**self._record_info, "cells": list(self.record_cells), "stopped": why},
-                       self.post_message)
+        stop_recording(*stopping, self.post_message)
 
     @on(m.RecordingStopped)
     def _recording_stopped(self, message: m.RecordingStopped) -> None:
-        self.recording_state = None
-        if self.recorder is not None:
-            self.recorder.clear_mark(MARK_PYSPY_RECORD)
-            self.recorder.attach_profile(message.path, summary=message.summary, **message.details)
-        text = (f"profile saved: {message.path} ({message.summary.get('n_samples', 'NA')} samples, "
-                f"{len(message.details.get('cells') or [])} cells; open it in speedscope.app)")
-        self._record_text(text)
-        self._run_log("info", text)
-        self.notify(text, title="py-spy", timeout=8)
+        line, view = self.pyspy.stopped(message.path, message.summary, message.details)
+        self.sweep.mark_pyspy(False)
+        if self.sweep.recorder is not None:
+            self.sweep.recorder.attach_profile(message.path, summary=message.summary, **message.details)
+        self._record_text(line)
+        self.show(view)
         self._after_recording()
 
     @on(m.RecordingFailed)
     def _recording_failed(self, message: m.RecordingFailed) -> None:
-        self.recording_state = None
-        self.recording = None
-        if self.recorder is not None:
-            self.recorder.clear_mark(MARK_PYSPY_RECORD)
-        self._record_text(f"✗ {message.reason}")
-        self._run_log("error", f"py-spy record: {message.reason}")
-        self.notify(message.reason, severity="error", title="py-spy record", timeout=10)
+        line, view = self.pyspy.failed(message.reason)
+        self.sweep.mark_pyspy(False)
+        self._record_text(line)
+        self.show(view)
         self._after_recording()
 
     def _after_recording(self) -> None:
-        if self._close_after_recording and not self.sweep_running:
-            self._close_after_recording = False
-            self._close_recorder()
+        if self.pyspy.take_close_after(self.sweep.running):
+            self.show(self.sweep.close())
         self.update_pyspy_sampling()
 
     # ------------------------------------------------------------- monitor
@@ -669,8 +561,6 @@ class FlashTuiApp(App[int]):
     def _monitor_status(self, message: m.MonitorStatus) -> None:
         self.monitor_reason = None if message.available else (message.reason or "no samples")
         self._redraw_monitor()
-
-    monitor_reason: str | None = None
 
     @on(m.MonitorSampled)
     def _monitor_sampled(self, message: m.MonitorSampled) -> None:
@@ -685,75 +575,19 @@ class FlashTuiApp(App[int]):
     def _redraw_monitor(self) -> None:
         self._sample_redraw_pending = False
         self._last_sample_redraw_s = time.monotonic()
-        screen = self.run_screen
-        if screen is None or not screen.is_mounted:
-            return
-        from flashtui.tui.widgets.memory_panel import MemoryPanel
-
-        panels = list(screen.query("#memory-panel").results(MemoryPanel))
-        if not panels or not panels[0].is_mounted:
-            return
-        panel = panels[0]
-        trace = self.bridge.trace_snapshot() if self.bridge is not None else []
-        panel.nvml_reason = None if trace else self.monitor_reason
-        if trace:
-            panel.show_sample(trace)
-
-    # ------------------------------------------------------------- helpers
-    def cell_dicts(self) -> tuple[dict[str, Any], ...]:
-        """The session's cells as dicts (cached: asdict of every cell per update is O(n))."""
-        if self.session is None:
-            return ()
-        cache: dict[CellKey, dict[str, Any]] = self.__dict__.setdefault("_dict_cache", {})
-        out = []
-        for cell in self.session.cells:
-            data = cache.get(cell.key)
-            if data is None or data.get("_cell") is not cell:
-                data = cell.to_dict()
-                data["_cell"] = cell
-                cache[cell.key] = data
-            data["speedup_vs_standard"] = cell.speedup_vs_standard  # derived, may change
-            out.append(data)
-        return tuple(out)
-
-    def _run_log(self, level: str, text: str) -> None:
-        if self.run_screen is not None and self.run_screen.is_mounted:
-            self.run_screen.log_line(level, text)
-
-    def _tick_progress(self, final: bool = False) -> None:
-        if self.run_screen is None or not self.run_screen.is_mounted:
-            return
-        elapsed = time.monotonic() - self.sweep_started_s if self.sweep_started_s else 0.0
-        text = present.progress_text(self.sweep_done, self.sweep_total, elapsed)
-        if final and self.sweep_done < self.sweep_total:
-            text = f"{self.sweep_done}/{self.sweep_total} cells · stopped after {fmt_clock(elapsed)}"
-        self.run_screen.set_progress(self.sweep_done, self.sweep_total or None, text)
-
-    def _close_recorder(self, status: str | None = None) -> None:
-        """End the session's record: NVML samples attached, journal footer written."""
-        if self.recorder is not None:
-            self.recorder.close(status)
-        self._storage_notice()
-
-    def _storage_notice(self) -> None:
-        """A full disk or read-only data dir moved the session: say where, once."""
-        notice = self.recorder.storage_notice() if self.recorder is not None else None
-        if notice:
-            self.notify(notice, severity="warning", title="storage", timeout=12)
-
-    def _journal_failed(self, exc: BaseException) -> None:
-        self.notify(f"session journal disabled: {str(exc).splitlines()[0] if str(exc) else exc!r}",
-                    severity="warning", title="storage")
+        if self.run_screen is not None:
+            trace = self.bridge.trace_snapshot() if self.bridge is not None else []
+            self.run_screen.show_monitor(trace, self.monitor_reason)
 
     # ------------------------------------------------------------- actions
     async def action_run_again(self) -> None:
-        if self.spec is None:
+        if self.sweep.spec is None:
             self.action_back_to_setup()
             return
-        await self.start_sweep(self.spec)
+        await self.start_sweep(self.sweep.spec)
 
     def action_cancel_sweep(self) -> None:
-        if self.bridge is None or not self.sweep_running:
+        if self.bridge is None or not self.sweep.running:
             self.notify("no sweep is running", timeout=3)
             return
         self.bridge.cancel()
@@ -761,13 +595,13 @@ class FlashTuiApp(App[int]):
         self._run_log("info", "cancel requested")
 
     async def action_rerun_cell(self) -> None:
-        if self.run_screen is None or self.spec is None:
+        if self.run_screen is None or self.sweep.spec is None:
             return
         key = self.run_screen.selected_cell_key()
         if key is None:
             self.notify("select a cell in the timing table first", severity="warning")
             return
-        await self.start_sweep(self.spec, [key])
+        await self.start_sweep(self.sweep.spec, [key])
 
     def action_restart_worker(self) -> None:
         if self.bridge is None:
@@ -793,13 +627,14 @@ class FlashTuiApp(App[int]):
         self.notify(f"screenshot saved: {path}", title="screenshot", timeout=6)
 
     def action_export(self) -> None:
-        if self.session is None or not self.session.cells:
+        session = self.sweep.session
+        if session is None or not session.cells:
             self.notify("nothing to export yet: run a sweep first", severity="warning")
             return
         from flashtui.tui.screens.export import ExportScreen, format_for_path
 
         def write(path: str | None) -> None:
-            if not path or self.session is None:
+            if not path:
                 return
             try:
                 from flashtui.reports import export_session
@@ -807,22 +642,13 @@ class FlashTuiApp(App[int]):
                 self.notify("export is not available in this build", severity="error")
                 return
             try:
-                export_session(self.session, format_for_path(path) or "json", path)
+                export_session(session, format_for_path(path) or "json", path)
             except Exception as exc:
-                self.notify(f"export failed: {str(exc).splitlines()[0] if str(exc) else exc!r}",
-                            severity="error", title="export")
+                self.notify(f"export failed: {one_line(exc)}", severity="error", title="export")
                 return
             self.notify(f"exported to {path}", title="export", timeout=6)
 
-        self.push_screen(ExportScreen(f"flashtui-{self.session.id}.html"), write)
-
-
-def _pyspy_state() -> dict[str, Any]:
-    """Whether py-spy is here, as the doctor report wants it."""
-    from flashtui.monitor.pyspy import INSTALL_HINT, find_pyspy
-
-    path = find_pyspy()
-    return {"available": path is not None, "path": path, "reason": None if path else INSTALL_HINT}
+        self.push_screen(ExportScreen(f"flashtui-{session.id}.html"), write)
 
 
 def run_app(args: Any = None) -> int:

@@ -196,3 +196,13 @@ class RecordingFailed(Message):
     def __init__(self, reason: str) -> None:
         super().__init__()
         self.reason = reason
+
+
+# ------------------------------------------------------------------------ screens
+class RunTabShown(Message):
+    """The Run screen switched tabs (``tab``: live, charts or pyspy); py-spy sampling
+    follows what is on screen."""
+
+    def __init__(self, tab: str) -> None:
+        super().__init__()
+        self.tab = tab

@@ -24,7 +24,6 @@ PERIOD_S = 2.0  # one refresh of the panel
 SAMPLES = 10  # dumps per refresh
 SAMPLE_INTERVAL_S = 0.02
 TOP_N = 12  # rows in the panel
-RECORD_CELLS = 3  # a recording stops by itself after this many cells
 
 
 class PySpyPoller:

@@ -109,6 +109,24 @@ def load_recording(path: Path = SWEEP_H200_PATH) -> tuple[dict[str, Any], proto.
     return head, ready, events  # type: ignore[return-value]
 
 
+def bench_args(argv: list[str]) -> Any:
+    """``flashtui bench`` flags parsed as the CLI does (an argparse Namespace)."""
+    import argparse
+
+    from flashtui.commands import bench
+
+    parser = argparse.ArgumentParser(prog="flashtui")
+    bench.register(parser.add_subparsers())
+    return parser.parse_args(["bench", *argv])
+
+
+def recorded_spec(head: dict[str, Any]) -> SweepSpec:
+    """The SweepSpec a recording was made with (its bench flags on its GPU worker)."""
+    from flashtui.commands import bench
+
+    return bench.spec_from_args(bench_args(head["bench_args"]), cuda_present=True)
+
+
 class ReplayClient(ScriptedClient):
     """WorkerClient's interface over a recorded stream: its WorkerReady, then its events.
 

@@ -13,10 +13,10 @@ async def test_doctor_probes_the_real_worker_and_shows_matrix_reasons_and_advice
     seen = []
     app = FlashTuiApp(default_spec_overrides=TINY_CPU, sampler_factory=NoSampler)
     async with app.run_test(size=(160, 50), message_hook=seen.append) as pilot:
-        await wait_for(pilot, lambda: app.ready, 60, "WorkerReady")
+        await wait_for(pilot, lambda: app.sweep.ready, 60, "WorkerReady")
         await pilot.press("d")
         assert isinstance(app.screen, DoctorScreen)
-        await wait_for(pilot, lambda: app.doctor_report, 120, "ProbeFinished")
+        await wait_for(pilot, lambda: app.doctor.report, 120, "ProbeFinished")
         await pilot.pause(0.1)
         assert any(isinstance(x, m.ProbeProgress) and x.text.startswith("probing ") for x in seen)
         text = app.screen.text()
@@ -33,14 +33,14 @@ async def test_doctor_probes_the_real_worker_and_shows_matrix_reasons_and_advice
         await pilot.press("escape")
         assert app.screen.id == "setup"
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.sweep_running, 10, "sweep start")
+        await wait_for(pilot, lambda: app.sweep.running, 10, "sweep start")
         n_finished = sum(isinstance(x, m.ProbeFinished) for x in seen)
         await pilot.press("d")
         await pilot.press("r")
         await pilot.pause(0.1)
         assert "probe not run: a sweep is running" in app.screen.text()
         assert any("a sweep is running" in n.message for n in app._notifications)
-        await wait_for(pilot, lambda: not app.sweep_running, 60, "sweep end")
+        await wait_for(pilot, lambda: not app.sweep.running, 60, "sweep end")
         await pilot.press("r")
         await wait_for(pilot, lambda: sum(isinstance(x, m.ProbeFinished) for x in seen) > n_finished,
                        120, "second probe")

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import subprocess
@@ -24,17 +23,11 @@ from flashtui.tui import messages as m
 from flashtui.tui.app import FlashTuiApp
 
 from .conftest import NoSampler, wait_for
-from .scripted import RecordedSampler, ReplayClient, load_recording
+from .scripted import RecordedSampler, ReplayClient, bench_args, load_recording, recorded_spec
 
 # Values that differ between two recordings of the same events.
 VOLATILE_TOP = ("id", "created_at", "finished_at")
 VOLATILE_SAMPLE = ("t_s", "wall_time")
-
-
-def bench_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="flashtui")
-    bench.register(parser.add_subparsers())
-    return parser.parse_args(["bench", *argv])
 
 
 def comparable(session: dict[str, Any]) -> dict[str, Any]:
@@ -51,11 +44,11 @@ async def run_in_app(spec: SweepSpec, worker_factory: Any, sampler_factory: Any)
     seen: list[Any] = []
     app = FlashTuiApp(worker_factory=worker_factory, sampler_factory=sampler_factory)
     async with app.run_test(size=(160, 50), message_hook=seen.append) as pilot:
-        await wait_for(pilot, lambda: app.ready, 90, "WorkerReady")
+        await wait_for(pilot, lambda: app.sweep.ready, 90, "WorkerReady")
         assert await app.start_sweep(spec)
         await wait_for(pilot, lambda: any(isinstance(x, m.SweepFinished) for x in seen), 120, "SweepFinished")
-        await wait_for(pilot, lambda: app.recorder.closed, 10, "the recorder closed")
-        return app.session
+        await wait_for(pilot, lambda: app.sweep.recorder.closed, 10, "the recorder closed")
+        return app.sweep.session
 
 
 async def test_one_recorded_stream_gives_the_same_session_through_bench_and_the_tui(
@@ -73,7 +66,7 @@ async def test_one_recorded_stream_gives_the_same_session_through_bench_and_the_
     from_bench = json.loads(out.read_text())
 
     # The TUI: the real app, the same recording behind its bridge.
-    spec = bench.spec_from_args(bench_args(head["bench_args"]), cuda_present=True)
+    spec = recorded_spec(head)
     session = await run_in_app(spec, ReplayClient, RecordedSampler)
     from_tui = session.to_dict()
 

@@ -42,9 +42,9 @@ async def test_hottest_frames_of_the_worker_and_a_recording(isolated_dirs, monke
     seen = []
     app = FlashTuiApp(default_spec_overrides={**TINY_CPU, **SLOW}, sampler_factory=NoSampler)
     async with app.run_test(size=(160, 50), message_hook=seen.append) as pilot:
-        await wait_for(pilot, lambda: app.ready, 60, "WorkerReady")
+        await wait_for(pilot, lambda: app.sweep.ready, 60, "WorkerReady")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.sweep_running and app.run_screen is not None, 10, "sweep")
+        await wait_for(pilot, lambda: app.sweep.running and app.run_screen is not None, 10, "sweep")
         await pilot.press("y")
         # The first refreshes may catch the worker importing torch; wait for its own code.
         frames = await wait_for(pilot, lambda: [x for x in seen if isinstance(x, m.PySpyFrames) and any(
@@ -58,28 +58,28 @@ async def test_hottest_frames_of_the_worker_and_a_recording(isolated_dirs, monke
         assert any(":" in r[1] for r in rows)  # file:line
 
         # Record: p starts py-spy record, it stops by itself after the next cells.
-        cells_before_record = list(app.session.cells)
+        cells_before_record = list(app.sweep.session.cells)
         await pilot.press("p")
         await wait_for(pilot, lambda: any(isinstance(x, (m.RecordingStopped, m.RecordingFailed)) for x in seen),
                        90, "recording stopped")
         failed = [x for x in seen if isinstance(x, m.RecordingFailed)]
         assert not failed, failed[0].reason
-        profile = app.session.attachments["profile"]
+        profile = app.sweep.session.attachments["profile"]
         assert Path(profile["path"]).is_file() and profile["path"].endswith(".speedscope.json")
-        assert Path(profile["path"]).parent == Path(app.recorder.journal.path).parent
+        assert Path(profile["path"]).parent == Path(app.sweep.recorder.journal.path).parent
         # One flat shape, as `bench --profile` writes it, plus the recording's details.
         assert profile["format"] == "speedscope" and profile["n_samples"] > 0 and profile["cells"]
         assert profile["pid"] == app.bridge.worker_pid and profile["stopped"] and profile["started_at"]
         # The cells timed while py-spy record was attached say so (its pauses are in them).
-        recorded = {f"{c.backend} seq={c.seq} {c.dtype}" for c in app.session.cells
+        recorded = {f"{c.backend} seq={c.seq} {c.dtype}" for c in app.sweep.session.cells
                     if c.extra.get("timed_under_pyspy_record")}
         assert set(profile["cells"]) <= recorded
         assert all(c.extra.get("timed_under_pyspy_record") is None for c in cells_before_record)
         log_text = "\n".join(str(line) for line in app.run_screen.query_one("#worker-log").lines)
         assert "timed under py-spy record" in log_text
         await pilot.press("c")
-        await wait_for(pilot, lambda: not app.sweep_running and app.recorder.closed, 90, "sweep end")
-        stored, _ = load(app.session.id)
+        await wait_for(pilot, lambda: not app.sweep.running and app.sweep.recorder.closed, 90, "sweep end")
+        stored, _ = load(app.sweep.session.id)
         assert stored.attachments["profile"]["path"] == profile["path"]
         assert json.loads(Path(profile["path"]).read_text())["$schema"] == pyspy.SPEEDSCOPE_SCHEMA
 
@@ -88,7 +88,7 @@ async def test_missing_pyspy_shows_the_hint_not_a_crash(isolated_dirs, monkeypat
     monkeypatch.setattr(pyspy, "find_pyspy", lambda: None)
     app = FlashTuiApp(default_spec_overrides=TINY_CPU, sampler_factory=NoSampler)
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: app.ready, 60, "WorkerReady")
+        await wait_for(pilot, lambda: app.sweep.ready, 60, "WorkerReady")
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.run_screen is not None, 10, "run screen")
         await pilot.press("y")
@@ -98,5 +98,5 @@ async def test_missing_pyspy_shows_the_hint_not_a_crash(isolated_dirs, monkeypat
         await pilot.press("p")
         await pilot.pause(0.05)
         assert any(pyspy.INSTALL_HINT in n.message or "start a sweep" in n.message for n in app._notifications)
-        await wait_for(pilot, lambda: not app.sweep_running, 60, "sweep end")
-        assert app.recording is None and panel(app).frame_rows() == []
+        await wait_for(pilot, lambda: not app.sweep.running, 60, "sweep end")
+        assert app.pyspy.recording is None and panel(app).frame_rows() == []

@@ -24,15 +24,15 @@ def scripted_app() -> FlashTuiApp:
 
 
 async def _ready(pilot):
-    await wait_for(pilot, lambda: pilot.app.ready, 10, "ready")
+    await wait_for(pilot, lambda: pilot.app.sweep.ready, 10, "ready")
     await pilot.pause(0.1)
 
 
 async def _ran(pilot):
     await _ready(pilot)
     await pilot.press("enter")
-    await wait_for(pilot, lambda: pilot.app.session and len(pilot.app.session.cells) == 6
-                   and not pilot.app.sweep_running, 10, "sweep")
+    await wait_for(pilot, lambda: pilot.app.sweep.session and len(pilot.app.sweep.session.cells) == 6
+                   and not pilot.app.sweep.running, 10, "sweep")
     pilot.app.clear_notifications()
     await pilot.pause(0.2)
 

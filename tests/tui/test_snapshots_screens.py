@@ -39,14 +39,14 @@ def pinned(monkeypatch):
 def scripted_app() -> FlashTuiApp:
     app = FlashTuiApp(default_spec_overrides=TINY_CPU, worker_factory=ScriptedClient,
                       sampler_factory=NoSampler, journal=False)
-    app.nvml_state = dict(NVML)
+    app.doctor.nvml = dict(NVML)
     return app
 
 
 async def _doctor(pilot):
-    await wait_for(pilot, lambda: pilot.app.ready, 10, "ready")
+    await wait_for(pilot, lambda: pilot.app.sweep.ready, 10, "ready")
     await pilot.press("d")
-    await wait_for(pilot, lambda: pilot.app.doctor_report, 10, "probe")
+    await wait_for(pilot, lambda: pilot.app.doctor.report, 10, "probe")
     await pilot.pause(0.2)
 
 
@@ -65,10 +65,10 @@ async def _diff(pilot):
 
 
 async def _pyspy(pilot):
-    await wait_for(pilot, lambda: pilot.app.ready, 10, "ready")
+    await wait_for(pilot, lambda: pilot.app.sweep.ready, 10, "ready")
     await pilot.press("enter")
-    await wait_for(pilot, lambda: pilot.app.session and len(pilot.app.session.cells) == 6
-                   and not pilot.app.sweep_running, 10, "sweep")
+    await wait_for(pilot, lambda: pilot.app.sweep.session and len(pilot.app.sweep.session.cells) == 6
+                   and not pilot.app.sweep.running, 10, "sweep")
     await pilot.press("y")
     pilot.app.run_screen.pyspy_panel().show_frames(fixed_frames())
     status = pilot.app.run_screen.pyspy_panel().query_one("#pyspy-status")

@@ -78,15 +78,15 @@ async def test_streamed_sweep_with_keys_shows_every_cell_in_every_table_and_char
                       worker_factory=lambda: ScriptedClient(cell_delay_s=0.05),
                       sampler_factory=NoSampler, journal=False)
     async with app.run_test(size=(160, 50)) as pilot:
-        await wait_for(pilot, lambda: app.ready, 10, "ready")
+        await wait_for(pilot, lambda: app.sweep.ready, 10, "ready")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.session and len(app.session.cells) >= 2, 10, "first cells")
+        await wait_for(pilot, lambda: app.sweep.session and len(app.sweep.session.cells) >= 2, 10, "first cells")
         await pilot.press("g")  # charts shown with a few cells, then hidden while the rest stream
         await pilot.pause(0.1)
         await pilot.press("g")
         app.screen.query_one("#timing-table").focus()
         await pilot.press("down", "down")
-        await wait_for(pilot, lambda: not app.sweep_running, 10, "sweep end")
+        await wait_for(pilot, lambda: not app.sweep.running, 10, "sweep end")
         await pilot.pause(0.7)  # past the coalescing and chart redraw intervals
 
         want = {f"{b}|{s}|fp32" for b in BACKENDS for s in seqs}

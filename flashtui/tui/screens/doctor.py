@@ -5,7 +5,8 @@ environment, the backend x dtype x head_dim capability matrix with each reason, 
 labelled "fastest here" probe and the advice. The probe itself runs in the worker
 (tiny kernels, seconds on CPU, minutes on a GPU where fa4/flex compile first); the app
 asks the bridge for it and pushes progress lines and the finished report in here.
-The screen holds no state: ``app.doctor_report`` survives leaving and coming back.
+The screen holds no state: it is given the app's DoctorController (controllers.py),
+whose report survives leaving and coming back, and shows what that holds.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from textual.screen import Screen
 from textual.widgets import Header, Static
 
 from flashtui.reports.doctor import render_advice, render_environment, render_fastest, render_matrix
+from flashtui.tui.controllers import DoctorController
 from flashtui.tui.widgets.footer import QuietFooter
 
 
@@ -43,8 +45,9 @@ class DoctorScreen(Screen):
         Binding("q", "app.quit", "Quit"),
     ]
 
-    def __init__(self) -> None:
+    def __init__(self, doctor: DoctorController) -> None:
         super().__init__(id="doctor")
+        self.doctor = doctor
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -59,20 +62,18 @@ class DoctorScreen(Screen):
         yield QuietFooter()
 
     def on_mount(self) -> None:
-        self.refresh_from_app()
+        self.show_known()
 
     def on_screen_resume(self) -> None:
-        self.refresh_from_app()
+        self.show_known()
 
-    def refresh_from_app(self) -> None:
-        """Show what the app knows: the last report, or the environment from WorkerReady."""
-        app: Any = self.app
-        self.set_nvml(getattr(app, "nvml_state", None))
-        report = getattr(app, "doctor_report", None)
-        if report is not None:
-            self.show_report(report)
-        elif getattr(app, "ready", None):
-            self.show_environment(app.doctor_preview())
+    def show_known(self) -> None:
+        """What the doctor knows: the last report, or the environment from WorkerReady."""
+        self.set_nvml(self.doctor.nvml)
+        if self.doctor.report is not None:
+            self.show_report(self.doctor.report)
+        elif self.doctor.ready is not None:
+            self.show_environment(self.doctor.preview())
         else:
             self.query_one("#doctor-env", Static).update("waiting for the worker to start…")
 

@@ -3,7 +3,8 @@
 Live tab: timing | parity on top, memory | log below (one column, scrolling, on
 narrow terminals). Charts tab: the four plots of the seed notebook. A progress bar
 with ETA sits above both. The screen holds no state of its own: the app pushes cells,
-samples and log lines into the panels' reactive attributes.
+samples and log lines into the panels' reactive attributes, and hears of tab changes
+through a posted :class:`~flashtui.tui.messages.RunTabShown`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from textual.screen import Screen
 from textual.widgets import Header, Label, ProgressBar, Static, TabbedContent, TabPane
 
 from flashtui.core.spec import CellKey
+from flashtui.tui import messages as m
+from flashtui.tui import present
 from flashtui.tui.gc_tuning import freeze_long_lived
 from flashtui.tui.widgets.cell_tables import ParityTable, TimingTable
 from flashtui.tui.widgets.chart_loader import charts_panel_class
@@ -67,6 +70,7 @@ class RunScreen(Screen):
     def __init__(self) -> None:
         super().__init__(id="run")
         self._charts_built = False
+        self._cells: tuple[dict[str, Any], ...] = ()  # as last pushed by the app
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -110,9 +114,7 @@ class RunScreen(Screen):
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if event.pane.id == "charts":
             self.ensure_charts()
-        update = getattr(self.app, "update_pyspy_sampling", None)
-        if update is not None:
-            update()
+        self.post_message(m.RunTabShown(str(event.pane.id)))
 
     @property
     def active_tab(self) -> str | None:
@@ -148,7 +150,7 @@ class RunScreen(Screen):
                 host.mount(Static(reason or "charts unavailable", id="charts-unavailable"))
                 return None
             charts = panel_class(id="charts-panel")
-            charts.cells = tuple(getattr(self.app, "cell_dicts", lambda: ())())
+            charts.cells = self._cells
             host.mount(charts)
             return charts
         if self.active_tab == "charts":
@@ -170,14 +172,12 @@ class RunScreen(Screen):
         from flashtui.tui.screens.abs_diff import AbsDiffScreen
 
         key = self.selected_cell_key()
-        session = getattr(self.app, "session", None)
-        cell = None
-        if key is not None and session is not None:
-            cell = session.find(key)
+        row_key = key.row_key() if key is not None else None
+        cell = next((c for c in self._cells if present.cell_key(c) == row_key), None)
         if cell is None:
-            self.app.notify("select a measured cell in the timing table first", severity="warning")
+            self.notify("select a measured cell in the timing table first", severity="warning")
             return
-        self.app.push_screen(AbsDiffScreen(cell.to_dict()))
+        self.app.push_screen(AbsDiffScreen({k: v for k, v in cell.items() if k != "_cell"}))
 
     def action_toggle_charts(self) -> None:
         tabs = self.query_one("#run-tabs", TabbedContent)
@@ -188,8 +188,13 @@ class RunScreen(Screen):
     # ------------------------------------------------------------ data in
     # Events can still arrive while the app shuts down and the screen's widgets are
     # gone; each method below is then a no-op, never an exception in the UI.
-    @_quiet_when_gone
     def show_cells(self, cells: tuple[dict[str, Any], ...]) -> None:
+        """The session's cells as dicts (SweepController.cell_dicts)."""
+        self._cells = cells
+        self._fill_tables(cells)
+
+    @_quiet_when_gone
+    def _fill_tables(self, cells: tuple[dict[str, Any], ...]) -> None:
         self.query_one("#timing-table", TimingTable).cells = cells
         self.query_one("#parity-table", ParityTable).cells = cells
         self.query_one("#memory-panel", MemoryPanel).query_one("#memory-table").cells = cells  # type: ignore[attr-defined]
@@ -198,6 +203,16 @@ class RunScreen(Screen):
         self._pending_chart_cells = cells
         if self._charts_built and self.active_tab == "charts":
             self._push_chart_cells()
+
+    @_quiet_when_gone
+    def show_monitor(self, trace: list[Any], reason: str | None) -> None:
+        """The NVML trace (oldest sample first), or why there is none."""
+        panel = self.query_one("#memory-panel", MemoryPanel)
+        if not panel.is_mounted:
+            return
+        panel.nvml_reason = None if trace else reason
+        if trace:
+            panel.show_sample(trace)
 
     @_quiet_when_gone
     def set_progress(self, done: int, total: int | None, text: str) -> None:

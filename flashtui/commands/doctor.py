@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import sys
-from typing import Any
 
 from flashtui.errors import UsageError
 from flashtui.client.worker_client import WorkerClient

@@ -9,7 +9,6 @@ import signal
 import pytest
 
 from flashtui.client.worker_client import WorkerClient
-from flashtui.core.results import Cell
 from flashtui.core.spec import CellKey, SweepSpec
 
 pytestmark = pytest.mark.gpu

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from flashtui.client.worker_client import WorkerClient
-from flashtui.core.results import Cell
 from flashtui.core.spec import SweepSpec
 
 pytestmark = pytest.mark.gpu

@@ -10,7 +10,6 @@ import time
 import pytest
 
 from flashtui.client.worker_client import WorkerClient
-from flashtui.core.results import Cell
 from flashtui.core.spec import CellKey, SweepSpec
 
 TINY = dict(device="cpu", seqs=(64, 128), dtypes=("fp32",), batch=1, heads=2, head_dim=32,

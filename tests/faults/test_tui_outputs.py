@@ -161,10 +161,10 @@ async def test_tui_sweep_whose_store_fills_up_says_where_the_session_went(dirs, 
     monkeypatch.setenv("FLASHTUI_INJECT_STORE_FAULT", "enospc@2")  # the file, then refused
     app = FlashTuiApp(default_spec_overrides=TINY_CPU, sampler_factory=NoSampler)
     async with app.run_test(size=(120, 40)) as pilot:
-        await _wait(pilot, lambda: app.ready, 120, "WorkerReady")
+        await _wait(pilot, lambda: app.sweep.ready, 120, "WorkerReady")
         await pilot.press("enter")
-        await _wait(pilot, lambda: app.session is not None and len(app.session.cells) == 4
-                    and not app.sweep_running, 180, "the sweep")
+        await _wait(pilot, lambda: app.sweep.session is not None and len(app.sweep.session.cells) == 4
+                    and not app.sweep.running, 180, "the sweep")
         await pilot.pause(0.2)
         notes = [n.message for n in app._notifications if n.severity == "warning" and "could not be saved" in n.message]
         assert len(notes) == 1, [n.message for n in app._notifications]

@@ -26,7 +26,7 @@ MIB = 1 << 20
 
 
 def _cells(client: WorkerClient, spec: SweepSpec, keys: list[CellKey]) -> list[Cell]:
-    return [Cell.from_dict(m["cell"]) for m in client.run_sweep(spec, keys) if m.type == "CellFinished"]
+    return [m.to_cell() for m in client.run_sweep(spec, keys) if m.type == "CellFinished"]
 
 
 @pytest.fixture(scope="module")

@@ -148,7 +148,8 @@ async def test_killed_worker_marks_cell_failed_notifies_and_goes_on(isolated_dir
         timing = rows(app, TimingTable, "#timing-table")
         failed = [k for k, r in timing.items() if r[-1].startswith("FAILED")]
         assert len(failed) == 1 and "SIGKILL" in timing[failed[0]][-1]
-        assert sum(r[-1] == "ok" for r in timing.values()) == 5  # the later cells still ran
+        # The later cells still ran (ok, or ok but noisy on a loaded box).
+        assert sum(r[-1] == "ok" or r[-1].startswith("~ noisy: ") for r in timing.values()) == 5
         assert app.bridge.client.pid != killed[0]
         assert app.sweep.session.worker["crashes"] == 1 and app.sweep.session.worker["restarts"] == 1
 

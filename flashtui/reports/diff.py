@@ -7,10 +7,17 @@ number). A *regression* is a pair where B is slower than A by more than
 where A ran and B did not (ok -> oom/failed/unsupported). Cells present on one side
 only are listed, as are the provenance and spec keys that differ, because a diff
 across torch versions or head dims explains itself that way.
+
+Noise is no verdict: a pair where either side is ``noisy`` is "not comparable: noisy"
+and never a time regression or improvement; where both sides kept their per-rep
+samples (``samples_ms``), a time change counts only if the two interquartile ranges
+do not overlap (B's 25th percentile above A's 75th, or the reverse), not on a ratio of
+medians alone.
 """
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -45,6 +52,8 @@ class CellDiff:
     # Why this pair is a regression ("time", "memory", "status"); empty when it is not.
     regressions: list[str] = field(default_factory=list)
     improved: bool = False
+    # Set when the timings cannot be compared (a side is noisy): why, in one phrase.
+    not_comparable: str | None = None
 
     @property
     def key(self) -> CellKey:
@@ -54,6 +63,8 @@ class CellDiff:
     def verdict(self) -> str:
         if self.regressions:
             return "REGRESSION (" + ", ".join(self.regressions) + ")"
+        if self.not_comparable:
+            return f"not comparable: {self.not_comparable}"
         if self.improved:
             return "improved"
         if self.a_status != self.b_status:
@@ -108,25 +119,44 @@ def _changes(a: dict[str, Any], b: dict[str, Any], first: tuple[str, ...] = (),
     return [(k, a.get(k), b.get(k)) for k in keys if k not in ignored and a.get(k) != b.get(k)]
 
 
+def _quartiles(samples: list[float] | None) -> tuple[float, float] | None:
+    if not samples or len(samples) < 2:
+        return None
+    q1, _, q3 = statistics.quantiles(samples, n=4, method="inclusive")
+    return q1, q3
+
+
+def _beyond_spread(ca: Cell, cb: Cell, slower: bool) -> bool:
+    """True unless both sides have samples and their IQRs overlap (then it is spread)."""
+    qa, qb = _quartiles(ca.samples_ms), _quartiles(cb.samples_ms)
+    if qa is None or qb is None:
+        return True
+    return qb[0] > qa[1] if slower else qb[1] < qa[0]
+
+
 def _compare(ca: Cell, cb: Cell, threshold: float) -> CellDiff:
     time_ratio = _ratio(ca.median_ms, cb.median_ms) if ca.status == cb.status == "ok" else None
     mem_ratio = (_ratio(ca.peak_alloc_bytes, cb.peak_alloc_bytes)
                  if ca.status == cb.status == "ok" else None)
+    noisy = [side for side, c in (("A", ca), ("B", cb)) if c.noisy]
+    not_comparable = f"noisy ({' and '.join(noisy)})" if noisy and time_ratio is not None else None
+    timed = time_ratio is not None and not noisy
     regressions = []
-    if time_ratio is not None and time_ratio > 1 + threshold:
+    if timed and time_ratio > 1 + threshold and _beyond_spread(ca, cb, slower=True):
         regressions.append("time")
     if mem_ratio is not None and mem_ratio > 1 + threshold:
         regressions.append("memory")
     if ca.status == "ok" and cb.status != "ok":
         regressions.append("status")
     improved = not regressions and (
-        (time_ratio is not None and time_ratio < 1 / (1 + threshold))
+        (timed and time_ratio < 1 / (1 + threshold) and _beyond_spread(ca, cb, slower=False))
         or (ca.status != "ok" and cb.status == "ok"))
     return CellDiff(
         backend=ca.backend, seq=ca.seq, dtype=ca.dtype, a_status=ca.status, b_status=cb.status,
         a_median_ms=ca.median_ms, b_median_ms=cb.median_ms, time_ratio=time_ratio,
         a_peak_alloc_bytes=ca.peak_alloc_bytes, b_peak_alloc_bytes=cb.peak_alloc_bytes,
         mem_ratio=mem_ratio, regressions=regressions, improved=improved,
+        not_comparable=not_comparable,
     )
 
 

@@ -86,3 +86,27 @@ def test_one_sided_cells_and_provenance_changes_are_listed():
 def test_negative_threshold_is_refused():
     with pytest.raises(ValueError):
         diff_sessions(_session("a"), _session("b"), threshold=-0.1)
+
+
+def test_noisy_cells_are_not_comparable_and_spread_is_no_regression():
+    from flashtui.core.results import Cell
+    from flashtui.core.session import Session
+    from flashtui.reports.diff import diff_sessions
+
+    def session(cells):
+        s = Session(spec={"mode": "kernel"}, provenance={})
+        for c in cells:
+            s.add_cell(c)
+        return s
+
+    a = session([Cell("fa4", 1024, "bf16", median_ms=1.0, samples_ms=[0.9, 1.0, 1.1, 1.2]),
+                 Cell("sdpa", 1024, "bf16", median_ms=1.0, samples_ms=[0.99, 1.0, 1.01, 1.0]),
+                 Cell("flex", 1024, "bf16", median_ms=1.0)])
+    b = session([Cell("fa4", 1024, "bf16", median_ms=1.15, samples_ms=[0.95, 1.15, 1.2, 1.3]),  # IQRs overlap
+                 Cell("sdpa", 1024, "bf16", median_ms=1.5, samples_ms=[1.49, 1.5, 1.51, 1.5]),  # beyond spread
+                 Cell("flex", 1024, "bf16", median_ms=3.0, noisy=True, noise_reason="IQR 40% of median")])
+    verdicts = {c.backend: c.verdict for c in diff_sessions(a, b).cells}
+    assert verdicts["sdpa"] == "REGRESSION (time)"
+    assert verdicts["fa4"] == "same"
+    assert verdicts["flex"] == "not comparable: noisy (B)"
+    assert [c.backend for c in diff_sessions(a, b).regressions] == ["sdpa"]

@@ -106,6 +106,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=_seed, help=f"input seed, an integer 0..{MAX_SEED} (default 0)")
     p.add_argument("--no-parity", dest="parity", action="store_false", default=None,
                    help="skip the fp64 oracle (faster; no accuracy columns)")
+    p.add_argument("--cold-l2", dest="cold_l2", action="store_true", default=None,
+                   help="flush the L2 cache before every timed call (as triton's do_bench); default: L2 warm")
     p.add_argument("--json", action="store_true", help="write the whole session as JSON to stdout")
     p.add_argument("--out", metavar="PATH", help="also write the session JSON to PATH")
     p.add_argument("--cell-timeout", type=_positive_seconds, metavar="S",
@@ -125,6 +127,7 @@ SPEC_FLAGS = {
     "heads": "heads", "kv_heads": "kv_heads", "head_dim": "head_dim", "seq": "seqs",
     "dtype": "dtypes", "backends": "backends", "causal": "causal", "backward": "backward",
     "warmup_ms": "warmup_ms", "reps": "reps", "seed": "seed", "parity": "parity",
+    "cold_l2": "cold_l2",
 }
 
 

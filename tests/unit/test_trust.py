@@ -127,3 +127,16 @@ def test_model_mode_sdpa_is_transformers_default_and_names_the_kernel_that_ran()
     assert cell.extra["attn_implementation"] == "sdpa"
     assert cell.extra["sdpa_kernel"] in ("FLASH_ATTENTION", "MATH")
     assert cell.samples_ms and cell.noisy is not None
+
+
+def test_cold_l2_flag_reaches_the_spec_and_the_table_says_so():
+    from flashtui.cli import build_parser
+    from flashtui.commands.bench import spec_from_args
+    from flashtui.core.session import Session
+    from flashtui.reports import table
+
+    args = build_parser().parse_args(["bench", "--device", "cpu", "--cold-l2"])
+    spec = spec_from_args(args, cuda_present=False)
+    assert spec.cold_l2 is True
+    assert spec_from_args(build_parser().parse_args(["bench", "--device", "cpu"]), False).cold_l2 is False
+    assert "L2 flushed per call" in table.spec_line(spec.to_dict())

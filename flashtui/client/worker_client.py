@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
+from flashtui import paths
 from flashtui.errors import EXIT_WORKER_POISONED, WorkerError
 from flashtui.core.protocol import (
     EVENT, Cancel, CellFinished, CellStarted, Event, Log, ProtocolError, Request, RequestFailed,
@@ -117,7 +118,7 @@ class WorkerClient:
         )
         self.env.setdefault("PYTHONUNBUFFERED", "1")
         if log_path is None:
-            fd, log_path = tempfile.mkstemp(prefix="flashtui-worker-", suffix=".log")
+            fd, log_path = tempfile.mkstemp(prefix="flashtui-worker-", suffix=".log", dir=paths.worker_log_dir())
             os.close(fd)
         self.log_path = Path(log_path)
         self.ready_timeout_s = ready_timeout_s

@@ -1,9 +1,7 @@
 """Where sessions live on disk, and how a user names one.
 
-Sessions are journals at ``<data dir>/sessions/<id>.jsonl``. The data dir is
-``platformdirs.user_data_dir("flashtui")`` (``~/.local/share/flashtui`` on Linux,
-following XDG_DATA_HOME), or ``$FLASHTUI_DATA_DIR`` when set (tests, clusters with a
-shared scratch directory).
+Sessions are journals at ``<data dir>/sessions/<id>.jsonl``; where the data dir is
+(``$FLASHTUI_DATA_DIR`` or the XDG data dir) is ``flashtui.paths``' business.
 
 A session reference (``resolve``) is an id, a unique prefix of one, ``latest``, or a
 path to a ``.jsonl`` journal or an exported ``.json`` file.
@@ -20,28 +18,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from flashtui.store.journal import SessionJournal, read_journal
 from flashtui.core.session import Session, SessionError
+from flashtui.paths import DATA_DIR_ENV, data_dir, sessions_dir
+from flashtui.store.journal import SessionJournal, read_journal
 
-DATA_DIR_ENV = "FLASHTUI_DATA_DIR"
 FALLBACK_DIRS_ENV = "FLASHTUI_FALLBACK_DIRS"
 JOURNAL_SUFFIX = ".jsonl"
 # How many candidates an "ambiguous prefix" error names before "and N more".
 _AMBIGUOUS_SHOWN = 4
-
-
-def data_dir() -> Path:
-    """``$FLASHTUI_DATA_DIR`` or the platform's per-user data dir for flashtui."""
-    override = os.environ.get(DATA_DIR_ENV)
-    if override:
-        return Path(override).expanduser()
-    from platformdirs import user_data_dir
-
-    return Path(user_data_dir("flashtui", appauthor=False))
-
-
-def sessions_dir() -> Path:
-    return data_dir() / "sessions"
 
 
 def journal_path(session_id: str) -> Path:

@@ -26,13 +26,14 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.theme import BUILTIN_THEMES
 
+from flashtui import paths
 from flashtui.errors import EXIT_HANGUP, one_line
 from flashtui.core import protocol as proto
 from flashtui.core.spec import CellKey, SweepSpec, cpu_defaults, cuda_defaults
 from flashtui.tui import messages as m
 from flashtui.tui.bridge import WorkerBridge
 from flashtui.tui.controllers import DoctorController, Note, PySpyController, SweepController, View, nvml_state
-from flashtui.tui.config import TuiConfig, config_dir, load_config, save_config
+from flashtui.tui.config import TuiConfig, load_config, save_config
 from flashtui.tui.screens.setup import SetupScreen
 from flashtui.tui.themes import FALLBACK_THEME, load_themes
 
@@ -118,7 +119,7 @@ class FlashTuiApp(App[int]):
 
     def on_mount(self) -> None:
         self.config, config_error = load_config(self.config_path)
-        themes, theme_errors = load_themes([config_dir() / "themes"])
+        themes, theme_errors = load_themes()
         for theme in themes:
             self.register_theme(theme)
         self.shipped_theme_names = [t.name for t in themes]
@@ -620,7 +621,7 @@ class FlashTuiApp(App[int]):
         from flashtui.tui.storage import save_screenshot
 
         try:  # checked and atomic: never onto a FIFO, device or directory (StorageError)
-            path = save_screenshot(self, self.screenshot_dir)
+            path = save_screenshot(self, self.screenshot_dir or paths.screenshots_dir())
         except (OSError, ValueError) as exc:
             self.notify(f"cannot save the screenshot: {getattr(exc, 'strerror', None) or exc}", severity="error")
             return

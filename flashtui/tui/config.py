@@ -1,7 +1,6 @@
-"""User settings of the TUI, remembered in ``<user config dir>/flashtui/config.toml``.
+"""User settings of the TUI, remembered in ``<config dir>/config.toml``.
 
-The directory is ``platformdirs.user_config_dir("flashtui")`` (``~/.config/flashtui``
-on Linux, following XDG_CONFIG_HOME) or ``$FLASHTUI_CONFIG_DIR`` when set (tests).
+The config dir (``$FLASHTUI_CONFIG_DIR`` or the XDG config dir) comes from ``flashtui.paths``.
 
 The user's file is never destroyed:
 
@@ -27,8 +26,8 @@ import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-CONFIG_DIR_ENV = "FLASHTUI_CONFIG_DIR"
-CONFIG_FILE = "config.toml"
+from flashtui.paths import config_file
+
 DEFAULT_THEME = "flashtui-dark"
 UNPARSABLE_SUFFIX = ".unparsable-"
 HEADER_COMMENT = "# flashtui TUI settings (written by the app; safe to edit)"
@@ -42,19 +41,6 @@ class TuiConfig:
     """Name of the Textual theme last chosen (a shipped, user or built-in theme)."""
     nvml_rate_hz: float = 10.0
     """How often the NVML sampler reads the GPU while the app runs."""
-
-
-def config_dir() -> Path:
-    override = os.environ.get(CONFIG_DIR_ENV)
-    if override:
-        return Path(override).expanduser()
-    from platformdirs import user_config_dir
-
-    return Path(user_config_dir("flashtui", appauthor=False))
-
-
-def config_path() -> Path:
-    return config_dir() / CONFIG_FILE
 
 
 def _parse(raw: bytes) -> dict:
@@ -87,7 +73,7 @@ def keep_aside(path: Path) -> Path:
 
 def load_config(path: Path | None = None) -> tuple[TuiConfig, str | None]:
     """The saved config (or defaults) and, when the file is unusable, why (one line)."""
-    path = path or config_path()
+    path = path or config_file()
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -169,7 +155,7 @@ def save_config(config: TuiConfig, path: Path | None = None) -> None:
     """
     from flashtui.store.atomic import StorageError, atomic_write_text
 
-    path = path or config_path()
+    path = path or config_file()
     path.parent.mkdir(parents=True, exist_ok=True)
     existing: str | None = None
     try:

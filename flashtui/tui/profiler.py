@@ -92,9 +92,9 @@ class PySpyPoller:
 
 def profile_path(session_id: str) -> Path:
     """Where a recording of ``session_id`` goes: next to its journal, never overwriting."""
-    from flashtui.store.index import sessions_dir
+    from flashtui.paths import profiles_dir
 
-    folder = sessions_dir()
+    folder = profiles_dir()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{session_id}.profile.speedscope.json"
     n = 2

@@ -24,6 +24,8 @@ from pathlib import Path
 from textual.color import Color, ColorParseError
 from textual.theme import Theme
 
+from flashtui import paths
+
 COLOR_FIELDS = ("primary", "secondary", "warning", "error", "success", "accent",
                 "foreground", "background", "surface", "panel", "boost")
 FALLBACK_THEME = "flashtui-dark"
@@ -85,11 +87,14 @@ def load_theme_dir(directory: Path) -> tuple[list[Theme], list[str]]:
     return themes, errors
 
 
-def load_themes(extra_dirs: list[Path] | None = None) -> tuple[list[Theme], list[str]]:
-    """Shipped themes then user themes (a later one with the same name wins)."""
+def load_themes(user_dirs: list[Path] | None = None) -> tuple[list[Theme], list[str]]:
+    """Shipped themes then user themes (``paths.user_themes_dir()`` unless given; a later
+    one with the same name wins)."""
     by_name: dict[str, Theme] = {}
     errors: list[str] = []
-    for directory in [*shipped_theme_dirs(), *(extra_dirs or [])]:
+    if user_dirs is None:
+        user_dirs = [paths.user_themes_dir()]
+    for directory in [*shipped_theme_dirs(), *user_dirs]:
         themes, errs = load_theme_dir(directory)
         errors += errs
         for theme in themes:

@@ -55,7 +55,7 @@ def test_config_roundtrip_and_corrupt(tmp_path):
 
 def test_config_dir_env_override(tmp_path, monkeypatch):
     monkeypatch.setenv("FLASHTUI_CONFIG_DIR", str(tmp_path / "c"))
-    assert cfg.config_path() == tmp_path / "c" / "config.toml"
+    assert cfg.config_file() == tmp_path / "c" / "config.toml"
 
 
 async def test_switch_theme_binding_and_palette_persist_to_config(isolated_dirs):

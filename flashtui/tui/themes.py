@@ -1,7 +1,9 @@
 """Themes as data: ``themes/*.toml`` files turned into Textual ``Theme`` objects.
 
-Shipped themes live in the repository's ``themes/`` directory (and, once packaged,
-``flashtui/themes/``); users add their own in ``<config dir>/themes/``. A file that
+Shipped themes live in the repository's top-level ``themes/`` folder, which installs as
+the package ``flashtui.themes`` (pyproject's ``package-dir``) and is read with
+importlib.resources, so a wheel, an editable install and a bare checkout all find them;
+users add their own in ``paths.user_themes_dir()`` (``<config dir>/themes/``). A file that
 does not parse or names a colour Textual cannot read is skipped with one readable line
 (the app shows it as a notification) and the app falls back to a working theme.
 
@@ -18,23 +20,34 @@ File format (all colours are CSS colour strings)::
 
 from __future__ import annotations
 
+import importlib.resources
+import importlib.util
 import tomllib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual.color import Color, ColorParseError
 from textual.theme import Theme
 
 from flashtui import paths
 
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
 COLOR_FIELDS = ("primary", "secondary", "warning", "error", "success", "accent",
                 "foreground", "background", "surface", "panel", "boost")
 FALLBACK_THEME = "flashtui-dark"
 
 
-def shipped_theme_dirs() -> list[Path]:
-    """Where shipped theme files may be: repo-root ``themes/`` and package ``flashtui/themes/``."""
-    here = Path(__file__).resolve()
-    return [here.parents[2] / "themes", here.parents[1] / "themes"]
+def shipped_themes_root() -> Traversable:
+    """The shipped theme files: package data ``flashtui.themes`` when flashtui is installed
+    (wheel or editable), else the ``themes/`` folder of the checkout it runs from."""
+    try:
+        if importlib.util.find_spec("flashtui.themes") is not None:
+            return importlib.resources.files("flashtui.themes")
+    except (ImportError, ValueError):
+        pass
+    return Path(__file__).resolve().parents[2] / "themes"
 
 
 def parse_theme(text: str, source: str) -> Theme:
@@ -71,15 +84,16 @@ def parse_theme(text: str, source: str) -> Theme:
     return Theme(**kwargs)  # type: ignore[arg-type]
 
 
-def load_theme_dir(directory: Path) -> tuple[list[Theme], list[str]]:
+def load_theme_dir(directory: Path | Traversable) -> tuple[list[Theme], list[str]]:
     """All themes in ``directory`` (sorted by file name) and one error line per bad file."""
     themes: list[Theme] = []
     errors: list[str] = []
     if not directory.is_dir():
         return themes, errors
-    for path in sorted(directory.glob("*.toml")):
+    for path in sorted((f for f in directory.iterdir() if f.name.endswith(".toml")),
+                       key=lambda f: f.name):
         try:
-            themes.append(parse_theme(path.read_text(encoding="utf-8", errors="replace"), path.name))
+            themes.append(parse_theme(path.read_bytes().decode("utf-8", errors="replace"), path.name))
         except OSError as exc:
             errors.append(f"theme {path.name} cannot be read: {exc.strerror or exc}")
         except ValueError as exc:
@@ -94,7 +108,7 @@ def load_themes(user_dirs: list[Path] | None = None) -> tuple[list[Theme], list[
     errors: list[str] = []
     if user_dirs is None:
         user_dirs = [paths.user_themes_dir()]
-    for directory in [*shipped_theme_dirs(), *user_dirs]:
+    for directory in [shipped_themes_root(), *user_dirs]:
         themes, errs = load_theme_dir(directory)
         errors += errs
         for theme in themes:

@@ -22,11 +22,11 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import re
-import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 from flashtui.paths import config_file
+from flashtui.tui.toml_reader import tomllib
 
 DEFAULT_THEME = "flashtui-dark"
 UNPARSABLE_SUFFIX = ".unparsable-"

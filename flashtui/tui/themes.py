@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import importlib.resources
 import importlib.util
-import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +29,7 @@ from textual.color import Color, ColorParseError
 from textual.theme import Theme
 
 from flashtui import paths
+from flashtui.tui.toml_reader import tomllib
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ import pytest
 from flashtui.tui import config as cfg
 from flashtui.tui import themes
 from flashtui.tui.app import FlashTuiApp
+from flashtui.tui.toml_reader import tomllib
 
 from .conftest import wait_for
 

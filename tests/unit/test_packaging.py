@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-import tomllib
+from flashtui.tui.toml_reader import tomllib
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = sorted(p.stem for p in (REPO / "themes").glob("*.toml"))

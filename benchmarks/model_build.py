@@ -17,9 +17,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 TARGETS_S = {"gpt2": 0.2, "llama-3-8b": 1.0}
 

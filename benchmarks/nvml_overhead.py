@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 # Runnable from a checkout without installing flashtui.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from flashtui.monitor.nvml import NvmlSampler, probe_nvml  # noqa: E402
 

@@ -13,20 +13,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import sys
 import tempfile
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 TARGET_PCT = 15.0
 
 
 async def measure(seconds: float) -> tuple[float, float, int, int]:
-    from tests.tui.scripted import ScriptedClient
-    from tui_fakes import SyntheticSampler
-
+    from flashtui.testing import ScriptedClient, SyntheticSampler
     from flashtui.tui import messages as m
     from flashtui.tui.app import FlashTuiApp
 

@@ -15,20 +15,14 @@ import argparse
 import asyncio
 import os
 import statistics
-import sys
 import tempfile
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 TARGET_MS = 100.0
 
 
 async def measure(trials: int) -> tuple[dict[str, list[float]], int, int]:
-    from tests.tui.scripted import ScriptedClient
-    from tui_fakes import SyntheticSampler
-
+    from flashtui.testing import ScriptedClient, SyntheticSampler
     from flashtui.tui.app import FlashTuiApp
     from flashtui.tui import messages as m
 

@@ -30,10 +30,9 @@ import asyncio
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from flashtui.testing.pilot import AppStopped, wait_until
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -83,22 +82,6 @@ def spec_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "backends": parse_backends(args.backends) if args.backends else None,
     }
     return {k: v for k, v in values.items() if v is not None}
-
-
-class AppStopped(RuntimeError):
-    """The app's message loop ended on an exception: nothing on screen will change."""
-
-
-async def wait_until(pilot: Any, predicate: Callable[[], Any], timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        error = getattr(pilot.app, "_exception", None)
-        if error is not None:
-            raise AppStopped(f"{type(error).__name__}: {error}")
-        await pilot.pause(0.1)
-    return bool(predicate())
 
 
 def stall_report(app: Any) -> str:

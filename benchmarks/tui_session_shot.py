@@ -46,12 +46,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
-
-from tui_screenshot import AppStopped, wait_until  # noqa: E402 - the same waiting as the live shots
-
-from flashtui.tui.textshot import screen_text  # noqa: E402
+from flashtui.paths import CONFIG_DIR_ENV, DATA_DIR_ENV
+from flashtui.testing import AppStopped, screen_text, wait_until
 
 VIEWS = ("charts", "tables")
 CHART_TITLES = ("time vs seq", "memory vs seq", "speedup vs standard", "memory saving vs standard")
@@ -147,13 +143,11 @@ def load_sessions(paths: list[str]) -> list[Any]:
 @contextlib.contextmanager
 def isolated_store() -> Iterator[Path]:
     """A temporary FLASHTUI_DATA_DIR and FLASHTUI_CONFIG_DIR; the old values come back after."""
-    from flashtui.store.index import DATA_DIR_ENV
-
-    keys = (DATA_DIR_ENV, "FLASHTUI_CONFIG_DIR")
+    keys = (DATA_DIR_ENV, CONFIG_DIR_ENV)
     saved = {k: os.environ.get(k) for k in keys}
     with tempfile.TemporaryDirectory(prefix="flashtui-session-shot-") as tmp:
         os.environ[DATA_DIR_ENV] = str(Path(tmp) / "data")
-        os.environ["FLASHTUI_CONFIG_DIR"] = str(Path(tmp) / "config")
+        os.environ[CONFIG_DIR_ENV] = str(Path(tmp) / "config")
         try:
             yield Path(tmp)
         finally:

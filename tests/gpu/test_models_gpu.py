@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sys
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -15,8 +15,11 @@ torch = pytest.importorskip("torch")
 if not torch.cuda.is_available():  # pragma: no cover - the gpu marker is deselected off-device
     pytest.skip("needs a CUDA GPU", allow_module_level=True)
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-import model_build  # noqa: E402
+# The benchmark script itself, loaded by path (benchmarks/ is scripts, not a package).
+_spec = importlib.util.spec_from_file_location(
+    "model_build", Path(__file__).resolve().parents[2] / "benchmarks" / "model_build.py")
+model_build = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(model_build)
 
 
 @pytest.mark.parametrize("name", ["gpt2", "llama-3-8b"])

@@ -5,9 +5,9 @@
 Line 1 says how it was recorded (``bench_args``, the client's ``ready_wall_s``); then
 ``WorkerReady`` and every event ``WorkerClient.run_sweep`` yielded, client events
 (``WorkerDied``, ``WorkerRestarted``) included, each as :func:`flashtui.core.protocol.encode`
-writes it. :class:`tests.tui.scripted.ReplayClient` plays such a file back.
+writes it. :class:`flashtui.testing.scripted.ReplayClient` plays such a file back.
 
-``sweep_h200.jsonl`` was recorded on an H200 (torch 2.11, CUDA 13) with these bench flags:
+``flashtui/testing/sweep_h200.jsonl`` was recorded on an H200 (torch 2.11, CUDA 13) with these bench flags:
 ``--seq 128,256 --dtype bf16 --backends standard,sdpa-math,sdpa-flash --heads 4
 --head-dim 64 --reps 5 --warmup-ms 5`` and ``FLASHTUI_INJECT_FAULT=kill@sdpa-math@256``,
 so the stream has a worker death in it. It was written by the same loop on the client of

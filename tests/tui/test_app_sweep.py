@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 import signal
 
+from flashtui.testing import NoSampler, screen_text, wait_for
 from flashtui.tui import messages as m
 from flashtui.tui.app import FlashTuiApp
 from flashtui.tui.widgets.cell_tables import MemoryTable, ParityTable, TimingTable
 
-from .conftest import TINY_CPU, NoSampler, screen_text, wait_for
+from .conftest import TINY_CPU
 
 
 def make_app(**overrides):

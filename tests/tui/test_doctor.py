@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from flashtui.testing import NoSampler, screen_text, wait_for
 from flashtui.tui import messages as m
 from flashtui.tui.app import FlashTuiApp
 from flashtui.tui.screens.doctor import DoctorScreen
 
-from .conftest import TINY_CPU, NoSampler, screen_text, wait_for
+from .conftest import TINY_CPU
 
 
 async def test_doctor_probes_the_real_worker_and_shows_matrix_reasons_and_advice(isolated_dirs):

@@ -19,11 +19,10 @@ from flashtui.client import recorder as recorder_module
 from flashtui.commands import bench
 from flashtui.core.spec import SweepSpec
 from flashtui.store.index import load
+from flashtui.testing import NoSampler, wait_for
+from flashtui.testing.scripted import RecordedSampler, ReplayClient, bench_args, load_recording, recorded_spec
 from flashtui.tui import messages as m
 from flashtui.tui.app import FlashTuiApp
-
-from .conftest import NoSampler, wait_for
-from .scripted import RecordedSampler, ReplayClient, bench_args, load_recording, recorded_spec
 
 # Values that differ between two recordings of the same events.
 VOLATILE_TOP = ("id", "created_at", "finished_at")

@@ -14,11 +14,12 @@ import pytest
 
 from flashtui.monitor import pyspy
 from flashtui.store.index import load
+from flashtui.testing import NoSampler, wait_for
 from flashtui.tui import messages as m
 from flashtui.tui.app import FlashTuiApp
 from flashtui.tui.widgets.pyspy_panel import PySpyPanel
 
-from .conftest import TINY_CPU, NoSampler, wait_for
+from .conftest import TINY_CPU
 
 needs_pyspy = pytest.mark.skipif(pyspy.find_pyspy() is None, reason="py-spy is not installed")
 # Long enough that py-spy sees the worker busy; cancelled once the recording is saved.

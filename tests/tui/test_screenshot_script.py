@@ -10,6 +10,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 
+def script_env() -> dict[str, str]:
+    """The script runs against this checkout's flashtui (benchmarks/ never edits sys.path)."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)}
+
+
 def text_of(svg: Path) -> str:
     """SVG text with Textual's non-breaking spaces turned back into spaces."""
     return svg.read_text().replace("&#160;", " ")
@@ -21,7 +26,7 @@ def test_screenshot_script_saves_every_screen(isolated_dirs):
            "--seq", "64,128", "--dtype", "fp32", "--heads", "2", "--head-dim", "32", "--reps", "3",
            "--warmup-ms", "5", "--backends", "standard,sdpa-math,sdpa-flash", "--doctor",
            "--out", str(out), "--timeout-s", "120"]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=dict(os.environ), cwd=REPO)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=script_env(), cwd=REPO)
     assert done.returncode == 0, done.stderr[-2000:]
     expected = {
         "doctor.svg": ("capability matrix", "fa4: not available", "fastest here"),

@@ -11,9 +11,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .stored import A_ID, write_session
+from flashtui.testing.stored import A_ID, write_session
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def script_env() -> dict[str, str]:
+    """The script runs against this checkout's flashtui (benchmarks/ never edits sys.path)."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)}
 SCRIPT = REPO / "benchmarks" / "tui_session_shot.py"
 
 
@@ -101,11 +106,11 @@ def test_command_line_never_imports_torch_and_reports_bad_input(isolated_dirs):
              "    print('imported:', bad)\n"
              "    sys.exit(exit.code)\n")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
-                          env=dict(os.environ), cwd=REPO)
+                          env=script_env(), cwd=REPO)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "imported: []" in done.stdout and (out / "tiny-session-charts.svg").is_file()
 
     bad = subprocess.run([sys.executable, str(SCRIPT), str(isolated_dirs / "nope.json")],
-                         capture_output=True, text=True, timeout=60, env=dict(os.environ), cwd=REPO)
+                         capture_output=True, text=True, timeout=60, env=script_env(), cwd=REPO)
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr == f"tui_session_shot: bad input: no such session file: {isolated_dirs / 'nope.json'}\n"

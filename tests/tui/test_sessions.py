@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 
+from flashtui.testing import NoSampler, screen_text, wait_for
+from flashtui.testing.scripted import ScriptedClient
+from flashtui.testing.stored import A_ID, B_ID, CORRUPT_ID, write_store
 from flashtui.tui.app import FlashTuiApp
 from flashtui.tui.screens.sessions import DiffScreen, SessionsScreen, SessionViewScreen
 from flashtui.tui.widgets.cell_tables import TimingTable
 
-from .conftest import TINY_CPU, NoSampler, screen_text, wait_for
-from .scripted import ScriptedClient
-from .stored import A_ID, B_ID, CORRUPT_ID, write_store
+from .conftest import TINY_CPU
 
 
 def scripted_app() -> FlashTuiApp:

@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from flashtui.testing import wait_for
 from flashtui.tui import config as cfg
 from flashtui.tui import themes
 from flashtui.tui.app import FlashTuiApp
 from flashtui.tui.toml_reader import tomllib
-
-from .conftest import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import pytest
 
+from flashtui.testing import NoSampler, screen_text, wait_for
+from flashtui.testing.scripted import ScriptedClient
 from flashtui.tui.app import FlashTuiApp
 
-from .conftest import TINY_CPU, NoSampler, screen_text, wait_for
-from .scripted import ScriptedClient
+from .conftest import TINY_CPU
 
 SIZES = [(80, 24), (160, 50)]
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 import pytest
 
 from flashtui.monitor import pyspy
+from flashtui.testing import NoSampler, wait_for
+from flashtui.testing.scripted import ScriptedClient
+from flashtui.testing.stored import write_store
 from flashtui.tui.app import FlashTuiApp
 from flashtui.tui.screens.sessions import SessionsScreen
 
-from .conftest import TINY_CPU, NoSampler, wait_for
-from .scripted import ScriptedClient
-from .stored import write_store
+from .conftest import TINY_CPU
 
 SIZES = [(80, 24), (160, 50)]
 NVML = {"available": False, "reason": "NVML library not found (no NVIDIA driver on this machine)"}

@@ -10,11 +10,10 @@ from textual.app import App, ComposeResult
 from textual.widgets import Button, DataTable
 
 from flashtui.core.spec import CellKey
+from flashtui.testing import NoSampler, wait_for
+from flashtui.testing.scripted import ScriptedClient, fake_cell
 from flashtui.tui.app import FlashTuiApp
 from flashtui.tui.widgets.cell_tables import MemoryTable, ParityTable, TimingTable
-
-from .conftest import NoSampler, wait_for
-from .scripted import ScriptedClient, fake_cell
 
 BACKENDS = ("standard", "sdpa-math", "sdpa-flash")
 

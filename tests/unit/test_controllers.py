@@ -11,9 +11,8 @@ import pytest
 from flashtui.core import protocol as proto
 from flashtui.core.spec import CellKey
 from flashtui.store.index import load
+from flashtui.testing.scripted import PROBE_RESULT_PATH, load_recording, recorded_spec
 from flashtui.tui.controllers import DoctorController, PySpyController, SweepController
-
-from tests.tui.scripted import PROBE_RESULT_PATH, load_recording, recorded_spec
 
 
 class Clock:

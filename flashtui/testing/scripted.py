@@ -1,7 +1,7 @@
 """A deterministic stand-in for WorkerClient (same interface), for snapshots and benchmarks.
 
 Pilot tests of behaviour use the real worker; snapshots need identical pixels every run,
-so they replay fixed events shaped exactly like the real worker's (see test_app_sweep).
+so they replay fixed events shaped exactly like the real worker's (see tests/tui/test_app_sweep.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from flashtui.core import protocol as proto
 from flashtui.core.spec import BACKENDS, CellKey, SweepSpec
 
 CPU_ONLY = ("standard", "sdpa", "sdpa-math", "sdpa-flash")
-# What the real CPU worker answered to Probe once (2-core AMD EPYC, torch 2.13 CPU).
+# What the real CPU worker answered to Probe once (2-core AMD EPYC, torch 2.13 CPU); package data.
 PROBE_RESULT_PATH = Path(__file__).with_name("probe_cpu.json")
 
 
@@ -94,7 +94,7 @@ class ScriptedClient:
         yield proto.SweepFinished(cancelled=self._cancel)
 
 
-# A real sweep's client events, recorded on an H200 (record_sweep.py says how): six
+# A real sweep's client events, recorded on an H200 (tests/tui/record_sweep.py says how): six
 # bf16 cells, the worker SIGKILLed during sdpa-math seq=256 and restarted.
 SWEEP_H200_PATH = Path(__file__).with_name("sweep_h200.jsonl")
 

@@ -1,7 +1,12 @@
-"""Synthetic sources for the TUI benchmarks: a 20 Hz NVML-like sampler.
+"""Stand-ins for the NVML sampler (``flashtui.monitor.nvml.NvmlSampler``'s interface:
+``on_sample``, ``watch_pid``, ``start``, ``stop``), for the TUI's tests and benchmarks.
 
-The sampler has NvmlSampler's interface (on_sample, watch_pid, start, stop) and
-calls its subscribers from its own thread at ``rate_hz``, like the real one.
+* :class:`NoSampler` reports no GPU (the CPU machine's normal state) and never samples.
+* :class:`SyntheticSampler` calls its subscribers from its own thread at ``rate_hz``
+  with plausible GPU memory readings, like the real one on a GPU.
+
+Both are what a sampler factory returns (it is called with the worker's ready event):
+``FlashTuiApp(sampler_factory=NoSampler)``.
 """
 
 from __future__ import annotations
@@ -23,7 +28,32 @@ class FakeSample:
     proc_mem_bytes: int | None = None
 
 
+class NoSampler:
+    """A sampler reporting no GPU (the CPU machine's normal state)."""
+
+    def __init__(self, ready: Any = None) -> None:
+        self.callbacks: list[Callable[[Any], None]] = []
+
+    def on_sample(self, cb: Callable[[Any], None]) -> Callable[[], None]:
+        self.callbacks.append(cb)
+        return lambda: None
+
+    def watch_pid(self, pid: int | None) -> None:
+        pass
+
+    def start(self) -> Any:
+        class Status:
+            available = False
+            reason = "no NVIDIA driver on this machine (test)"
+        return Status()
+
+    def stop(self) -> None:
+        pass
+
+
 class SyntheticSampler:
+    """Samples at ``rate_hz`` from its own thread: used memory cycling 10-30 GiB."""
+
     def __init__(self, ready: Any = None, rate_hz: float = 20.0) -> None:
         self.rate_hz = rate_hz
         self.callbacks: list[Callable[[Any], None]] = []

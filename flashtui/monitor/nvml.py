@@ -1,7 +1,8 @@
 """NVML sampler: the GPU as the driver sees it, sampled in a thread of the client.
 
 Why in the client and not the worker: the sampler must never compete with the code
-being measured (see DESIGN.md, "Monitor"). Why NVML and not torch: the UI process never
+being measured (a thread in the worker would share its GIL and CPU time with the timed
+calls). Why NVML and not torch: the UI process never
 imports torch, and NVML also sees what torch's allocator cannot (the CUDA context,
 other processes, clocks, power, temperature).
 
@@ -16,7 +17,7 @@ Honesty rules:
   devices, NVML does not), so the device is found by PCI bus id or UUID, which the
   worker reports in its provenance; the index is only a fallback, and says so.
 
-No torch, textual or rich here (enforced by the layer tests).
+No torch, textual or rich here (enforced by import-linter contracts in pyproject and tests/unit/test_layers.py).
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""The layer rule, checked in fresh interpreters: tui -> client -> protocol <- engine."""
+"""The layer rule, checked in fresh interpreters: tui -> client -> protocol <- engine.
+
+The same rule, statically: import-linter contracts in pyproject (test_import_contracts.py).
+"""
 
 import subprocess
 import sys
@@ -11,6 +14,7 @@ UI_SIDE = [
     "flashtui.store.journal", "flashtui.store.index", "flashtui.reports", "flashtui.reports.diff", "flashtui.client.recorder",
     "flashtui.commands.doctor", "flashtui.reports.doctor", "flashtui.commands.sessions",
     "flashtui.core.model_catalog", "flashtui.monitor.pyspy", "flashtui.tui.app",
+    "flashtui.paths", "flashtui.testing", "flashtui.tui.themes",
 ]
 
 

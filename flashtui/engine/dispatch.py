@@ -10,6 +10,7 @@ path is flagged: "requested sdpa-flash, ran a math kernel".
 from __future__ import annotations
 
 import re
+import time
 import warnings
 from collections import Counter
 from dataclasses import dataclass
@@ -30,6 +31,26 @@ class Verdict:
     reason: str | None = None
 
 
+_profiler_started: set[str] = set()  # devices whose profiler start-up this process has paid
+
+
+def warm_up_profiler(device: str, progress: Callable[[str], None] = lambda text: None,
+                     log: Callable[[str, str], None] = lambda level, text: None) -> None:
+    """Pay torch.profiler's once-per-process start-up now (a no-op once paid).
+
+    The first profiled call in a process initializes the profiler backend (kineto, and
+    CUPTI on CUDA): seconds on a loaded 2-core CPU (7-12 s seen). Paid inside the first
+    cell, a fresh worker's first healthy cell could outlast the client's per-cell
+    watchdog; every runner calls this before its first cell instead.
+    """
+    if device in _profiler_started:
+        return
+    progress("starting torch.profiler (once per worker)")
+    started = time.perf_counter()
+    observe(lambda: torch.ones(2, device=device) * 2, device)
+    log("info", f"torch.profiler start-up took {time.perf_counter() - started:.2f} s")
+
+
 def observe(fn: Callable[[], object], device: str) -> list[str] | None:
     """Names of the kernels (CUDA) or ops (CPU) one call launches, most time first."""
     from torch.profiler import ProfilerActivity, profile
@@ -47,6 +68,7 @@ def observe(fn: Callable[[], object], device: str) -> list[str] | None:
                 fn()
                 if device == "cuda":
                     torch.cuda.synchronize()
+        _profiler_started.add(device)
     except Exception:  # noqa: BLE001 - a profiler hiccup must not cost the measurement
         return None
     weights: Counter[str] = Counter()

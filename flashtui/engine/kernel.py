@@ -89,6 +89,11 @@ class KernelRunner:
         self._oracle: ParityOracle | None = None
         self._oracle_reason: str | None = None
 
+    def pay_start_up(self) -> None:
+        """One-time costs of a fresh worker that belong to no cell (the profiler's start-up),
+        paid before the first CellStarted so the per-cell watchdog times cells only."""
+        dispatch.warm_up_profiler(self.device.kind, self.progress, self.log)
+
     # ------------------------------------------------------------ group state
     def shape(self, key: CellKey) -> Shape:
         s = self.spec

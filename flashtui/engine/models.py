@@ -280,6 +280,11 @@ class ModelRunner:
         log("info", f"model {spec.model}: {self.config.model_type}, weights {self.source.weights}, "
                     f"transformers {transformers.__version__}")
 
+    def pay_start_up(self) -> None:
+        """One-time costs of a fresh worker that belong to no cell (the profiler's start-up),
+        paid before the first CellStarted; the model build stays the first cell's own cost."""
+        dispatch.warm_up_profiler(self.device.kind, self.progress, self.log)
+
     # ------------------------------------------------------------ shapes
     def attention_shape(self, key: CellKey) -> Shape:
         c = self.config

@@ -173,6 +173,9 @@ class Worker:
         self.emit(SweepStarted(n_cells=len(cells)))
         cancelled = False
         try:
+            # Once-per-worker costs before the first CellStarted: the client's watchdog
+            # times cells, and a fresh worker's first cell must not pay for its start-up.
+            runner.pay_start_up()
             for index, key in enumerate(cells):
                 if self.cancel.is_set():
                     cancelled = True

@@ -172,3 +172,20 @@ def test_worker_exits_when_client_stdin_closes():
     proc = c.proc
     proc.stdin.close()
     assert proc.wait(timeout=5) == 0
+
+
+def test_a_fresh_workers_profiler_start_up_is_paid_before_its_first_cell_not_in_it():
+    """torch.profiler's first use costs seconds; it must fall outside the watchdog's window
+    (CellStarted -> CellFinished), once per worker, or a healthy first cell can time out."""
+    spec = SweepSpec(**{**TINY, "seqs": (64,), "backends": ("standard",)})
+    with WorkerClient(cell_timeout_s=120) as fresh:
+        first = list(fresh.run_sweep(spec))
+        second = list(fresh.run_sweep(spec))
+    texts = [(msg.type, msg.data.get("text", "")) for msg in first]
+    started = texts.index(("CellStarted", ""))
+    warm = [i for i, (kind, text) in enumerate(texts) if "torch.profiler" in text]
+    assert warm and all(i < started for i in warm), texts
+    assert any(kind == "Log" and "start-up took" in text for kind, text in texts[:started]), texts
+    assert not any("torch.profiler" in msg.data.get("text", "") for msg in second)
+    cell = Cell.from_dict(next(msg for msg in first if msg.type == "CellFinished")["cell"])
+    assert cell.status == "ok" and cell.kernels, cell.reason  # dispatch.observe still ran in the cell

@@ -2,8 +2,9 @@
 no GPU at all. Each is NA and a hint, never a crash.
 
 "Missing" is made real, not mocked, where a process can show it: a ``pynvml`` that
-fails to import sits first on PYTHONPATH, and the interpreter is reached through a
-symlink in an empty directory so nothing named py-spy is beside it or on PATH.
+fails to import sits first on PYTHONPATH, and the interpreter is a fresh venv's
+(``flashtui.testing.venvs.bare_venv``: this environment's packages, none of its
+scripts), alone on PATH, so nothing named py-spy is beside it or on PATH.
 """
 
 from __future__ import annotations
@@ -18,20 +19,20 @@ from pathlib import Path
 
 import pytest
 
+from flashtui.testing.venvs import bare_venv
+
 from .conftest import REPO, TINY, assert_one_line_error, flashtui, kill_quietly
 
 
 @pytest.fixture
 def bare_env(tmp_path):
     """(python, extra env) with no pynvml importable and no py-spy to be found."""
-    bin_dir = tmp_path / "bin"
+    # Not a symlink to sys.executable: a symlinked venv python loses its venv.
+    python = bare_venv(tmp_path / "venv")
     shadow = tmp_path / "shadow"
-    bin_dir.mkdir()
     shadow.mkdir()
-    python = bin_dir / "python"
-    python.symlink_to(sys.executable)
     (shadow / "pynvml.py").write_text('raise ImportError("No module named \'pynvml\' (hidden by the test)")\n')
-    return str(python), {"PATH": str(bin_dir), "PYTHONPATH": os.pathsep.join([str(shadow), str(REPO)])}
+    return str(python), {"PATH": str(python.parent), "PYTHONPATH": os.pathsep.join([str(shadow), str(REPO)])}
 
 
 def test_doctor_without_nvml_py_spy_or_gpu_reports_each_and_exits_0(data_dir, bare_env):

@@ -6,13 +6,12 @@ import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 import textwrap
-import venv
 from pathlib import Path
 
 import pytest
 
+from flashtui.testing.venvs import bare_venv, site_packages
 from flashtui.tui.toml_reader import tomllib
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,15 +45,9 @@ def test_wheel_installed_without_e_lists_the_shipped_themes(tmp_path):
                     "-q", "-w", str(wheels)], check=True, capture_output=True, text=True, timeout=180)
     (wheel,) = wheels.glob("flashtui-*.whl")
 
-    env_dir = tmp_path / "venv"
-    venv.EnvBuilder(with_pip=False).create(env_dir)
-    python = env_dir / "bin" / "python"
-    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               check=True, capture_output=True, text=True).stdout.strip())
-    # The dependencies (textual, ...) come from the environment running this test, appended
-    # after the venv's own site-packages (a plain .pth line: none of its .pth hooks run, so
-    # an editable flashtui there stays out of sight).
-    (site / "outer-deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # A fresh venv; its dependencies (textual, ...) come from the environment running this test.
+    python = bare_venv(tmp_path / "venv")
+    site = site_packages(python)
     subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index",
                     "-q", str(wheel)], check=True, capture_output=True, text=True, timeout=120)
 

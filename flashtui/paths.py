@@ -5,6 +5,8 @@
 | data dir              | ``~/.local/share/flashtui``               | ``$FLASHTUI_DATA_DIR``    |
 |   sessions (journals) | ``<data dir>/sessions/<id>.jsonl``        |                           |
 |   py-spy profiles     | ``<data dir>/sessions/<id>.profile*.json``|                           |
+| sessions, store full  | ``$TMPDIR/flashtui-<uid>/sessions``, then | ``$FLASHTUI_FALLBACK_DIRS``|
+|                       | ``/dev/shm/flashtui-<uid>/sessions``      | (``os.pathsep`` list)     |
 | config dir            | ``~/.config/flashtui``                    | ``$FLASHTUI_CONFIG_DIR``  |
 |   TUI settings        | ``<config dir>/config.toml``              |                           |
 |   user themes         | ``<config dir>/themes/*.toml``            |                           |
@@ -28,6 +30,7 @@ DATA_DIR_ENV = "FLASHTUI_DATA_DIR"
 CONFIG_DIR_ENV = "FLASHTUI_CONFIG_DIR"
 CACHE_DIR_ENV = "FLASHTUI_CACHE_DIR"
 SCREENSHOT_DIR_ENV = "FLASHTUI_SCREENSHOT_DIR"
+FALLBACK_DIRS_ENV = "FLASHTUI_FALLBACK_DIRS"
 CONFIG_FILE_NAME = "config.toml"
 
 
@@ -54,6 +57,26 @@ def sessions_dir() -> Path:
 def profiles_dir() -> Path:
     """py-spy recordings the TUI makes: beside the journal of the session they belong to."""
     return sessions_dir()
+
+
+def fallback_sessions_dirs() -> list[Path]:
+    """Where a session goes when the store cannot take it (full disk, read-only data dir).
+
+    ``$FLASHTUI_FALLBACK_DIRS`` when set (see :func:`fallback_dirs_chosen`); else a
+    per-user folder in the temp dir, then one in /dev/shm (memory-backed, so it still
+    works when the disk holding both the data dir and /tmp is full). The store checks
+    the default ones before use (``flashtui.store.index.fallback_dirs``).
+    """
+    override = os.environ.get(FALLBACK_DIRS_ENV)
+    if override is not None:
+        return [Path(p).expanduser() for p in override.split(os.pathsep) if p.strip()]
+    user = f"flashtui-{os.getuid()}" if hasattr(os, "getuid") else "flashtui"
+    return [Path(tempfile.gettempdir()) / user / "sessions", Path("/dev/shm") / user / "sessions"]
+
+
+def fallback_dirs_chosen() -> bool:
+    """True when the user named the fallback places (``$FLASHTUI_FALLBACK_DIRS``)."""
+    return os.environ.get(FALLBACK_DIRS_ENV) is not None
 
 
 def config_dir() -> Path:

@@ -13,16 +13,15 @@ import datetime as _dt
 import json
 import os
 import stat
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from flashtui.core.session import Session, SessionError
-from flashtui.paths import DATA_DIR_ENV, data_dir, sessions_dir
+from flashtui.paths import (DATA_DIR_ENV, FALLBACK_DIRS_ENV, data_dir, fallback_dirs_chosen,
+                            fallback_sessions_dirs, sessions_dir)
 from flashtui.store.journal import SessionJournal, read_journal
 
-FALLBACK_DIRS_ENV = "FLASHTUI_FALLBACK_DIRS"
 JOURNAL_SUFFIX = ".jsonl"
 # How many candidates an "ambiguous prefix" error names before "and N more".
 _AMBIGUOUS_SHOWN = 4
@@ -36,22 +35,15 @@ def journal_path(session_id: str) -> Path:
 
 
 def fallback_dirs() -> list[Path]:
-    """Where a session goes when the store cannot take it (full disk, read-only data dir).
-
-    ``$FLASHTUI_FALLBACK_DIRS`` (a ``:``-separated list) when set; else a per-user folder
-    in the temporary directory, then one in /dev/shm (memory-backed, so it still works
-    when the disk holding both the data dir and /tmp is full).
+    """Where a session goes when the store cannot take it (full disk, read-only data dir):
+    ``paths.fallback_sessions_dirs()``, less the store itself, and the default places
+    only when safe to use (a user's own ``$FLASHTUI_FALLBACK_DIRS`` are taken as given).
     """
-    override = os.environ.get(FALLBACK_DIRS_ENV)
-    if override is not None:
-        dirs = [Path(p).expanduser() for p in override.split(os.pathsep) if p.strip()]
-    else:
-        user = f"flashtui-{os.getuid()}" if hasattr(os, "getuid") else "flashtui"
-        dirs = [Path(tempfile.gettempdir()) / user / "sessions", Path("/dev/shm") / user / "sessions"]
+    chosen = fallback_dirs_chosen()
     primary = sessions_dir()
     out: list[Path] = []
-    for folder in dirs:
-        if folder != primary and folder not in out and (override is not None or _safe_fallback(folder)):
+    for folder in fallback_sessions_dirs():
+        if folder != primary and folder not in out and (chosen or _safe_fallback(folder)):
             out.append(folder)
     return out
 

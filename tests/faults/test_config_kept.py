@@ -13,10 +13,10 @@ import os
 import subprocess
 import sys
 import time
-import tomllib
 from pathlib import Path
 
 from flashtui.tui import config as cfg
+from flashtui.tui.toml_reader import tomllib
 
 from .conftest import REPO
 

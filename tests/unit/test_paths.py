@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 from pathlib import Path
 
 import platformdirs
@@ -32,6 +33,19 @@ def test_env_overrides_place_every_location(tmp_path, monkeypatch):
     assert paths.cache_dir() == tmp_path / "k"
     assert paths.screenshots_dir() == tmp_path / "s"
     assert paths.worker_log_dir() == tmp_path / "t"
+    monkeypatch.setenv("FLASHTUI_FALLBACK_DIRS", os.pathsep.join([str(tmp_path / "f1"), str(tmp_path / "f2")]))
+    assert paths.fallback_sessions_dirs() == [tmp_path / "f1", tmp_path / "f2"] and paths.fallback_dirs_chosen()
+
+
+def test_default_fallback_places_are_per_user_in_tmp_then_shm(tmp_path, monkeypatch):
+    monkeypatch.delenv("FLASHTUI_FALLBACK_DIRS", raising=False)
+    import tempfile
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    user = f"flashtui-{os.getuid()}"
+    assert paths.fallback_sessions_dirs() == [tmp_path / user / "sessions", Path("/dev/shm") / user / "sessions"]
+    assert not paths.fallback_dirs_chosen()
 
 
 def test_override_expands_the_home_directory(monkeypatch, tmp_path):
@@ -68,6 +82,6 @@ def test_no_other_module_asks_platformdirs_or_reads_a_dir_env_itself():
                 if any(n.split(".")[0] == "platformdirs" for n in names):
                     offenders.append(f"{file.relative_to(REPO)}:{node.lineno} imports platformdirs")
             if isinstance(node, ast.Constant) and isinstance(node.value, str) \
-                    and node.value.startswith("FLASHTUI_") and node.value.endswith("_DIR"):
+                    and node.value.startswith("FLASHTUI_") and node.value.endswith(("_DIR", "_DIRS")):
                 offenders.append(f"{file.relative_to(REPO)}:{node.lineno} names {node.value}")
     assert offenders == []

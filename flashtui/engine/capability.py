@@ -16,6 +16,10 @@ Three answers, all measured in the worker by running real kernels, never assumed
   why. ``full=True`` probes every cell. Each backend's probe time is in the result.
   Plus a short timed probe of every backend that ran at one typical shape ("fastest
   here"), labelled as such -- it is a hint, ``flashtui bench`` is the measurement.
+* :func:`probe_variants` -- backend x attention variant (window, softcap, documents,
+  padding, decode, paged cache): native, through a mask, or not at all with the reason,
+  each a tiny run checked against the fp64 oracle with the same variant (compile-heavy
+  backends show their plan, unrun, unless ``full``).
 * :func:`advice` -- sentences a user can act on (install commands that match this
   torch/CUDA/Python, what the GPU generation rules out).
 * :func:`capacity` -- the longest sequence each backend fits: double from a start

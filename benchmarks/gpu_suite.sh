@@ -44,6 +44,8 @@ for part in $parts; do case $part in
   llama8b) run bench_llama8b python -m flashtui bench --mode prefill --model llama-3-8b --seq 4096 --batch 1 \
             --dtype bf16 --reps 10 --out "$OUT/bench_llama8b.json" ;;
   doctor) run doctor python -m flashtui doctor --json --quiet ; run doctor_text python -m flashtui doctor --quiet ;;
+  variants) bash benchmarks/variants.sh ;;  # issue 15: tables in variants.txt, sessions in one tar.gz
+  tests-variants) run pytest_gpu_variants python -m pytest -m gpu -q -p no:cacheprovider -rs tests/gpu/test_variants_gpu.py ;;
   capacity) run capacity python -m flashtui doctor --capacity --backends standard,sdpa-flash,sdpa-cudnn,fa4 \
             --batch 1 --heads 16 --head-dim 128 --dtype bf16 --max-seq 1048576 ;;
   *) [ -f "benchmarks/$part" ] && run "${part%.*}" python "benchmarks/$part" ;;

@@ -108,6 +108,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="skip the fp64 oracle (faster; no accuracy columns)")
     p.add_argument("--cold-l2", dest="cold_l2", action="store_true", default=None,
                    help="flush the L2 cache before every timed call (as triton's do_bench); default: L2 warm")
+    var = p.add_argument_group("attention variants (kernel mode; --pad also in model mode)")
+    var.add_argument("--window", metavar="N", help="causal sliding-window attention over the last N tokens")
+    var.add_argument("--softcap", metavar="X", help="tanh soft-capping of the scores at X (Gemma-2: 50)")
+    var.add_argument("--docs", metavar="N",
+                     help="pack each row from N documents (lengths from the seed); no attention across")
+    var.add_argument("--pad", metavar="F", help="a padded batch: fraction F of each row is (left) padding")
+    var.add_argument("--q-len", metavar="N",
+                     help="queries per row (default: --seq); 1 is a decode step against a KV cache of --seq")
+    var.add_argument("--page-size", metavar="P", help="a paged KV cache of P-token pages (where a backend has one)")
     p.add_argument("--json", action="store_true", help="write the whole session as JSON to stdout")
     p.add_argument("--out", metavar="PATH", help="also write the session JSON to PATH")
     p.add_argument("--cell-timeout", type=_positive_seconds, metavar="S",
@@ -128,6 +137,9 @@ SPEC_FLAGS = {
     "dtype": "dtypes", "backends": "backends", "causal": "causal", "backward": "backward",
     "warmup_ms": "warmup_ms", "reps": "reps", "seed": "seed", "parity": "parity",
     "cold_l2": "cold_l2",
+    # Variants: passed as typed, validated by SweepSpec (the same lines the TUI shows).
+    "window": "window", "softcap": "softcap", "docs": "docs", "pad": "pad", "q_len": "q_len",
+    "page_size": "page_size",
 }
 
 
@@ -296,6 +308,8 @@ def run(args: argparse.Namespace) -> int:
             raise SpecError(f"--device cuda but {prov.get('cuda_unavailable_reason', 'no CUDA device')}; "
                             "use --device cpu")
         spec = spec_from_args(args, cuda_present)
+        for note in spec.notes():
+            progress.note(f"note: {note}")
         cells = spec.cells(ready.available(spec.device))
         progress.total = len(cells)
         # Under --profile the worker runs inside py-spy record, whose samples pause it.

@@ -1,4 +1,4 @@
-"""Dense peak throughput of known GPUs, for "% of peak" (no torch).
+"""Dense peak throughput and HBM bandwidth of known GPUs, for "% of peak" (no torch).
 
 Figures are the vendors' published dense (no sparsity) tensor-core peaks for
 fp16/bf16 with fp32 accumulation, and the non-tensor FP32 peak for fp32 (attention in
@@ -35,4 +35,38 @@ def peak_tflops(device_name: str | None, dtype: str) -> float | None:
     for needle, peaks in _PEAKS:
         if needle.lower() in device_name.lower():
             return peaks.get(dtype)
+    return None
+
+
+# (name substring, HBM peak GB/s, decimal as the spec sheets give it). More specific names
+# first; a name that could be two memory configurations (a bare "A100") stays unknown.
+_HBM_GBPS: list[tuple[str, float]] = [
+    ("H100 PCIe", 2000.0),
+    ("H100 NVL", 3900.0),
+    ("H100", 3350.0),  # SXM5, HBM3
+    ("GH200", 4000.0),  # 96 GB HBM3 (the 144 GB HBM3e part: 4900); before "H200", its substring
+    ("H200", 4800.0),  # SXM and NVL, HBM3e
+    ("H20", 4000.0),
+    ("B200", 8000.0),
+    ("A100-SXM4-80GB", 2039.0),
+    ("A100 80GB PCIe", 1935.0),
+    ("A100-SXM4-40GB", 1555.0),
+    ("A100-PCIE-40GB", 1555.0),
+    ("A10G", 600.0),
+    ("L40S", 864.0),
+    ("L4", 300.0),
+    ("RTX 4090", 1008.0),
+    ("RTX 3090", 936.0),
+    ("V100", 900.0),
+    ("T4", 320.0),
+]
+
+
+def peak_gbps(device_name: str | None) -> float | None:
+    """HBM peak in GB/s (1e9 bytes/s) of the named GPU, or None when unknown."""
+    if not device_name:
+        return None
+    for needle, gbps in _HBM_GBPS:
+        if needle.lower() in device_name.lower():
+            return gbps
     return None

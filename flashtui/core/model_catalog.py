@@ -25,7 +25,7 @@ class ModelInfo:
     """One built-in model: what it is and whether its attention is causal."""
 
     name: str
-    family: str  # "gpt2" | "llama" | "mistral" | "bert"
+    family: str  # "gpt2" | "llama" | "mistral" | "gemma2" | "bert"
     description: str
     causal: bool
     # Small enough for CPU tests and CI (2 layers, width 64).
@@ -46,6 +46,9 @@ BUILTIN_MODELS: dict[str, ModelInfo] = {
         ModelInfo("mistral-7b", "mistral",
                   "Mistral 7B (v0.2 shape, no sliding window): 32 layers, 4096 wide, 32/8 heads, 7.2B params",
                   True),
+        ModelInfo("mistral-7b-v0.1", "mistral",
+                  "Mistral 7B v0.1: its 4096-token sliding window, 32 layers, 4096 wide, 32/8 heads, "
+                  "7.2B params", True),
         ModelInfo("bert-base", "bert",
                   "BERT base: 12 layers, 768 wide, 12 heads, bidirectional (attends to all tokens)", False),
         ModelInfo("tiny-gpt2", "gpt2", "tiny GPT-2 for tests: 2 layers, 64 wide, 4 heads", True, tiny=True),
@@ -53,6 +56,12 @@ BUILTIN_MODELS: dict[str, ModelInfo] = {
                   "tiny Llama for tests: 2 layers, 64 wide, 4 heads / 2 KV heads (GQA)", True, tiny=True),
         ModelInfo("tiny-bert", "bert", "tiny BERT for tests: 2 layers, 64 wide, 4 heads, bidirectional",
                   False, tiny=True),
+        ModelInfo("tiny-mistral", "mistral",
+                  "tiny Mistral for tests: 2 layers, 64 wide, 4/2 heads, a 32-token sliding window",
+                  True, tiny=True),
+        ModelInfo("tiny-gemma2", "gemma2",
+                  "tiny Gemma-2 for tests: 2 layers (sliding 32, global), 64 wide, 4/2 heads, "
+                  "attention soft-capped at 50", True, tiny=True),
     ]
 }
 

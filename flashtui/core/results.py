@@ -67,8 +67,19 @@ class Cell:
     # Spread or host conditions made this timing untrustworthy: one sentence of why.
     noisy: bool | None = None
     noise_reason: str | None = None
+    # FLOPs of one call for this variant (window, causal, documents, q-len: the pairs it
+    # visits, flashtui.core.variants), and the TFLOP/s and % of dense peak they give.
+    flops: float | None = None
     tflops: float | None = None
     pct_peak: float | None = None
+    # Least HBM traffic of one call (q, k, v read once, o written once; decode: the KV
+    # cache), the GB/s it gives and its share of the GPU's HBM peak.
+    bytes: int | None = None
+    gbps: float | None = None
+    pct_bw_peak: float | None = None
+    # "memory" (judge on gbps: decode) or "compute" (judge on tflops), from FLOPs per byte
+    # against the GPU's ridge point (flashtui.core.variants.judged_on); None: not judged.
+    bound: str | None = None
     speedup_vs_standard: float | None = None
     # Allocator peak during one call minus the baseline with inputs already resident.
     peak_alloc_bytes: int | None = None
@@ -134,6 +145,11 @@ def attach_speedups(cells: list[Cell]) -> None:
             cell.speedup_vs_standard = None
 
 
+def memory_bound(cell: "Cell") -> bool:
+    """Judged on bandwidth (a decode step), not TFLOP/s."""
+    return cell.bound == "memory"
+
+
 def attention_flops(batch: int, heads: int, seq: int, head_dim: int, causal: bool,
                     backward: bool, seq_k: int | None = None) -> float:
     """FLOPs of attention: 4*B*H*Sq*Sk*D (two matmuls), halved for causal, x3.5 fwd+bwd.
@@ -151,5 +167,5 @@ def attention_flops(batch: int, heads: int, seq: int, head_dim: int, causal: boo
 
 __all__ = [
     "Cell", "PARITY_RATIO_LIMIT", "Parity", "SCHEMA_NAME", "SCHEMA_VERSION", "STATUSES",
-    "attach_speedups", "attention_flops",
+    "attach_speedups", "attention_flops", "memory_bound",
 ]

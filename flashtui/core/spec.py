@@ -11,8 +11,11 @@ from __future__ import annotations
 
 from flashtui.errors import SpecError  # noqa: F401 - raised here, importable from here
 
+import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Iterable
+
+from flashtui.core.variants import FLAGS, KERNEL_ONLY, describe, spec_notes
 
 DTYPES = ("fp32", "fp16", "bf16")
 MODES = ("kernel", "prefill", "decode")
@@ -64,6 +67,19 @@ def _positive_int(name: str, value: Any, upper: int | None = None) -> int:
     if upper is not None and value > upper:
         raise SpecError(f"{name} {value} is larger than the supported maximum {upper}")
     return value
+
+
+def _positive_float(name: str, value: Any, example: str = "") -> float:
+    flag = FLAGS.get(name, name)
+    try:
+        number = float(value.strip() if isinstance(value, str) else value)
+        if isinstance(value, bool):
+            raise TypeError
+    except (TypeError, ValueError):
+        raise SpecError(f"{flag} must be a positive number{example}, got {value!r}") from None
+    if not math.isfinite(number) or number <= 0:
+        raise SpecError(f"{flag} must be a positive number{example}, got {value}")
+    return number
 
 
 def _split(value: str | Iterable[Any]) -> list[Any]:
@@ -196,6 +212,14 @@ class SweepSpec:
     parity: bool = True
     # Flush L2 before every timed call (as triton's do_bench does); default: L2-warm loop.
     cold_l2: bool = False
+    # Attention variants (flashtui.core.variants says what each means); None: off.
+    # Kernel mode only, except pad: in model mode the model's own config decides.
+    window: int | None = None
+    softcap: float | None = None
+    docs: int | None = None
+    pad: float | None = None
+    q_len: int | None = None
+    page_size: int | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -228,6 +252,58 @@ class SweepSpec:
         for flag in ("causal", "backward", "trust_remote_code", "parity", "cold_l2"):
             if not isinstance(getattr(self, flag), bool):
                 raise SpecError(f"{flag} must be true or false, got {getattr(self, flag)!r}")
+        self._validate_variant()
+
+    def _validate_variant(self) -> None:
+        """Each variant field on its own, then how they combine (one line each)."""
+        for name in ("window", "docs", "q_len", "page_size"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, _positive_int(FLAGS[name], value, MAX_SEQ))
+        if self.softcap is not None:
+            object.__setattr__(self, "softcap", _positive_float("softcap", self.softcap, " (Gemma-2 uses 50)"))
+        if self.pad is not None:
+            try:
+                pad = float(self.pad.strip() if isinstance(self.pad, str) else self.pad)
+                if isinstance(self.pad, bool):
+                    raise TypeError
+            except (TypeError, ValueError):
+                raise SpecError(f"--pad must be a fraction of each row in [0, 1), got {self.pad!r}") from None
+            if not (0.0 <= pad < 1.0):
+                raise SpecError(f"--pad must be a fraction of each row in [0, 1) (1 would pad every "
+                                f"token), got {self.pad}")
+            object.__setattr__(self, "pad", pad)
+        if self.mode != "kernel":
+            given = [FLAGS[n] for n in KERNEL_ONLY if getattr(self, n) is not None]
+            if given:
+                raise SpecError(f"{', '.join(given)}: kernel mode only; in {self.mode} mode the model's own "
+                                "config decides (e.g. --model mistral-7b-v0.1 has a 4096-token window)")
+        shortest = min(self.seqs)
+        if self.window is not None and not self.causal:
+            raise SpecError("--window is causal sliding-window attention: drop --no-causal")
+        if self.docs is not None and self.docs > shortest:
+            raise SpecError(f"--docs {self.docs} is larger than seq {shortest}: "
+                            "each document needs at least one token")
+        if self.q_len is not None and self.q_len > shortest:
+            raise SpecError(f"--q-len {self.q_len} is larger than seq {shortest} "
+                            "(the queries attend to a KV cache of seq tokens)")
+        if self.docs is not None and self.pad is not None:
+            raise SpecError("--docs and --pad do not combine: a packed row has no padding")
+        if self.docs is not None and self.q_len is not None:
+            raise SpecError("--docs and --q-len do not combine: packed documents are a prefill "
+                            "layout; decode one sequence per row")
+        if self.page_size is not None and (self.docs is not None or self.pad is not None):
+            raise SpecError("--page-size does not combine with --docs or --pad: a paged cache "
+                            "holds one sequence per row")
+
+    @property
+    def variant(self) -> str:
+        """``"window 4096"``, ``"8 documents"``, ..., or ``"dense"``."""
+        return describe(self)
+
+    def notes(self) -> list[str]:
+        """Allowed but worth saying (e.g. a window at least the sequence is plain causal)."""
+        return spec_notes(self)
 
     @property
     def effective_kv_heads(self) -> int:

@@ -27,6 +27,9 @@ from typing import Any, Callable, ContextManager
 import torch
 import torch.nn.functional as F
 
+from flashtui.core.variants import Layout
+from flashtui.engine import variants as vp
+
 FLASH_DTYPES = ("fp16", "bf16")
 TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 ELEMENT_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2}
@@ -55,6 +58,13 @@ class Shape:
     dtype: str
     causal: bool
     backward: bool
+    # The variant (window, documents, padding, q_len, ...); None: dense, as before.
+    # ``seq`` is always the key count (the KV cache for decode), ``q_len`` the queries.
+    layout: Layout | None = None
+
+    @property
+    def q_len(self) -> int:
+        return self.layout.q_len if self.layout is not None else self.seq
 
 
 @dataclass
@@ -67,6 +77,9 @@ class Prepared:
     to_bhsd: Callable[[torch.Tensor], torch.Tensor] = lambda t: t
     # Held for the duration of warm-up + timing (e.g. SDPA's kernel selection).
     context: Callable[[], ContextManager[Any]] = contextlib.nullcontext
+    # SDPA's attn_mask and is_causal as the call passes them (PyTorch's checks need both).
+    sdpa_mask: torch.Tensor | None = None
+    sdpa_causal: bool = False
 
 
 @dataclass(frozen=True)
@@ -91,7 +104,13 @@ class Backend:
         ok, reason = self.availability(device)
         if not ok:
             return ok, reason
-        return self.supports_shape(shape, device)
+        ok, reason = self.supports_shape(shape, device)
+        if not ok:
+            return ok, reason
+        plan = vp.plan(self.name, shape.layout, shape.backward)
+        if not plan.runs:
+            return False, plan.how
+        return True, None
 
 
 # ----------------------------------------------------------------- helpers
@@ -184,12 +203,16 @@ def _first(result: Any) -> torch.Tensor:
 
 # ----------------------------------------------------------------- standard
 def standard_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool,
-                       row_offset: int | None = None) -> torch.Tensor:
+                       row_offset: int | None = None, mask: torch.Tensor | None = None,
+                       softcap: float | None = None) -> torch.Tensor:
     """The textbook matmul -> softmax -> matmul of the seed notebooks, in the input dtype.
 
     Materializes the full S x S score and probability matrices: that is the point.
     ``row_offset`` is the position of q's first row among the keys (default: the last
     rows, bottom-right aligned), so the parity oracle can run it on chunks of rows.
+    ``softcap``: scores become softcap * tanh(scores / softcap). ``mask`` (boolean, True =
+    attend, broadcast over heads) replaces the causal rule: it carries causality itself;
+    masked scores get the dtype's lowest value, so a fully masked row cannot turn NaN.
     """
     group = q.shape[1] // k.shape[1]
     if group > 1:
@@ -197,7 +220,11 @@ def standard_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal
         v = v.repeat_interleave(group, dim=1)
     scale = 1.0 / math.sqrt(q.shape[-1])
     scores = torch.matmul(q, k.transpose(-2, -1)) * scale
-    if causal:
+    if softcap is not None:
+        scores = torch.tanh(scores / softcap) * softcap
+    if mask is not None:
+        scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+    elif causal:
         seq_q, seq_k = scores.shape[-2], scores.shape[-1]
         offset = seq_k - seq_q if row_offset is None else row_offset
         mask = torch.ones(seq_q, seq_k, dtype=torch.bool, device=q.device).triu(offset + 1)
@@ -208,25 +235,46 @@ def standard_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal
 
 def _prepare_standard(q, k, v, shape: Shape) -> Prepared:
     q, k, v = _bhsd_inputs(q, k, v, shape)
-    return Prepared(forward=lambda: standard_attention(q, k, v, shape.causal), inputs=(q, k, v))
+    layout = shape.layout
+    if layout is None or not vp.features(layout):
+        return Prepared(forward=lambda: standard_attention(q, k, v, shape.causal), inputs=(q, k, v))
+    # The mask is built once here, outside the timed call (as a model builds it once per step).
+    mask = vp.full_mask(layout, q.device) if vp.plan("standard", layout).path == vp.MASK else None
+    return Prepared(forward=lambda: standard_attention(q, k, v, shape.causal, mask=mask, softcap=layout.softcap),
+                    inputs=(q, k, v))
 
 
 # ----------------------------------------------------------------- SDPA
-def _sdpa_prepare(kernel_name: str) -> Callable[..., Prepared]:
+def _sdpa_mask_args(shape: Shape, device: Any, name: str) -> tuple[torch.Tensor | None, bool]:
+    """(attn_mask, is_causal) for SDPA: a mask where the variant needs one (engine.variants)."""
+    layout = shape.layout
+    if layout is None or not vp.features(layout):
+        return None, shape.causal
+    if vp.plan(name, layout).path == vp.MASK:
+        return vp.full_mask(layout, device), False
+    # Native: one query (decode) sees the whole cache; q_len == seq is plain causal.
+    return None, shape.causal and layout.q_len == layout.seq
+
+
+def _sdpa_forward(q, k, v, shape: Shape, mask: torch.Tensor | None, causal: bool) -> Callable[[], torch.Tensor]:
+    kwargs: dict[str, Any] = {"is_causal": causal}
+    if mask is not None:
+        kwargs["attn_mask"] = mask
+    if shape.kv_heads != shape.heads:
+        kwargs["enable_gqa"] = True
+    return lambda: F.scaled_dot_product_attention(q, k, v, **kwargs)
+
+
+def _sdpa_prepare(kernel_name: str, name: str) -> Callable[..., Prepared]:
     def prepare(q, k, v, shape: Shape) -> Prepared:
         from torch.nn.attention import SDPBackend, sdpa_kernel
 
         backend = getattr(SDPBackend, kernel_name)
         q, k, v = _bhsd_inputs(q, k, v, shape)
-        gqa = shape.kv_heads != shape.heads
-
-        def forward() -> torch.Tensor:
-            if gqa:
-                return F.scaled_dot_product_attention(q, k, v, is_causal=shape.causal, enable_gqa=True)
-            return F.scaled_dot_product_attention(q, k, v, is_causal=shape.causal)
-
+        mask, causal = _sdpa_mask_args(shape, q.device, name)
         # Exactly one kernel allowed: PyTorch raises rather than fall back.
-        return Prepared(forward=forward, inputs=(q, k, v), context=lambda: sdpa_kernel([backend]))
+        return Prepared(forward=_sdpa_forward(q, k, v, shape, mask, causal), inputs=(q, k, v),
+                        context=lambda: sdpa_kernel([backend]), sdpa_mask=mask, sdpa_causal=causal)
     return prepare
 
 
@@ -274,28 +322,33 @@ def _sdpa_refusal(kernel_name: str, backend_name: str) -> Callable[[Prepared, Sh
         if check is None or params_cls is None or q.device.type != "cuda":
             return None
         gqa = shape.kv_heads != shape.heads
+        mask, causal = prepared.sdpa_mask, prepared.sdpa_causal
         try:
-            params = params_cls(q, k, v, None, 0.0, shape.causal, gqa)
+            params = params_cls(q, k, v, mask, 0.0, causal, gqa)
         except TypeError:  # torch < 2.5: no enable_gqa argument
-            params = params_cls(q, k, v, None, 0.0, shape.causal)
+            params = params_cls(q, k, v, mask, 0.0, causal)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             ok = check(params, True)
         if ok:
             return None
         why = sdpa_reasons([str(w.message) for w in caught]) or "no reason given"
-        return f"PyTorch's {what} refuses {shape.dtype} head_dim {shape.head_dim}: {why}"
+        masked = " with an attn_mask" if mask is not None else ""
+        return f"PyTorch's {what} refuses {shape.dtype} head_dim {shape.head_dim}{masked}: {why}"
     return refusal
 
 
-def sdpa_choice(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, shape: Shape) -> str | None:
+def sdpa_choice(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, shape: Shape,
+                mask: torch.Tensor | None = None, causal: bool | None = None) -> str | None:
     """The kernel PyTorch's own dispatcher picks for these inputs ("FLASH_ATTENTION", ...)."""
     from torch.nn.attention import SDPBackend
 
     choose = getattr(torch, "_fused_sdp_choice", None)
     if choose is None:
         return None
-    kwargs: dict[str, Any] = {"is_causal": shape.causal}
+    kwargs: dict[str, Any] = {"is_causal": shape.causal if causal is None else causal}
+    if mask is not None:
+        kwargs["attn_mask"] = mask
     if shape.kv_heads != shape.heads:
         kwargs["enable_gqa"] = True
     try:
@@ -309,13 +362,9 @@ def sdpa_choice(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, shape: Shape)
 def _prepare_sdpa_auto(q, k, v, shape: Shape) -> Prepared:
     """Plain F.scaled_dot_product_attention: PyTorch picks the kernel, as in user code."""
     q, k, v = _bhsd_inputs(q, k, v, shape)
-    gqa = shape.kv_heads != shape.heads
-
-    def forward() -> torch.Tensor:
-        if gqa:
-            return F.scaled_dot_product_attention(q, k, v, is_causal=shape.causal, enable_gqa=True)
-        return F.scaled_dot_product_attention(q, k, v, is_causal=shape.causal)
-    return Prepared(forward=forward, inputs=(q, k, v))
+    mask, causal = _sdpa_mask_args(shape, q.device, "sdpa")
+    return Prepared(forward=_sdpa_forward(q, k, v, shape, mask, causal), inputs=(q, k, v),
+                    sdpa_mask=mask, sdpa_causal=causal)
 
 
 # ----------------------------------------------------------------- flex
@@ -334,13 +383,23 @@ def _prepare_flex(q, k, v, shape: Shape) -> Prepared:
         _FLEX_COMPILED["fn"] = torch.compile(flex_attention, dynamic=False)
     flex = _FLEX_COMPILED["fn"]
     q, k, v = _bhsd_inputs(q, k, v, shape)
+    gqa = shape.kv_heads != shape.heads
+    layout = shape.layout
+    if layout is not None and vp.features(layout):
+        # The variant as mask_mod (block-sparse: blocks nobody sees are skipped) and score_mod.
+        mask_mod, score_mod, rows = vp.flex_mods(layout, q.device)
+        variant_mask = None
+        if mask_mod is not None:
+            variant_mask = create_block_mask(mask_mod, B=rows, H=None, Q_LEN=layout.q_len,
+                                             KV_LEN=layout.seq, device=q.device)
+        return Prepared(forward=lambda: flex(q, k, v, block_mask=variant_mask, score_mod=score_mod,
+                                             enable_gqa=gqa), inputs=(q, k, v))
     block_mask = None
     if shape.causal:
         def causal_mask(b, h, q_idx, kv_idx):
             return q_idx >= kv_idx
         block_mask = create_block_mask(causal_mask, B=None, H=None, Q_LEN=shape.seq,
                                        KV_LEN=shape.seq, device=q.device)
-    gqa = shape.kv_heads != shape.heads
 
     def forward() -> torch.Tensor:
         return flex(q, k, v, block_mask=block_mask, enable_gqa=gqa)
@@ -356,14 +415,96 @@ def _flex_shape(shape: Shape, device: DeviceInfo) -> tuple[bool, str | None]:
 
 
 # ----------------------------------------------------------------- flash-attn 2/3/4
-def _flash_attn_prepare(module: str) -> Callable[..., Prepared]:
-    """prepare() for a flash-attn package's ``flash_attn_func`` (BSHD layout, imported late)."""
+def _flash_attn_prepare(module: str, name: str) -> Callable[..., Prepared]:
+    """prepare() for a flash-attn package's ``flash_attn_func`` (BSHD layout, imported late).
+
+    Variants take the package's own paths (engine.variants.plan): window_size and softcap
+    keywords, ``flash_attn_varlen_func`` over cu_seqlens for documents and padded rows,
+    and (fa4) its page_table for a paged cache. Every keyword is checked against the
+    installed function first: a mismatch is one readable reason, never a TypeError.
+    """
     def prepare(q, k, v, shape: Shape) -> Prepared:
-        flash_attn_func = importlib.import_module(module).flash_attn_func
+        package = importlib.import_module(module)
+        layout = shape.layout
+        used = vp.features(layout) if layout is not None else []
+        if not used:
+            flash_attn_func = package.flash_attn_func
+            q, k, v = _bshd_inputs(q, k, v, shape)
+            return Prepared(forward=lambda: _first(flash_attn_func(q, k, v, causal=shape.causal)),
+                            inputs=(q, k, v), to_bhsd=_bshd_to_bhsd)
+        kwargs = vp.flash_kwargs(layout, name, shape.backward)
+        if "page_size" in used:
+            return _flash_paged(package, module, q, k, v, shape, kwargs)
+        if "docs" in used or "pad" in used:
+            return _flash_varlen(package, module, q, k, v, shape, kwargs)
+        fn = package.flash_attn_func
+        vp.check_keywords(fn, ["causal", *kwargs], f"{module}.flash_attn_func")
         q, k, v = _bshd_inputs(q, k, v, shape)
-        return Prepared(forward=lambda: _first(flash_attn_func(q, k, v, causal=shape.causal)),
+        return Prepared(forward=lambda: _first(fn(q, k, v, causal=shape.causal, **kwargs)),
                         inputs=(q, k, v), to_bhsd=_bshd_to_bhsd)
     return prepare
+
+
+_VARLEN_KEYWORDS = ["cu_seqlens_q", "cu_seqlens_k", "max_seqlen_q", "max_seqlen_k", "causal"]
+
+
+def _flash_varlen(package, module: str, q, k, v, shape: Shape, kwargs: dict[str, Any]) -> Prepared:
+    """Documents: one varlen call over every row's documents. Padding: unpad the real
+    tokens, one varlen call, scatter back into a zero (B, Q, H, D) output (the path
+    transformers' FlashAttention integration takes for a padded batch, timed with it)."""
+    fn = package.flash_attn_varlen_func
+    vp.check_keywords(fn, [*_VARLEN_KEYWORDS, *kwargs], f"{module}.flash_attn_varlen_func")
+    layout = shape.layout
+    assert layout is not None
+    q, k, v = _bshd_inputs(q, k, v, shape)
+    batch, q_len, seq = shape.batch, layout.q_len, layout.seq
+    heads, kv_heads, dim = shape.heads, shape.kv_heads, shape.head_dim
+    dev = q.device
+    if layout.doc_lengths is not None:
+        lengths = [n for row in layout.doc_lengths for n in row]
+        cu, longest = vp.cu_seqlens(lengths, dev), max(lengths)
+
+        def forward() -> torch.Tensor:
+            out = fn(q.view(batch * seq, heads, dim), k.view(batch * seq, kv_heads, dim),
+                     v.view(batch * seq, kv_heads, dim), cu_seqlens_q=cu, cu_seqlens_k=cu,
+                     max_seqlen_q=longest, max_seqlen_k=longest, causal=shape.causal, **kwargs)
+            return _first(out).view(batch, seq, heads, dim)
+        return Prepared(forward=forward, inputs=(q, k, v), to_bhsd=_bshd_to_bhsd)
+    q_starts = [max(layout.q_offset, layout.pad_start(r)) - layout.q_offset for r in range(batch)]
+    q_lengths = [q_len - s for s in q_starts]
+    k_lengths = list(layout.valid_lengths or ())
+    idx_q = vp.token_index(q_starts, q_len, dev)
+    idx_k = vp.token_index([layout.pad_start(r) for r in range(batch)], seq, dev)
+    cu_q, cu_k = vp.cu_seqlens(q_lengths, dev), vp.cu_seqlens(k_lengths, dev)
+    max_q, max_k = max(q_lengths), max(k_lengths)
+
+    def forward() -> torch.Tensor:
+        q_real = q.reshape(batch * q_len, heads, dim).index_select(0, idx_q)
+        k_real = k.reshape(batch * seq, kv_heads, dim).index_select(0, idx_k)
+        v_real = v.reshape(batch * seq, kv_heads, dim).index_select(0, idx_k)
+        out = _first(fn(q_real, k_real, v_real, cu_seqlens_q=cu_q, cu_seqlens_k=cu_k, max_seqlen_q=max_q,
+                        max_seqlen_k=max_k, causal=shape.causal, **kwargs))
+        full = out.new_zeros(batch * q_len, heads, dim).index_copy(0, idx_q, out)
+        return full.view(batch, q_len, heads, dim)
+    return Prepared(forward=forward, inputs=(q, k, v), to_bhsd=_bshd_to_bhsd)
+
+
+def _flash_paged(package, module: str, q, k, v, shape: Shape, kwargs: dict[str, Any]) -> Prepared:
+    """A paged KV cache: pages of ``page_size`` tokens in shuffled order behind a page table
+    (built here, outside the timed call), read through flash_attn_varlen_func."""
+    fn = package.flash_attn_varlen_func
+    vp.check_keywords(fn, ["page_table", "seqused_k", "max_seqlen_k", "causal", *kwargs],
+                      f"{module}.flash_attn_varlen_func")
+    layout = shape.layout
+    assert layout is not None and layout.page_size is not None
+    q_b, k_b, v_b = (t.transpose(1, 2).contiguous() for t in (q, k, v))
+    k_pages, v_pages, table, used = vp.paged_cache(k_b, v_b, layout.page_size, seed=layout.seq)
+    del k_b, v_b
+
+    def forward() -> torch.Tensor:
+        return _first(fn(q_b, k_pages, v_pages, page_table=table, seqused_k=used, max_seqlen_k=layout.seq,
+                         causal=shape.causal, **kwargs))
+    return Prepared(forward=forward, inputs=(q_b, k_pages, v_pages), to_bhsd=_bshd_to_bhsd)
 
 
 def _fa2_availability(device: DeviceInfo) -> tuple[bool, str | None]:
@@ -414,19 +555,19 @@ REGISTRY: dict[str, Backend] = {
                 _always, _any_shape, _prepare_sdpa_auto,
                 kernel_patterns=(r".",), version=lambda: torch.__version__),
         Backend("sdpa-math", "sdpa", "bhsd", "PyTorch SDPA reference (math) kernel",
-                _always, _any_shape, _sdpa_prepare("MATH"),
+                _always, _any_shape, _sdpa_prepare("MATH", "sdpa-math"),
                 kernel_patterns=(r"_scaled_dot_product_attention_math|_safe_softmax|softmax",),
                 memory_model="scores", version=lambda: torch.__version__),
         Backend("sdpa-flash", "sdpa", "bhsd", "PyTorch SDPA forced to its FlashAttention-2 kernel",
-                _sdpa_flash_availability, _any_shape, _sdpa_prepare("FLASH_ATTENTION"),
+                _sdpa_flash_availability, _any_shape, _sdpa_prepare("FLASH_ATTENTION", "sdpa-flash"),
                 kernel_patterns=(r"flash", r"_flash_attention"), version=lambda: torch.__version__,
                 refusal=_sdpa_refusal("FLASH_ATTENTION", "sdpa-flash")),
         Backend("sdpa-efficient", "sdpa", "bhsd", "PyTorch SDPA memory-efficient kernel",
-                _cuda_only("sdpa-efficient"), _any_shape, _sdpa_prepare("EFFICIENT_ATTENTION"),
+                _cuda_only("sdpa-efficient"), _any_shape, _sdpa_prepare("EFFICIENT_ATTENTION", "sdpa-efficient"),
                 kernel_patterns=(r"fmha|efficient_attention|cutlassF",), version=lambda: torch.__version__,
                 refusal=_sdpa_refusal("EFFICIENT_ATTENTION", "sdpa-efficient")),
         Backend("sdpa-cudnn", "sdpa", "bhsd", "PyTorch SDPA cuDNN kernel",
-                _sdpa_cudnn_availability, _any_shape, _sdpa_prepare("CUDNN_ATTENTION"),
+                _sdpa_cudnn_availability, _any_shape, _sdpa_prepare("CUDNN_ATTENTION", "sdpa-cudnn"),
                 kernel_patterns=(r"cudnn|sm\d+_xmma|flash_fprop|fmha|_cudnn_attention",),
                 version=lambda: str(torch.backends.cudnn.version()),
                 refusal=_sdpa_refusal("CUDNN_ATTENTION", "sdpa-cudnn")),
@@ -434,15 +575,15 @@ REGISTRY: dict[str, Backend] = {
                 _cuda_only("flex (compiled FlexAttention)"), _flex_shape, _prepare_flex,
                 kernel_patterns=(r"triton|flex_attention",), version=lambda: torch.__version__),
         Backend("fa2", "flash-attn", "bshd", "flash_attn.flash_attn_func (FlashAttention-2)",
-                _fa2_availability, _half_only("fa2", 256), _flash_attn_prepare("flash_attn"),
+                _fa2_availability, _half_only("fa2", 256), _flash_attn_prepare("flash_attn", "fa2"),
                 kernel_patterns=(r"flash_fwd|flash_bwd|flash::",),
                 version=lambda: _dist_version("flash-attn") or _dist_version("flash_attn")),
         Backend("fa3", "flash-attn", "bshd", "flash_attn_interface.flash_attn_func (FlashAttention-3)",
-                _fa3_availability, _half_only("fa3", 256, min_cc=9.0), _flash_attn_prepare("flash_attn_interface"),
+                _fa3_availability, _half_only("fa3", 256, min_cc=9.0), _flash_attn_prepare("flash_attn_interface", "fa3"),
                 kernel_patterns=(r"flash|FlashAttn",),
                 version=lambda: _dist_version("flash-attn-3") or _dist_version("flash_attn_3")),
         Backend("fa4", "flash-attn", "bshd", "flash_attn.cute.flash_attn_func (FlashAttention-4)",
-                _fa4_availability, _half_only("fa4", 256, min_cc=9.0), _flash_attn_prepare("flash_attn.cute"),
+                _fa4_availability, _half_only("fa4", 256, min_cc=9.0), _flash_attn_prepare("flash_attn.cute", "fa4"),
                 kernel_patterns=(r"flash|Flash|cute|kernel_cutlass",), version=_fa4_version),
     ]
 }
@@ -465,24 +606,37 @@ def availability(device: DeviceInfo) -> dict[str, dict[str, Any]]:
 def theory_bytes(backend: Backend, shape: Shape) -> int:
     """Bytes the backend must materialize by construction for one call.
 
-    "scores" backends hold the S x S score and probability matrices per (batch, head)
-    (x2 more for the backward's saved probabilities and score gradients); fused
-    backends hold only the output and the row log-sum-exp (plus dq, dk, dv backward).
+    "scores" backends hold the Q x S score and probability matrices per (batch, head)
+    (x2 more for the backward's saved probabilities and score gradients) -- with a
+    window too: a mask removes nothing from them; fused backends hold only the output
+    and the row log-sum-exp (plus dq, dk, dv backward). A mask path adds its mask
+    (boolean, and for SDPA the additive copy in the input dtype it converts it to);
+    FlashAttention's unpad path adds its gathered copies of the real tokens.
     """
     elem = ELEMENT_BYTES[shape.dtype]
     bh = shape.batch * shape.heads
-    out = bh * shape.seq * shape.head_dim * elem
+    q_len, layout = shape.q_len, shape.layout
+    out = bh * q_len * shape.head_dim * elem
+    extra = 0
+    if layout is not None:
+        plan = vp.plan(backend.name, layout, shape.backward)
+        if plan.path == vp.MASK:
+            extra += vp.mask_bytes(layout) * (1 + (elem if backend.family == "sdpa" else 0))
+        if backend.family == "flash-attn" and "pad" in vp.features(layout):
+            q_tokens = sum(layout.query_rows(r) for r in range(shape.batch))
+            k_tokens = sum(layout.valid_lengths or ())
+            extra += (q_tokens * shape.heads + 2 * k_tokens * shape.kv_heads) * shape.head_dim * elem + out
     if backend.memory_model == "scores":
-        square = bh * shape.seq * shape.seq * elem
+        square = bh * q_len * shape.seq * elem
         total = 2 * square + out
         if shape.backward:
             total += 2 * square + 3 * out
-        return int(total)
-    lse = bh * shape.seq * 4
+        return int(total + extra)
+    lse = bh * q_len * 4
     total = out + lse
     if shape.backward:
         kv = shape.batch * shape.kv_heads * shape.seq * shape.head_dim * elem
         total += out + 2 * kv
-    return int(total)
+    return int(total + extra)
 
 

@@ -16,6 +16,10 @@ Three answers, all measured in the worker by running real kernels, never assumed
   why. ``full=True`` probes every cell. Each backend's probe time is in the result.
   Plus a short timed probe of every backend that ran at one typical shape ("fastest
   here"), labelled as such -- it is a hint, ``flashtui bench`` is the measurement.
+* :func:`probe_variants` -- backend x attention variant (window, softcap, documents,
+  padding, decode, paged cache): native, through a mask, or not at all with the reason,
+  each a tiny run checked against the fp64 oracle with the same variant (compile-heavy
+  backends show their plan, unrun, unless ``full``).
 * :func:`advice` -- sentences a user can act on (install commands that match this
   torch/CUDA/Python, what the GPU generation rules out).
 * :func:`capacity` -- the longest sequence each backend fits: double from a start
@@ -36,11 +40,15 @@ from typing import Any, Callable
 
 import torch
 
+from types import SimpleNamespace
+
 from flashtui.core.spec import SweepSpec
+from flashtui.core.variants import layout_for
+from flashtui.engine import variants as vp
 from flashtui.engine.backends import REGISTRY, TORCH_DTYPES, Backend, DeviceInfo, Shape
 from flashtui.engine.kernel import forced_kernel_refusal, one_line
 from flashtui.engine.memory import is_oom, is_poisoned, release
-from flashtui.engine.parity import chunked_attention
+from flashtui.engine.parity import chunked_attention, real_rows
 from flashtui.engine.timing import time_calls
 
 PROBE_DTYPES = ("fp32", "fp16", "bf16")
@@ -229,6 +237,95 @@ def probe_matrix(device: DeviceInfo, progress: Progress = lambda text: None, *,
     }
 
 
+# ------------------------------------------------------------------ variants
+# One tiny case per variant (B=2 H=2 S=128 D=64 causal, forward): the doctor's variant rows.
+VARIANT_PROBES: dict[str, dict[str, Any]] = {
+    "window": {"window": 48}, "softcap": {"softcap": 20.0}, "docs": {"docs": 3}, "pad": {"pad": 0.25},
+    "decode": {"q_len": 1}, "paged": {"q_len": 1, "page_size": 32},
+}
+VARIANT_BATCH, VARIANT_HEAD_DIM = 2, 64
+
+
+def _variant_layout(name: str):
+    fields = dict(window=None, softcap=None, docs=None, pad=None, q_len=None, page_size=None)
+    fields.update(VARIANT_PROBES[name])
+    return layout_for(SimpleNamespace(batch=VARIANT_BATCH, causal=True, seed=0, **fields), PROBE_SEQ)
+
+
+def _variant_cell(backend: Backend, name: str, device: DeviceInfo, dtype: str, full: bool) -> dict[str, Any]:
+    """How ``backend`` runs variant ``name``: its plan, then (unless compile-heavy in quick mode)
+    a tiny run checked against the fp64 oracle with the same variant. Never raises."""
+    layout = _variant_layout(name)
+    shape = Shape(VARIANT_BATCH, PROBE_HEADS, PROBE_HEADS, PROBE_SEQ, VARIANT_HEAD_DIM, dtype,
+                  causal=True, backward=False, layout=layout)
+    plan = vp.plan(backend.name, layout)
+    cell: dict[str, Any] = {"backend": backend.name, "variant": name, "path": plan.path, "how": plan.how,
+                            "status": "ok", "reason": None, "max_abs_err": None}
+    ok, reason = backend.supports(shape, device)
+    if not ok:
+        cell.update(status="unsupported", path=vp.NO, reason=reason)
+        return cell
+    if backend.name in COMPILE_HEAVY and not full:
+        cell.update(status="not_probed", reason=f"not probed: {backend.name} compiles each variant for "
+                                                "seconds (flashtui doctor --full runs it)")
+        return cell
+    gen = torch.Generator(device=device.kind)
+    gen.manual_seed(4321)
+
+    def randn(rows: int) -> torch.Tensor:
+        return torch.randn(VARIANT_BATCH, PROBE_HEADS, rows, VARIANT_HEAD_DIM, generator=gen,
+                           device=device.kind, dtype=torch.float32).to(TORCH_DTYPES[dtype])
+
+    try:
+        q, k, v = randn(layout.q_len), randn(PROBE_SEQ), randn(PROBE_SEQ)
+        prepared = backend.prepare(q, k, v, shape)
+        refused = backend.refusal(prepared, shape)
+        if refused:
+            cell.update(status="unsupported", path=vp.NO, reason=refused)
+            return cell
+        with prepared.context(), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                out = prepared.forward()
+                _sync(device)
+            except Exception as exc:  # noqa: BLE001
+                refused = forced_kernel_refusal(exc, caught, backend.name)
+                if refused is None:
+                    raise
+                cell.update(status="unsupported", path=vp.NO, reason=refused)
+                return cell
+        valid = vp.query_valid(layout, q.device)
+        ref, _ = chunked_attention(*(t.double() for t in (q, k, v)), True, layout.q_len, layout=layout)
+        err = (real_rows(prepared.to_bhsd(out).double(), valid) - real_rows(ref, valid)).abs().max().item()
+        cell["max_abs_err"] = err if math.isfinite(err) else None
+        if not (math.isfinite(err) and err <= FORWARD_TOLERANCE[dtype]):
+            cell.update(status="failed", reason=f"ran but the output is wrong: max abs error {err:.3g} vs "
+                                                f"the fp64 reference with the same variant")
+    except Exception as exc:  # noqa: BLE001
+        cell.update(status="unsupported" if isinstance(exc, vp.SignatureMismatch) else "failed",
+                    reason=one_line(exc))
+    return cell
+
+
+def probe_variants(device: DeviceInfo, matrix: dict[str, Any], progress: Progress = lambda text: None,
+                   *, full: bool = False) -> dict[str, Any]:
+    """Backend x variant: native, through a mask, or not at all -- run for real where cheap."""
+    dtype = _typical_dtype(device)
+    cells = []
+    for name, info in matrix["backends"].items():
+        if not info["available"]:
+            continue
+        backend = REGISTRY[name]
+        for variant in VARIANT_PROBES:
+            progress(f"probing {name} {variant}")
+            cells.append(_variant_cell(backend, variant, device, dtype, full))
+        release(device.kind)
+    return {"variants": list(VARIANT_PROBES), "cases": {k: dict(v) for k, v in VARIANT_PROBES.items()},
+            "shape": {"batch": VARIANT_BATCH, "heads": PROBE_HEADS, "seq": PROBE_SEQ,
+                      "head_dim": VARIANT_HEAD_DIM, "dtype": dtype, "causal": True, "pass": "forward"},
+            "cells": cells}
+
+
 # ------------------------------------------------------------------ fastest here
 def probe_fastest(device: DeviceInfo, matrix: dict[str, Any],
                   progress: Progress = lambda text: None) -> dict[str, Any]:
@@ -394,8 +491,9 @@ def probe(device: DeviceInfo, provenance: dict[str, Any], backends: dict[str, di
     fastest_result = None
     if fastest and not matrix["poisoned"]:
         fastest_result = probe_fastest(device, matrix, progress)
+    variant_rows = None if matrix["poisoned"] else probe_variants(device, matrix, progress, full=full)
     return {
-        "device": matrix["device"], "matrix": matrix, "fastest": fastest_result,
+        "device": matrix["device"], "matrix": matrix, "fastest": fastest_result, "variants": variant_rows,
         "advice": advice(provenance, backends, device, matrix),
         "seconds": round(time.perf_counter() - started, 3),
     }

@@ -13,10 +13,12 @@ from typing import Callable
 
 import torch
 
-from flashtui.core.gpu_specs import peak_tflops
-from flashtui.core.results import Cell, Parity, attention_flops
+from flashtui.core import variants
+from flashtui.core.gpu_specs import peak_gbps, peak_tflops
+from flashtui.core.results import Cell, Parity
 from flashtui.core.spec import CellKey, SweepSpec
 from flashtui.engine import dispatch, faults
+from flashtui.engine import variants as vp
 from flashtui.engine.backends import (
     ELEMENT_BYTES, REGISTRY, TORCH_DTYPES, Backend, DeviceInfo, Prepared, Shape, sdpa_choice, sdpa_reasons,
     theory_bytes,
@@ -88,6 +90,7 @@ class KernelRunner:
         self._inputs: tuple[torch.Tensor, ...] | None = None
         self._oracle: ParityOracle | None = None
         self._oracle_reason: str | None = None
+        self._layouts: dict[int, variants.Layout] = {}
 
     def pay_start_up(self) -> None:
         """One-time costs of a fresh worker that belong to no cell (the profiler's start-up),
@@ -95,10 +98,16 @@ class KernelRunner:
         dispatch.warm_up_profiler(self.device.kind, self.progress, self.log)
 
     # ------------------------------------------------------------ group state
+    def layout(self, seq: int) -> variants.Layout:
+        """The variant at ``seq`` (document lengths drawn once per seq, from the seed)."""
+        if seq not in self._layouts:
+            self._layouts[seq] = variants.layout_for(self.spec, seq)
+        return self._layouts[seq]
+
     def shape(self, key: CellKey) -> Shape:
         s = self.spec
         return Shape(s.batch, s.heads, s.effective_kv_heads, key.seq, s.head_dim, key.dtype,
-                     s.causal, s.backward)
+                     s.causal, s.backward, layout=self.layout(key.seq))
 
     def release(self) -> None:
         self._inputs = None
@@ -120,12 +129,17 @@ class KernelRunner:
             dtype = TORCH_DTYPES[key.dtype]
             dev = self.device.kind
 
-            def randn(heads: int) -> torch.Tensor:
-                return torch.randn(shape.batch, heads, shape.seq, shape.head_dim, generator=gen,
+            def randn(heads: int, rows: int) -> torch.Tensor:
+                return torch.randn(shape.batch, heads, rows, shape.head_dim, generator=gen,
                                    device=dev, dtype=torch.float32).to(dtype)
 
-            q, k, v = randn(shape.heads), randn(shape.kv_heads), randn(shape.kv_heads)
-            dout = randn(shape.heads) if shape.backward else None
+            # q has q_len rows (the last positions); k and v the whole sequence (the KV cache).
+            q_len = shape.q_len
+            q, k, v = randn(shape.heads, q_len), randn(shape.kv_heads, shape.seq), randn(shape.kv_heads, shape.seq)
+            dout = randn(shape.heads, q_len) if shape.backward else None
+            valid = vp.query_valid(shape.layout, dev) if shape.layout is not None else None
+            if dout is not None and valid is not None:
+                dout = dout * valid  # padding rows get no gradient: nothing downstream reads them
             self._inputs = (q, k, v, dout)
         assert self._inputs is not None
         return self._inputs
@@ -181,7 +195,9 @@ class KernelRunner:
             faults.maybe_inject(key, self.device.kind)
             self._measure(backend, shape, key, cell)
         except Exception as exc:  # noqa: BLE001 - every failure is a cell result
-            if is_oom(exc):
+            if isinstance(exc, vp.SignatureMismatch):
+                cell.status, cell.reason = "unsupported", str(exc)
+            elif is_oom(exc):
                 cell.status = "oom"
                 cell.reason = one_line(exc, 160)
             else:
@@ -194,7 +210,7 @@ class KernelRunner:
     def input_bytes(self, shape: Shape) -> int:
         """q, k, v (and dout) in the cell's dtype, plus the fp32 draw of the largest one."""
         elem = ELEMENT_BYTES[shape.dtype]
-        q = shape.batch * shape.heads * shape.seq * shape.head_dim
+        q = shape.batch * shape.heads * shape.q_len * shape.head_dim
         kv = shape.batch * shape.kv_heads * shape.seq * shape.head_dim
         total = (q + 2 * kv + (q if shape.backward else 0)) * elem
         return int(total + q * 4)
@@ -204,18 +220,19 @@ class KernelRunner:
 
         The group's inputs unless already resident, the backend's own layout copies
         (BSHD backends transpose q, k, v), its theory bytes (S x S scores for standard),
-        the causal mask standard builds (S x S booleans) and one output kept alive by
-        the timing loop while the next call runs.
+        the causal mask standard builds (Q x S booleans; a variant's mask is in the theory
+        bytes already) and one output kept alive by the timing loop while the next call runs.
         """
         elem = ELEMENT_BYTES[shape.dtype]
-        out = shape.batch * shape.heads * shape.seq * shape.head_dim * elem
+        out = shape.batch * shape.heads * shape.q_len * shape.head_dim * elem
         need = theory_bytes(backend, shape) + out
         if self._group != (key.seq, key.dtype):
             need += self.input_bytes(shape)
         if backend.layout == "bshd":
-            need += self.input_bytes(shape) - shape.batch * shape.heads * shape.seq * shape.head_dim * 4
-        if backend.memory_model == "scores" and shape.causal:
-            need += shape.seq * shape.seq
+            need += self.input_bytes(shape) - shape.batch * shape.heads * shape.q_len * shape.head_dim * 4
+        masked = shape.layout is not None and vp.plan(backend.name, shape.layout).path == vp.MASK
+        if backend.memory_model == "scores" and shape.causal and not masked:
+            need += shape.q_len * shape.seq
         return int(need)
 
     def _guard(self, backend: Backend, shape: Shape, key: CellKey, cell: Cell) -> str | None:
@@ -231,8 +248,40 @@ class KernelRunner:
             cell.extra["memory_guard"] = free.source
         return reason
 
+    def _describe_variant(self, backend: Backend, shape: Shape, cell: Cell) -> None:
+        """The cell's variant: its layout (drawn lengths included), the path and notes."""
+        layout = shape.layout
+        if layout is None or layout.is_dense:
+            return
+        plan = vp.plan(backend.name, layout, shape.backward)
+        info = {"label": self.spec.variant, **layout.to_dict(), "path": plan.path, "how": plan.how}
+        notes = variants.cell_notes(layout)
+        if notes:
+            info["notes"] = notes
+        if plan.path == vp.MASK:
+            info["mask_bytes"] = vp.mask_bytes(layout)
+        cell.extra["variant"] = info
+
+    def _work(self, shape: Shape, cell: Cell, median_ms: float, dtype: str) -> None:
+        """FLOPs and least bytes of this variant, the rates they give, and which one to judge."""
+        layout = shape.layout or variants.layout_for(self.spec, shape.seq)
+        flops = variants.attention_flops(layout, shape.heads, shape.head_dim, shape.backward)
+        n_bytes = variants.min_hbm_bytes(layout, shape.heads, shape.kv_heads, shape.head_dim,
+                                         ELEMENT_BYTES[dtype], shape.backward)
+        seconds = median_ms * 1e-3
+        cell.flops, cell.bytes = flops, n_bytes
+        cell.tflops = flops / seconds / 1e12
+        cell.gbps = n_bytes / seconds / 1e9
+        cuda = self.device.kind == "cuda"
+        peak = peak_tflops(self.device.name, dtype) if cuda else None
+        bandwidth = peak_gbps(self.device.name) if cuda else None
+        cell.pct_peak = 100.0 * cell.tflops / peak if peak else None
+        cell.pct_bw_peak = 100.0 * cell.gbps / bandwidth if bandwidth else None
+        cell.bound = variants.judged_on(flops, n_bytes, peak, bandwidth, kv_cache=layout.q_len < layout.seq)
+
     def _measure(self, backend: Backend, shape: Shape, key: CellKey, cell: Cell) -> None:
         q, k, v, dout = self._group_inputs(key)
+        self._describe_variant(backend, shape, cell)
         prepared = backend.prepare(q, k, v, shape)
         refused = backend.refusal(prepared, shape)
         if refused:
@@ -240,7 +289,7 @@ class KernelRunner:
             return
         if backend.name == "sdpa":
             # PyTorch's own pick, named: the proof comes from the kernels observed below.
-            picked = sdpa_choice(*prepared.inputs[:3], shape)
+            picked = sdpa_choice(*prepared.inputs[:3], shape, prepared.sdpa_mask, prepared.sdpa_causal)
             cell.extra["sdpa_kernel"] = picked  # SDPBackend name, as in sdpa_kernel(SDPBackend.X)
             if picked == "MATH":
                 cell.theory_bytes = theory_bytes(REGISTRY["sdpa-math"], shape)
@@ -263,11 +312,7 @@ class KernelRunner:
             timing = time_calls(call, dev, self.spec.reps, self.spec.warmup_ms, self.should_stop,
                                 cold_l2=self.spec.cold_l2)
             fill_timing(cell, timing)
-            flops = attention_flops(shape.batch, shape.heads, shape.seq, shape.head_dim,
-                                    shape.causal, shape.backward)
-            cell.tflops = flops / (timing.median_ms * 1e-3) / 1e12
-            peak = peak_tflops(self.device.name, key.dtype) if dev == "cuda" else None
-            cell.pct_peak = 100.0 * cell.tflops / peak if peak else None
+            self._work(shape, cell, timing.median_ms, key.dtype)
             mem = measure_peak(call, dev)
             cell.peak_alloc_bytes, cell.reserved_bytes = mem.peak_alloc_bytes, mem.reserved_bytes
             seen = dispatch.observe(call, dev)
@@ -279,6 +324,15 @@ class KernelRunner:
             if verdict.ok is False and picked is not None:
                 # PyTorch named one kernel and ran another: say so, keep the measurement.
                 cell.extra["sdpa_kernel_note"] = f"PyTorch picked {picked.name}, but {verdict.reason}"
+            if picked is not None and "variant" in cell.extra and prepared.sdpa_mask is not None:
+                # Said, never silent: which kernel a mask sent PyTorch to, and what that costs.
+                cell.extra["variant"]["kernel"] = picked.name
+                if picked.name == "sdpa-math":
+                    cell.extra["variant"]["cost"] = ("the mask sent PyTorch to its math kernel, which "
+                                                     "materializes the Q x S scores")
+                elif picked.name != "sdpa-flash":
+                    cell.extra["variant"]["cost"] = (f"the mask rules out the flash kernel: PyTorch ran "
+                                                     f"{picked.name}")
             elif verdict.ok is False:
                 cell.status = "failed"
                 cell.reason = verdict.reason
@@ -309,7 +363,7 @@ class KernelRunner:
         # The parity pass runs the backend once more beside the resident oracle.
         shape = self.shape(key)
         elem = ELEMENT_BYTES[shape.dtype]
-        need = theory_bytes(backend, shape) + shape.batch * shape.heads * shape.seq * shape.head_dim * (elem + 8)
+        need = theory_bytes(backend, shape) + shape.batch * shape.heads * shape.q_len * shape.head_dim * (elem + 8)
         tight = refusal(need, room(self.device.kind), self.device.kind, "the parity pass")
         if tight is not None:
             return Parity(reason=tight)

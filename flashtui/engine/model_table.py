@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from transformers import BertConfig, GPT2Config, LlamaConfig, MistralConfig, PretrainedConfig
+from transformers import BertConfig, Gemma2Config, GPT2Config, LlamaConfig, MistralConfig, PretrainedConfig
 
 from flashtui.core.model_catalog import BUILTIN_MODELS
 
@@ -59,6 +59,33 @@ def _mistral_7b() -> PretrainedConfig:
     )
 
 
+def _mistral_7b_v01() -> PretrainedConfig:
+    # v0.1: every layer attends over a 4096-token sliding window (the model's own config,
+    # so each backend runs it its own way: a mask, a block mask or window_size).
+    return MistralConfig(
+        vocab_size=32000, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
+        num_attention_heads=32, num_key_value_heads=8, head_dim=128, max_position_embeddings=32768,
+        rms_norm_eps=1e-5, sliding_window=4096,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+    )
+
+
+def _tiny_mistral() -> PretrainedConfig:
+    return MistralConfig(vocab_size=1000, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+                         max_position_embeddings=4096, rms_norm_eps=1e-5, sliding_window=32,
+                         rope_parameters={"rope_type": "default", "rope_theta": 10000.0})
+
+
+def _tiny_gemma2() -> PretrainedConfig:
+    # Gemma-2's attention logits soft-capped at 50 (and its final logits at 30), layers
+    # alternating a sliding window and global attention.
+    return Gemma2Config(vocab_size=1000, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                        num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+                        max_position_embeddings=4096, sliding_window=32, attn_logit_softcapping=50.0,
+                        final_logit_softcapping=30.0, query_pre_attn_scalar=16, attention_dropout=0.0)
+
+
 def _bert_base() -> PretrainedConfig:
     return BertConfig(vocab_size=30522, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
                       intermediate_size=3072, max_position_embeddings=512, **_NO_DROPOUT_BERT)
@@ -84,10 +111,13 @@ _BUILDERS: dict[str, Callable[[], PretrainedConfig]] = {
     "llama-3.2-1b": _llama32_1b,
     "llama-3-8b": _llama3_8b,
     "mistral-7b": _mistral_7b,
+    "mistral-7b-v0.1": _mistral_7b_v01,
     "bert-base": _bert_base,
     "tiny-gpt2": _gpt2(64, 2, 4, vocab=1000),
     "tiny-llama": _tiny_llama,
     "tiny-bert": _tiny_bert,
+    "tiny-mistral": _tiny_mistral,
+    "tiny-gemma2": _tiny_gemma2,
 }
 assert set(_BUILDERS) == set(BUILTIN_MODELS), "model_table and model_catalog disagree"
 

@@ -53,7 +53,7 @@ from urllib.parse import urlparse
 
 import torch
 
-from flashtui.core import model_catalog
+from flashtui.core import model_catalog, variants
 from flashtui.core.results import PARITY_RATIO_LIMIT, Cell, Parity
 from flashtui.core.spec import CellKey, SpecError, SweepSpec
 from flashtui.engine import dispatch, faults
@@ -94,34 +94,100 @@ HUB_PROBE_TIMEOUT_S = 3.0
 
 
 # ------------------------------------------------------------------ attention adapters
-def register_bshd_attention(name: str, attn_func: Callable[..., Any]) -> str:
+def register_bshd_attention(name: str, attn_func: Callable[..., Any],
+                            varlen_func: Callable[..., Any] | None = None) -> str:
     """Register ``attn_func(q, k, v, softmax_scale=, causal=)`` (BSHD tensors) with transformers.
 
     The function is wrapped in the ``AttentionInterface`` signature (BHSD in, BSHD out)
     and paired with transformers' flash mask function, which yields no mask for unpadded
-    batches: causality then comes from the module's ``is_causal``, so causal models stay
-    causal and bidirectional ones (BERT) stay bidirectional. For a single query token
-    (decode) "causal" is passed as False: one query may see every cached key (flash
-    kernels align the causal mask bottom-right, where the two agree anyway).
+    batches (causality then comes from the module's ``is_causal``, so causal models stay
+    causal and bidirectional ones (BERT) stay bidirectional) and the 2D padding mask of a
+    padded batch. For a single query token (decode) "causal" is passed as False: one
+    query may see every cached key (flash kernels align the causal mask bottom-right,
+    where the two agree anyway). The model's own variant passes through: its sliding
+    window as ``window_size=(N-1, 0)``, its soft-cap as ``softcap``; a padded batch is
+    unpadded, run through ``varlen_func`` over cu_seqlens and padded back.
     """
     from transformers import AttentionInterface
     from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, flash_attention_mask
 
     def forward(module, query, key, value, attention_mask, dropout: float = 0.0,
                 scaling: float | None = None, is_causal: bool | None = None, **kwargs):
-        if attention_mask is not None:
-            raise ValueError(f"{name} takes unpadded batches only (got an attention mask)")
-        if kwargs.get("sliding_window") or kwargs.get("softcap"):
-            raise ValueError(f"{name} supports neither sliding windows nor softcap")
         causal = is_causal if is_causal is not None else getattr(module, "is_causal", True)
         q, k, v = (t.transpose(1, 2) for t in (query, key, value))
-        out = attn_func(q, k, v, softmax_scale=scaling, causal=bool(causal and q.shape[1] > 1))
+        extra: dict[str, Any] = {}
+        window = kwargs.get("sliding_window")
+        if window and k.shape[1] > window:
+            extra["window_size"] = (int(window) - 1, 0)
+        if kwargs.get("softcap"):
+            extra["softcap"] = float(kwargs["softcap"])
+        causal = bool(causal and q.shape[1] > 1)
+        if attention_mask is not None and attention_mask.dim() == 2 and not bool(attention_mask.all()):
+            if varlen_func is None:
+                raise ValueError(f"{name} takes unpadded batches only (got an attention mask)")
+            out = _varlen_padded(varlen_func, q, k, v, attention_mask.bool(), scaling, causal, extra)
+            return out, None
+        out = attn_func(q, k, v, softmax_scale=scaling, causal=causal, **extra)
         out = out[0] if isinstance(out, (tuple, list)) else out
         return out, None
 
     AttentionInterface.register(name, forward)
     ALL_MASK_ATTENTION_FUNCTIONS.register(name, flash_attention_mask)
     return name
+
+
+def _varlen_padded(varlen_func, q, k, v, key_mask, scaling, causal: bool, extra: dict[str, Any]):
+    """A padded batch through a varlen kernel: real tokens only, scattered back (zeros elsewhere).
+
+    ``key_mask`` (B, kv_len) marks real keys; the queries are the last q_len positions.
+    """
+    batch, q_len = q.shape[:2]
+    query_mask = key_mask[:, -q_len:]
+    k_lengths, q_lengths = key_mask.sum(1), query_mask.sum(1)
+    cu = [torch.nn.functional.pad(n.cumsum(0, dtype=torch.int32), (1, 0)) for n in (q_lengths, k_lengths)]
+    idx_q, idx_k = query_mask.flatten().nonzero().flatten(), key_mask.flatten().nonzero().flatten()
+    flat = lambda t: t.reshape(-1, *t.shape[2:])  # noqa: E731
+    out = varlen_func(flat(q).index_select(0, idx_q), flat(k).index_select(0, idx_k),
+                      flat(v).index_select(0, idx_k), cu_seqlens_q=cu[0], cu_seqlens_k=cu[1],
+                      max_seqlen_q=int(q_lengths.max()), max_seqlen_k=int(k_lengths.max()),
+                      softmax_scale=scaling, causal=causal, **extra)
+    out = out[0] if isinstance(out, (tuple, list)) else out
+    full = out.new_zeros(batch * q_len, *out.shape[1:]).index_copy(0, idx_q, out)
+    return full.view(batch, q_len, *out.shape[1:])
+
+
+REFERENCE_ATTENTION = "ftui_reference"
+
+
+def register_reference_attention() -> str:
+    """The reference's attention for a padded batch: softmax in the input dtype (fp64).
+
+    Eager attention in transformers computes its softmax in fp32, where the fp64 mask's
+    lowest value becomes -inf: a fully masked (left-padding) row turns NaN, and the NaN
+    reaches real rows through the next layer's keys. This is SDPA's math (scaling, the
+    model's additive mask, GQA) plus the model's softcap, in the input dtype, with a fully
+    masked row set to zero. Mask: transformers' own eager mask (causal, window, padding).
+    """
+    from transformers import AttentionInterface
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, eager_mask
+
+    def forward(module, query, key, value, attention_mask, dropout: float = 0.0,
+                scaling: float | None = None, softcap: float | None = None, **kwargs):
+        group = query.shape[1] // key.shape[1]
+        if group > 1:
+            key, value = key.repeat_interleave(group, 1), value.repeat_interleave(group, 1)
+        scale = scaling if scaling is not None else 1.0 / math.sqrt(query.shape[-1])
+        scores = torch.matmul(query, key.transpose(-2, -1)) * scale
+        if softcap:
+            scores = torch.tanh(scores / softcap) * softcap
+        if attention_mask is not None:
+            scores = scores + attention_mask[..., : key.shape[-2]]
+        probs = torch.softmax(scores, dim=-1).nan_to_num(0.0)
+        return torch.matmul(probs, value).transpose(1, 2).contiguous(), None
+
+    AttentionInterface.register(REFERENCE_ATTENTION, forward)
+    ALL_MASK_ATTENTION_FUNCTIONS.register(REFERENCE_ATTENTION, eager_mask)
+    return REFERENCE_ATTENTION
 
 
 def _transformers_sees_fa(version: int) -> bool:
@@ -139,10 +205,10 @@ def attn_implementation_for(backend: str) -> str:
     impl = ATTN_IMPLEMENTATIONS[backend]
     if backend in ADAPTER_NAMES and not _transformers_sees_fa(int(backend[-1])):
         if backend == "fa3":
-            from flash_attn_interface import flash_attn_func
+            from flash_attn_interface import flash_attn_func, flash_attn_varlen_func
         else:
-            from flash_attn.cute import flash_attn_func
-        impl = register_bshd_attention(ADAPTER_NAMES[backend], flash_attn_func)
+            from flash_attn.cute import flash_attn_func, flash_attn_varlen_func
+        impl = register_bshd_attention(ADAPTER_NAMES[backend], flash_attn_func, flash_attn_varlen_func)
     return impl
 
 
@@ -272,6 +338,8 @@ class ModelRunner:
         self._build_failure: dict[str, tuple[str, str]] = {}
         self._group: tuple[int, str] | None = None
         self._input_ids: torch.Tensor | None = None
+        # --pad: the batch's attention mask (1 = real token, left padding), else None.
+        self._attention_mask: torch.Tensor | None = None
         # Per (seq, dtype) group: reference hidden state and the dtype's own (eager) error.
         self._reference: torch.Tensor | None = None
         self._reference_name: str = "fp64"
@@ -307,6 +375,7 @@ class ModelRunner:
     def _drop_group(self) -> None:
         self._group = None
         self._input_ids = None
+        self._attention_mask = None
         self._reference = None
         self._standard_metrics = None
         self._parity_reason = None
@@ -360,8 +429,26 @@ class ModelRunner:
             vocab = int(self.config.vocab_size)
             ids = torch.randint(0, vocab, (self.spec.batch, key.seq), generator=gen)
             self._input_ids = ids.to(self.device.kind)
+            if self.spec.pad is not None:
+                # Left padding, as a batch of prompts is padded for generation: the first
+                # floor(pad * seq) tokens of each row are masked out through the model's mask.
+                mask = torch.ones(self.spec.batch, key.seq, dtype=torch.long)
+                mask[:, :variants.padding_tokens(key.seq, self.spec.pad)] = 0
+                self._attention_mask = mask.to(self.device.kind)
         assert self._input_ids is not None
         return self._input_ids
+
+    def _mask_kwargs(self, length: int, new_tokens: int = 0) -> dict[str, Any]:
+        """The attention_mask of the first ``length`` prompt tokens plus ``new_tokens``
+        generated ones, or {} without --pad. Positions are left to the model (padding
+        counts, as in a plain forward call): the same for every backend and the reference."""
+        mask = self._attention_mask
+        if mask is None:
+            return {}
+        mask = mask[:, :length]
+        if new_tokens:
+            mask = torch.cat([mask, mask.new_ones(mask.shape[0], new_tokens)], dim=1)
+        return {"attention_mask": mask}
 
     # ------------------------------------------------------------ support checks
     def _supported(self, key: CellKey, backend: Backend) -> tuple[bool, str | None]:
@@ -414,7 +501,28 @@ class ModelRunner:
                                  "kv_heads": int(getattr(c, "num_key_value_heads", None) or heads),
                                  "head_dim": int(getattr(c, "head_dim", None) or c.hidden_size // heads)}
         extra.update(self.source.notes)
+        variant = self.model_variant()
+        if variant:
+            extra["variant"] = variant
         return extra
+
+    def model_variant(self) -> dict[str, Any]:
+        """The attention variant the model's own config asks for (and --pad), as recorded."""
+        c = self.config
+        out: dict[str, Any] = {}
+        window = getattr(c, "sliding_window", None)
+        types = list(getattr(c, "layer_types", None) or [])
+        if window and (not types or "sliding_attention" in types):
+            out["sliding_window"] = int(window)
+            if types:
+                out["sliding_layers"] = types.count("sliding_attention")
+        softcap = getattr(c, "attn_logit_softcapping", None)
+        if softcap:
+            out["softcap"] = float(softcap)
+        if self.spec.pad is not None:
+            out["pad"] = self.spec.pad
+            out["path"] = "the model's attention mask (left padding)"
+        return out
 
     def _run_cell(self, key: CellKey) -> Cell:
         backend = REGISTRY.get(key.backend)
@@ -554,6 +662,7 @@ class ModelRunner:
         kwargs: dict[str, Any] = {"use_cache": False}
         if "logits_to_keep" in inspect.signature(model.forward).parameters:
             kwargs["logits_to_keep"] = 1  # as generate's prefill: logits of the last position only
+        kwargs.update(self._mask_kwargs(ids.shape[1]))
         return lambda: model(input_ids=ids, **kwargs)
 
     def _time_prefill(self, call: Callable[[], Any], key: CellKey, cell: Cell) -> None:
@@ -578,18 +687,20 @@ class ModelRunner:
         Returns (device ms per step, host ms per step).
         """
         dev = self.device.kind
-        out = model(input_ids=ids, use_cache=True, logits_to_keep=1)
+        prompt = ids.shape[1]
+        out = model(input_ids=ids, use_cache=True, logits_to_keep=1, **self._mask_kwargs(prompt))
         cache = out.past_key_values
         token = out.logits[:, -1:].argmax(-1)
         events: list[tuple[Any, Any]] = []
         device_ms: list[float] = []
         host_ms: list[float] = []
-        for _ in range(steps):
+        for step in range(steps):
             if timed and dev == "cuda":
                 start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
                 start.record()
             h0 = time.perf_counter()
-            out = model(input_ids=token, past_key_values=cache, use_cache=True)
+            out = model(input_ids=token, past_key_values=cache, use_cache=True,
+                        **self._mask_kwargs(prompt, step + 1))
             if timed and dev == "cuda":
                 host_ms.append((time.perf_counter() - h0) * 1e3)
                 end.record()
@@ -641,10 +752,16 @@ class ModelRunner:
         """The compared tensor: final hidden state (prefill) or of one cached step (decode)."""
         body = model.base_model
         if self.spec.mode == "decode" and ids.shape[1] >= 2:
-            first = body(input_ids=ids[:, :-1], use_cache=True)
+            prompt = ids.shape[1] - 1
+            first = body(input_ids=ids[:, :-1], use_cache=True, **self._mask_kwargs(prompt))
             return body(input_ids=ids[:, -1:], past_key_values=first.past_key_values,
-                        use_cache=True).last_hidden_state
-        return body(input_ids=ids, use_cache=False).last_hidden_state
+                        use_cache=True, **self._mask_kwargs(prompt, 1)).last_hidden_state
+        hidden = body(input_ids=ids, use_cache=False, **self._mask_kwargs(ids.shape[1])).last_hidden_state
+        if self._attention_mask is not None:
+            # Padding positions have no meaning: compared as zeros on both sides.
+            real = self._attention_mask[:, :, None].bool()
+            hidden = torch.where(real, hidden, torch.zeros((), dtype=hidden.dtype, device=hidden.device))
+        return hidden
 
     def _reference_dtype(self, built: _Built, seq: int) -> tuple[torch.dtype | None, str]:
         """fp64 if a float64 copy and its activations fit; else fp32 eager; else None + why."""
@@ -675,7 +792,8 @@ class ModelRunner:
         try:
             with torch.inference_mode(False):
                 ref_model = copy.deepcopy(model).to(ref_dtype)
-            ref_model.set_attn_implementation("eager")
+            ref_model.set_attn_implementation(
+                register_reference_attention() if self._attention_mask is not None else "eager")
             with torch.inference_mode():
                 self._reference = self._hidden(ref_model, ids).to(torch.float64)
             del ref_model

@@ -21,7 +21,9 @@ from typing import Any
 import torch
 
 from flashtui.core.results import PARITY_RATIO_LIMIT, Parity
+from flashtui.core.variants import Layout
 from flashtui.engine.backends import Shape, standard_attention
+from flashtui.engine.variants import mask_rows, query_valid
 
 # fp32 standard on CPU is accurate to ~1e-7 relative; a ratio against an error that small
 # is noise. Below this floor the ratio uses the floor instead.
@@ -29,29 +31,48 @@ REL_ERR_FLOOR = 1e-12
 
 
 def chunk_rows_for(shape: Shape, element_bytes: int, budget_bytes: int) -> int:
-    """Query rows per chunk so one chunk's scores (x3 for softmax temporaries) fit the budget."""
-    per_row = shape.batch * shape.heads * shape.seq * element_bytes * 3
-    return max(1, min(shape.seq, budget_bytes // max(per_row, 1)))
+    """Query rows per chunk so one chunk's scores (x3 for softmax temporaries, +1 byte per
+    score for a variant's mask) fit the budget."""
+    per_row = shape.batch * shape.heads * shape.seq * element_bytes * 3 + shape.batch * shape.seq
+    return max(1, min(shape.q_len, budget_bytes // max(per_row, 1)))
 
 
-def chunked_attention(q, k, v, causal: bool, chunk_rows: int, dout=None):
-    """Attention by row chunks; with ``dout`` also (dq, dk, dv) via autograd per chunk."""
-    seq = q.shape[2]
+def _rows(q, k, v, causal: bool, start: int, end: int, layout: Layout | None):
+    """Query rows start:end of q (its last rows sit at the end of the keys)."""
+    offset = k.shape[2] - q.shape[2]
+    mask = mask_rows(layout, start, end, q.device) if layout is not None and layout.needs_mask() else None
+    softcap = layout.softcap if layout is not None else None
+    return standard_attention(q[:, :, start:end], k, v, causal, row_offset=offset + start,
+                              mask=mask, softcap=softcap)
+
+
+def chunked_attention(q, k, v, causal: bool, chunk_rows: int, dout=None, layout: Layout | None = None):
+    """Attention by row chunks; with ``dout`` also (dq, dk, dv) via autograd per chunk.
+
+    ``layout``: the same variant (window, documents, padding, softcap, q_len) the cell runs,
+    its mask built chunk by chunk (engine.variants.mask_rows), never whole.
+    """
+    rows = q.shape[2]
     if dout is None:
         with torch.no_grad():
             return torch.cat([
-                standard_attention(q[:, :, i:i + chunk_rows], k, v, causal, row_offset=i)
-                for i in range(0, seq, chunk_rows)
+                _rows(q, k, v, causal, i, min(i + chunk_rows, rows), layout)
+                for i in range(0, rows, chunk_rows)
             ], dim=2), None
     q = q.detach().requires_grad_(True)
     k = k.detach().requires_grad_(True)
     v = v.detach().requires_grad_(True)
     outs = []
-    for i in range(0, seq, chunk_rows):
-        out_rows = standard_attention(q[:, :, i:i + chunk_rows], k, v, causal, row_offset=i)
+    for i in range(0, rows, chunk_rows):
+        out_rows = _rows(q, k, v, causal, i, min(i + chunk_rows, rows), layout)
         out_rows.backward(dout[:, :, i:i + chunk_rows])
         outs.append(out_rows.detach())
     return torch.cat(outs, dim=2), (q.grad, k.grad, v.grad)
+
+
+def real_rows(t: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
+    """Zero the padding query rows of a (B, H, Q, D) tensor (their output means nothing)."""
+    return t if valid is None else torch.where(valid, t, torch.zeros((), dtype=t.dtype, device=t.device))
 
 
 def error_metrics(actual: torch.Tensor, reference: torch.Tensor,
@@ -122,13 +143,19 @@ class ParityOracle:
 
     def __init__(self, q, k, v, dout, shape: Shape, budget_bytes: int) -> None:
         self.shape = shape
+        layout = shape.layout
+        # Padding query rows are left out of every comparison (zeroed on both sides).
+        self.valid = query_valid(layout, q.device) if layout is not None else None
         rows64 = chunk_rows_for(shape, 8, budget_bytes)
         q64, k64, v64 = (t.detach().to(torch.float64) for t in (q, k, v))
         dout64 = dout.detach().to(torch.float64) if dout is not None else None
-        self.out64, self.grads64 = chunked_attention(q64, k64, v64, shape.causal, rows64, dout64)
+        out64, grads64 = chunked_attention(q64, k64, v64, shape.causal, rows64, dout64, layout)
+        self.out64 = real_rows(out64, self.valid)
+        self.grads64 = self._real_grads(grads64)
         # The textbook algorithm in the cell's own dtype: the error the dtype itself costs.
         rows = chunk_rows_for(shape, q.element_size(), budget_bytes)
-        std_out, std_grads = chunked_attention(q, k, v, shape.causal, rows, dout)
+        std_out, std_grads = chunked_attention(q, k, v, shape.causal, rows, dout, layout)
+        std_out, std_grads = real_rows(std_out, self.valid), self._real_grads(std_grads)
         self.standard_out = error_metrics(std_out, self.out64, distribution=True)
         self.standard_grads = (
             {name: error_metrics(g, ref) for name, g, ref in zip(self.GRAD_NAMES, std_grads, self.grads64)}
@@ -136,7 +163,15 @@ class ParityOracle:
         )
         del std_out, std_grads
 
+    def _real_grads(self, grads):
+        """dq of padding query rows is zeroed like their output; dk, dv stay whole."""
+        if grads is None or self.valid is None:
+            return grads
+        return (real_rows(grads[0], self.valid), *grads[1:])
+
     def evaluate(self, out_bhsd: torch.Tensor, grads_bhsd: tuple[torch.Tensor, ...] | None) -> Parity:
+        out_bhsd = real_rows(out_bhsd, self.valid)
+        grads_bhsd = self._real_grads(grads_bhsd)
         metrics = error_metrics(out_bhsd, self.out64, distribution=True)
         ratio = _ratio(metrics["rel_l2"], self.standard_out["rel_l2"])
         passed = ratio <= PARITY_RATIO_LIMIT
@@ -164,7 +199,7 @@ class ParityOracle:
 
 def oracle_bytes(shape: Shape) -> int:
     """Resident bytes of the fp64 oracle (q, k, v, out, dout and grads)."""
-    bhsd = shape.batch * shape.heads * shape.seq * shape.head_dim * 8
+    bhsd = shape.batch * shape.heads * shape.q_len * shape.head_dim * 8
     kv = shape.batch * shape.kv_heads * shape.seq * shape.head_dim * 8
     total = 2 * bhsd + 2 * kv
     if shape.backward:

@@ -25,6 +25,7 @@ from flashtui.core.results import Cell
 from flashtui.core.session import Session
 from flashtui.core.spec import CellKey
 from flashtui.core.units import NA, fmt_bytes, fmt_ms, fmt_ratio
+from flashtui.core.variants import describe
 from flashtui.reports.markdown import backend_order
 
 # Provenance keys shown first when they differ (others follow alphabetically).
@@ -83,6 +84,10 @@ class SessionDiff:
     # (key, value in A, value in B) for provenance / spec keys that differ.
     provenance_changes: list[tuple[str, Any, Any]]
     spec_changes: list[tuple[str, Any, Any]]
+    # The attention variant of each side ("dense", "window 4096", ...): cells of two
+    # variants share keys but not a problem, so the report says which is which.
+    a_variant: str = "dense"
+    b_variant: str = "dense"
 
     @property
     def regressions(self) -> list[CellDiff]:
@@ -99,6 +104,7 @@ class SessionDiff:
             "only_in_b": [k.to_list() for k in self.only_in_b],
             "provenance_changes": [{"key": k, "a": a, "b": b} for k, a, b in self.provenance_changes],
             "spec_changes": [{"key": k, "a": a, "b": b} for k, a, b in self.spec_changes],
+            "variant": {"a": self.a_variant, "b": self.b_variant},
         }
 
 
@@ -174,6 +180,7 @@ def diff_sessions(a: Session, b: Session, threshold: float = 0.10) -> SessionDif
         only_in_b=sorted(set(cells_b) - set(cells_a), key=_sort_key),
         provenance_changes=_changes(a.provenance, b.provenance, KEY_PROVENANCE, IGNORED_PROVENANCE),
         spec_changes=_changes(a.spec, b.spec),
+        a_variant=describe(a.spec), b_variant=describe(b.spec),
     )
 
 
@@ -181,6 +188,10 @@ def render_diff(diff: SessionDiff) -> str:
     """A plain-text report: changed context, a table of matched cells, one-sided cells."""
     lines = [f"A: {diff.a_id}", f"B: {diff.b_id}",
              f"threshold: {diff.threshold:.0%} (B/A above {1 + diff.threshold:.2f}x is a regression)"]
+    if diff.a_variant != diff.b_variant:
+        lines.append(f"variant changed: {diff.a_variant} -> {diff.b_variant} (not the same problem)")
+    elif diff.a_variant != "dense":
+        lines.append(f"variant: {diff.a_variant}")
     if diff.provenance_changes:
         lines.append("provenance changed:")
         lines += [f"  {k}: {a if a is not None else NA} -> {b if b is not None else NA}"

@@ -56,6 +56,7 @@ def build_report(ready: dict[str, Any], probe_result: dict[str, Any], nvml: dict
         "backends": ready.get("backends", {}),
         "matrix": probe_result.get("matrix"),
         "fastest": probe_result.get("fastest"),
+        "variants": probe_result.get("variants"),
         "advice": advice,
         "probe_seconds": probe_result.get("seconds"),
         "worker_ready_s": ready.get("ready_s"),
@@ -173,6 +174,50 @@ def render_matrix(matrix: dict[str, Any] | None) -> str:
     return "\n".join(parts)
 
 
+VARIANT_MARKS = {"native": "native", "mask": "mask", "no": "-"}
+
+
+def render_variants(variants: dict[str, Any] | None) -> str:
+    """Backend x variant: native, through a mask, or not at all (reasons listed once under it)."""
+    if not variants or not variants.get("cells"):
+        return "variants: NA (not probed)"
+    names = variants["variants"]
+    by_backend: dict[str, dict[str, dict[str, Any]]] = {}
+    for cell in variants["cells"]:
+        by_backend.setdefault(cell["backend"], {})[cell["variant"]] = cell
+    rows = []
+    reasons: dict[tuple[str, str], list[str]] = {}
+    for backend, cells in by_backend.items():
+        marks = []
+        for name in names:
+            cell = cells.get(name)
+            if cell is None:
+                marks.append(NA)
+                continue
+            mark = VARIANT_MARKS.get(cell["path"], cell["path"])
+            if cell["status"] == "failed":
+                mark = "FAIL"
+            elif cell["status"] == "not_probed":
+                mark += "?"
+            marks.append(mark)
+            if cell["status"] in ("unsupported", "failed"):
+                reasons.setdefault((name, str(cell.get("reason"))), []).append(backend)
+        rows.append([backend, *marks])
+    shape = variants.get("shape", {})
+    cases = ", ".join(f"{k} ({' '.join(f'{a}={b:g}' for a, b in v.items())})"
+                      for k, v in (variants.get("cases") or {}).items())
+    title = (f"variants (each ran B={shape.get('batch')} H={shape.get('heads')} S={shape.get('seq')} "
+             f"D={shape.get('head_dim')} {shape.get('dtype')} causal forward, checked against fp64: {cases})")
+    legend = ("native: the backend's own path; mask: through an attention mask (costs a Q x S mask, "
+              "and for SDPA possibly a slower kernel); -: not at all; ?: not probed (compile-heavy, "
+              "--full runs it); FAIL: ran but wrong")
+    parts = [title, render_rows(["backend", *names], rows), legend]
+    if reasons:
+        parts.append("why not:")
+        parts += [f"  {name} [{', '.join(who)}]: {why}" for (name, why), who in reasons.items()]
+    return "\n".join(parts)
+
+
 def render_fastest(fastest: dict[str, Any] | None) -> str:
     if not fastest:
         return "fastest here: NA (not probed)"
@@ -198,6 +243,7 @@ def render_report(report: dict[str, Any]) -> str:
         "flashtui doctor",
         render_environment(report),
         render_matrix(report.get("matrix")),
+        render_variants(report.get("variants")),
         render_fastest(report.get("fastest")),
         render_advice(report.get("advice") or []),
     ]
@@ -225,4 +271,4 @@ def render_capacity(result: dict[str, Any]) -> str:
 
 
 __all__ = ["SCHEMA", "CAPACITY_SCHEMA", "build_report", "client_advice", "render_report",
-           "render_matrix", "render_fastest", "render_advice", "render_environment", "render_capacity"]
+           "render_matrix", "render_variants", "render_fastest", "render_advice", "render_environment", "render_capacity"]

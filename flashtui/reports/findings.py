@@ -12,9 +12,9 @@ spread or host conditions made its number doubtful is listed as such, never cite
 
 from __future__ import annotations
 
-from flashtui.core.results import PARITY_RATIO_LIMIT, Cell
+from flashtui.core.results import PARITY_RATIO_LIMIT, Cell, memory_bound
 from flashtui.core.session import Session
-from flashtui.core.units import fmt_bytes, fmt_ms, fmt_ratio
+from flashtui.core.units import fmt_bytes, fmt_gbps, fmt_ms, fmt_pct, fmt_ratio
 from flashtui.reports.cells import STATUS_LABELS, backend_order, one_line, ordered_backends, ordered_cells, ordered_dtypes
 
 
@@ -144,8 +144,19 @@ def _fastest_findings(cells: list[Cell], tag: str) -> list[str]:
         speedups = [winners[s].speedup_vs_standard for s in run
                     if winners[s].speedup_vs_standard is not None]
         detail = _speedup_text(speedups) if speedups else "standard not measured there"
-        out.append(f"{name} fastest {where} ({detail}){tag}")
+        bandwidth = _bandwidth_text([winners[s] for s in run])
+        out.append(f"{name} fastest {where} ({detail}{bandwidth}){tag}")
     return out
+
+
+def _bandwidth_text(cells: list[Cell]) -> str:
+    """``"; memory-bound: 4100 GB/s, 85% of HBM peak"`` for decode winners, else ``""``."""
+    bound = [c for c in cells if memory_bound(c) and c.gbps is not None]
+    if not bound:
+        return ""
+    best = max(bound, key=lambda c: c.gbps)
+    pct = f", {fmt_pct(best.pct_bw_peak)} of HBM peak" if best.pct_bw_peak is not None else ""
+    return f"; memory-bound: {fmt_gbps(best.gbps)}{pct}"
 
 
 def _status_findings(cells: list[Cell], tag: str) -> list[str]:

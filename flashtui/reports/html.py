@@ -18,9 +18,11 @@ from typing import Callable, Iterable
 
 from flashtui.core.results import Cell
 from flashtui.core.session import Session
-from flashtui.core.units import NA, fmt_bytes, fmt_ms, fmt_ratio, fmt_sci
+from flashtui.core.results import memory_bound
+from flashtui.core.units import NA, fmt_bytes, fmt_gbps, fmt_ms, fmt_ratio, fmt_sci
 from flashtui.reports.markdown import (
-    RESULT_COLUMNS, findings, fmt_value, not_measured, ordered_backends, ordered_cells, ordered_dtypes, result_row, spec_summary,
+    findings, fmt_value, has_bandwidth, not_measured, ordered_backends, ordered_cells,
+    ordered_dtypes, result_columns, result_row, spec_summary, variant_lines,
 )
 
 # One stable colour per backend (Okabe-Ito based, readable by most colour-blind eyes).
@@ -278,8 +280,24 @@ def _series(cells: list[Cell], value: Callable[[Cell], float | None],
     return out
 
 
+def bandwidth_chart(cells: list[Cell], dtype: str) -> str | None:
+    """GB/s vs sequence length for memory-bound (decode) cells, with the HBM peak dashed;
+    None when no cell is memory-bound (TFLOP/s is their yardstick then)."""
+    bound = [c for c in cells if memory_bound(c)]
+    if not bound:
+        return None
+    series = _series(bound, lambda c: c.gbps, ordered_backends(bound))
+    seqs = sorted({float(c.seq) for c in bound})
+    peaks = {c.seq: c.gbps * 100.0 / c.pct_bw_peak for c in bound if c.gbps and c.pct_bw_peak}
+    if peaks:
+        series.append(Series("HBM peak", "#888888", [(float(s), p) for s, p in sorted(peaks.items())],
+                             dashed=True))
+    return line_chart(f"Memory-bound cells: bandwidth vs KV length ({dtype})", series,
+                      "sequence length (log)", "GB/s (log)", fmt_gbps, seqs, tick_fmt=lambda v: f"{v:g}")
+
+
 def charts_for(cells: list[Cell], dtype: str) -> list[str]:
-    """The four SVG charts of one dtype."""
+    """The four SVG charts of one dtype (five when some cells are memory-bound)."""
     backends = ordered_backends(cells)
     seqs = sorted({float(c.seq) for c in cells})
     time_chart = line_chart(
@@ -303,7 +321,8 @@ def charts_for(cells: list[Cell], dtype: str) -> list[str]:
     parity_chart = bar_chart(
         f"Parity: relative L2 error vs fp64 ({dtype})", seqs, parity_series,
         "sequence length", "rel L2 error (log)", fmt_sci, log=True, tick_fmt=lambda v: f"{v:.0e}")
-    return [time_chart, memory_chart, speed_chart, parity_chart]
+    bandwidth = bandwidth_chart(cells, dtype)
+    return [time_chart, memory_chart, speed_chart, parity_chart] + ([bandwidth] if bandwidth else [])
 
 
 # -- page ----------------------------------------------------------------------------
@@ -323,7 +342,8 @@ svg .grid{stroke:#e6e6e6;stroke-width:1}svg .axis{stroke:#333;stroke-width:1}
 svg .ref{stroke:#b00020;stroke-width:1;stroke-dasharray:4 3}
 """
 
-_NUMERIC_COLUMNS = {"seq", "median ms ± IQR", "TFLOP/s", "% peak", "speedup", "peak alloc", "theory"}
+_NUMERIC_COLUMNS = {"seq", "median ms ± IQR", "TFLOP/s", "% peak", "speedup", "peak alloc", "theory",
+                    "GB/s", "% HBM"}
 
 
 def _table(header: list[str], rows: Iterable[list[str]], classes: Iterable[list[str]] | None = None) -> str:
@@ -340,9 +360,9 @@ def _table(header: list[str], rows: Iterable[list[str]], classes: Iterable[list[
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def _result_classes(cell: Cell) -> list[str]:
+def _result_classes(cell: Cell, bandwidth: bool = False) -> list[str]:
     classes = []
-    for column in RESULT_COLUMNS:
+    for column in result_columns(bandwidth):
         css = "num" if column in _NUMERIC_COLUMNS else ""
         if column == "status" and cell.status != "ok":
             css = f"s-{cell.status}"
@@ -379,8 +399,12 @@ def render(session: Session) -> str:
         cells = ordered_cells(c for c in session.cells if c.dtype == dtype)
         parts.append(f"<h2>Results: {_e(dtype)}</h2>")
         parts.append('<div class="charts">' + "".join(charts_for(cells, dtype)) + "</div>")
-        parts.append(_table(list(RESULT_COLUMNS), (result_row(c) for c in cells),
-                            (_result_classes(c) for c in cells)))
+        bandwidth = has_bandwidth(cells)
+        parts.append(_table(list(result_columns(bandwidth)), (result_row(c, bandwidth) for c in cells),
+                            (_result_classes(c, bandwidth) for c in cells)))
+        variant = variant_lines(cells)
+        if variant:
+            parts.append("<p>Variant paths:</p><ul>" + "".join(f"<li>{_e(v)}</li>" for v in variant) + "</ul>")
         missing = not_measured(cells)
         if missing:
             parts.append("<p>Not measured:</p><ul>" + "".join(f"<li>{_e(m)}</li>" for m in missing) + "</ul>")

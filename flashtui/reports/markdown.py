@@ -14,15 +14,16 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable
 
-from flashtui.core.results import Cell
+from flashtui.core.results import Cell, memory_bound
 from flashtui.core.session import Session
 from flashtui.reports.cells import (  # noqa: F401 - re-exported for html.py and diff.py
     STATUS_LABELS, backend_order, one_line, ordered_backends, ordered_cells, ordered_dtypes,
 )
 from flashtui.reports.findings import findings
 from flashtui.core.units import (
-    NA, fmt_bytes, fmt_ms_iqr, fmt_pass, fmt_pct, fmt_ratio, fmt_sci, fmt_tflops,
+    NA, fmt_bytes, fmt_gbps, fmt_ms_iqr, fmt_pass, fmt_pct, fmt_ratio, fmt_sci, fmt_tflops,
 )
+from flashtui.core.variants import describe
 
 
 
@@ -93,22 +94,53 @@ def spec_summary(spec: dict[str, Any], cells: Iterable[Cell] = ()) -> str:
     if spec.get("model"):
         weights = model_shape(cells).get("weights")
         parts.append(f"model {spec['model']}" + (f" ({weights} weights)" if weights else ""))
+    if describe(spec) != "dense":
+        parts.append(f"variant: {describe(spec)}")
     return "; ".join(parts) if parts else NA
 
 
 # -- tables --------------------------------------------------------------------------
 RESULT_COLUMNS = ("backend", "seq", "status", "median ± IQR", "FLOP/s", "% peak",
                   "speedup", "peak alloc", "theory", "parity")
+# Added after "% peak" when a table holds memory-bound (decode) cells: their yardstick.
+BANDWIDTH_COLUMNS = ("GB/s", "% HBM")
 
 
-def result_row(cell: Cell) -> list[str]:
+def has_bandwidth(cells: Iterable[Cell]) -> bool:
+    return any(memory_bound(c) for c in cells)
+
+
+def result_columns(bandwidth: bool = False) -> tuple[str, ...]:
+    return RESULT_COLUMNS[:6] + BANDWIDTH_COLUMNS + RESULT_COLUMNS[6:] if bandwidth else RESULT_COLUMNS
+
+
+def result_row(cell: Cell, bandwidth: bool = False) -> list[str]:
     """The cells of one results-table row, as text (shared with html.py)."""
-    return [
+    row = [
         cell.backend, str(cell.seq), STATUS_LABELS.get(cell.status, cell.status),
-        fmt_ms_iqr(cell.median_ms, cell.iqr_ms), fmt_tflops(cell.tflops),
-        fmt_pct(cell.pct_peak), fmt_ratio(cell.speedup_vs_standard),
+        fmt_ms_iqr(cell.median_ms, cell.iqr_ms), fmt_tflops(cell.tflops), fmt_pct(cell.pct_peak),
+    ]
+    if bandwidth:
+        row += [fmt_gbps(cell.gbps) + (" (judged)" if memory_bound(cell) else ""), fmt_pct(cell.pct_bw_peak)]
+    return row + [
+        fmt_ratio(cell.speedup_vs_standard),
         fmt_bytes(cell.peak_alloc_bytes), fmt_bytes(cell.theory_bytes), fmt_parity(cell),
     ]
+
+
+def variant_lines(cells: Iterable[Cell]) -> list[str]:
+    """How each backend ran the session's variant: native, through a mask (and its cost), notes."""
+    lines: dict[str, None] = {}
+    for cell in ordered_cells(cells):
+        info = cell.extra.get("variant") or {}
+        if info.get("path"):
+            text = f"{cell.backend}: {info['path']} ({info.get('how')})"
+            if info.get("cost"):
+                text += f"; {info['cost']}"
+            lines[text] = None
+        for note in info.get("notes") or []:
+            lines[f"note: {note}"] = None
+    return list(lines)
 
 
 def not_measured(cells: Iterable[Cell]) -> list[str]:
@@ -146,8 +178,13 @@ def render(session: Session) -> str:
     lines.append("")
     for dtype in ordered_dtypes(session):
         cells = ordered_cells(c for c in session.cells if c.dtype == dtype)
+        bandwidth = has_bandwidth(cells)
         lines += [f"## Results: {dtype}", ""]
-        lines += _md_table(RESULT_COLUMNS, (result_row(c) for c in cells))
+        lines += _md_table(result_columns(bandwidth), (result_row(c, bandwidth) for c in cells))
+        variant = variant_lines(cells)
+        if variant:
+            lines += ["", "Variant paths:", ""]
+            lines += [f"- {_md_escape(text)}" for text in variant]
         missing = not_measured(cells)
         if missing:
             lines += ["", "Not measured:", ""]
@@ -172,6 +209,6 @@ def render(session: Session) -> str:
 
 
 __all__ = [
-    "RESULT_COLUMNS", "findings", "fmt_parity", "fmt_value", "not_measured", "ordered_backends",
+    "BANDWIDTH_COLUMNS", "RESULT_COLUMNS", "findings", "has_bandwidth", "result_columns", "variant_lines", "fmt_parity", "fmt_value", "not_measured", "ordered_backends",
     "ordered_cells", "ordered_dtypes", "render", "result_row", "spec_summary",
 ]

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
 
-from flashtui.core.results import Cell
+from flashtui.core.results import Cell, memory_bound
 from flashtui.core.session import Session
 from flashtui.core.units import (
-    NA, fmt_bytes, fmt_ms, fmt_pass, fmt_pct, fmt_ratio, fmt_sci, fmt_seconds, fmt_tflops,
+    NA, fmt_bytes, fmt_gbps, fmt_ms, fmt_pass, fmt_pct, fmt_ratio, fmt_sci, fmt_seconds, fmt_tflops,
 )
+from flashtui.core.variants import describe
 
 # Between the parts of the provenance and spec lines (ASCII, see the module docstring).
 SEPARATOR = " | "
@@ -75,7 +76,24 @@ MODEL_HEADER = {"prefill": ["backend", "seq", "ms/forward", "IQR", "host", "toke
                            "peak mem", "theory", "rel_l2", "vs std", "parity", "status"]}
 
 
-def cell_row(cell: Cell, mode: str = "kernel") -> list[str]:
+# Beside FLOP/s when a cell is memory-bound (decode): bandwidth is its yardstick.
+BANDWIDTH_HEADER = ["GB/s", "%HBM"]
+
+
+def header_for(mode: str, bandwidth: bool = False) -> list[str]:
+    """The table's columns: per model mode, or kernel mode with GB/s and %HBM when judged on them."""
+    if mode in MODEL_HEADER:
+        return list(MODEL_HEADER[mode])
+    at = HEADER.index("%peak") + 1
+    return HEADER[:at] + BANDWIDTH_HEADER + HEADER[at:] if bandwidth else list(HEADER)
+
+
+def _judged(text: str, cell: Cell) -> str:
+    """Mark the bandwidth of a memory-bound cell with '<': the figure it is judged on."""
+    return text + ("<" if memory_bound(cell) else "")
+
+
+def cell_row(cell: Cell, mode: str = "kernel", bandwidth: bool = False) -> list[str]:
     measured = cell.status == "ok" or cell.median_ms is not None
     if mode in MODEL_HEADER:
         tokens_s = cell.extra.get("tokens_per_s")
@@ -96,6 +114,11 @@ def cell_row(cell: Cell, mode: str = "kernel") -> list[str]:
             _host(cell) if measured else "-",
             fmt_tflops(cell.tflops) if measured else "-",
             fmt_pct(cell.pct_peak) if measured else "-",
+        ]
+        if bandwidth:
+            row += [_judged(fmt_gbps(cell.gbps), cell) if measured else "-",
+                    fmt_pct(cell.pct_bw_peak) if measured else "-"]
+        row += [
             fmt_ratio(cell.speedup_vs_standard) if measured else "-",
             fmt_bytes(cell.peak_alloc_bytes) if measured else "-",
             fmt_bytes(cell.theory_bytes),
@@ -110,15 +133,24 @@ def render_session(session: Session) -> str:
     spec = session.spec
     parts.append(spec_line(spec, session.cells))
     mode = spec.get("mode", "kernel")
-    header = MODEL_HEADER.get(mode, HEADER)
     for dtype in dict.fromkeys(c.dtype for c in session.cells):
         cells = [c for c in session.cells if c.dtype == dtype]
         cells.sort(key=lambda c: (c.seq, c.backend != "standard"))
+        bandwidth = any(memory_bound(c) for c in cells)
         parts.append(f"\n{dtype}:")
-        parts.append(render_rows(header, (cell_row(c, mode) for c in cells),
-                                 right=set(range(1, len(header) - 2))))
+        columns = header_for(mode, bandwidth)
+        parts.append(render_rows(columns, (cell_row(c, mode, bandwidth) for c in cells),
+                                 right=set(range(1, len(columns) - 2))))
     parts.append("\nspeedup = standard's median / this median (the loop time a Python caller sees)"
                  + ("; kernel = the kernels' own time (CUDA-graph replay)." if mode == "kernel" else "."))
+    if any(memory_bound(c) for c in session.cells):
+        parts.append("< memory-bound (e.g. one decode step reading its KV cache): judge it on GB/s, "
+                     "the least HBM traffic (q, k, v read once, o written once) over the median, "
+                     "and %HBM of the GPU's bandwidth peak, not on FLOP/s.")
+    notes = variant_notes(session)
+    if notes:
+        parts.append("variant:")
+        parts += [f"  {line}" for line in notes]
     if any(launch_bound(c) for c in session.cells):
         parts.append("* launch-bound: the host's launch cost, not the kernel, sets the loop time "
                      "(host near the median, or kernel well below it); batch more work per call or "
@@ -137,6 +169,21 @@ def render_session(session: Session) -> str:
         for name, reason in session.backends_unavailable.items():
             parts.append(f"  {name}: {reason}")
     return "\n".join(parts)
+
+
+def variant_notes(session: Session) -> list[str]:
+    """How each backend ran the variant (native / through a mask / why not), once each."""
+    lines: dict[str, None] = {}
+    for cell in session.cells:
+        info = cell.extra.get("variant") or {}
+        if info.get("path"):
+            text = f"{cell.backend}: {info['path']}: {info.get('how')}"
+            if info.get("cost"):
+                text += f" ({info['cost']})"
+            lines[text] = None
+        for note in info.get("notes") or []:
+            lines[f"note: {note}"] = None
+    return list(lines)
 
 
 def provenance_line(prov: dict[str, Any], worker: dict[str, Any] | None = None) -> str:
@@ -164,11 +211,15 @@ def spec_line(spec: dict[str, Any], cells: Iterable[Cell] = ()) -> str:
         kv = spec.get("kv_heads")
         heads = f"H={spec.get('heads')}" + (f"/KV={kv}" if kv else "")
         what = f"kernel B={spec.get('batch')} {heads} D={spec.get('head_dim')}"
+        if describe(spec) != "dense":
+            what += f" [{describe(spec)}]"
     else:
         what = f"{spec.get('mode')} model={spec.get('model')} B={spec.get('batch')}"
         weights = next((c.extra.get("weights") for c in cells if c.extra.get("weights")), None)
         if weights:
             what += f" ({weights} weights)"
+        if spec.get("pad") is not None:
+            what += f" [pad {float(spec['pad']):g}]"
     flags = ["causal" if spec.get("causal") else "non-causal",
              "fwd+bwd" if spec.get("backward") else "fwd",
              f"device={spec.get('device')}", f"reps={spec.get('reps')}",

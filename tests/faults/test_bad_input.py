@@ -87,6 +87,16 @@ BENCH_PARSE_CORPUS = [
     (["--mode", "train"], "invalid choice"),
     (["--out", "/nonexistent-dir/x.json"], "does not exist"),
     (["--no-such-flag"], "unrecognized arguments"),
+    # Attention variants: each refused before the worker starts.
+    (["--window", "0"], "--window must be a positive integer, got 0"),
+    (["--docs", "300", "--seq", "256"], "--docs 300 is larger than seq 256"),
+    (["--pad", "1.0"], "--pad must be a fraction of each row in [0, 1)"),
+    (["--q-len", "600", "--seq", "512"], "--q-len 600 is larger than seq 512"),
+    (["--softcap", "-1"], "--softcap must be a positive number (Gemma-2 uses 50), got -1"),
+    (["--page-size", "0"], "--page-size must be a positive integer, got 0"),
+    (["--window", "64", "--no-causal"], "--window is causal sliding-window attention"),
+    (["--docs", "4", "--pad", "0.1"], "--docs and --pad do not combine"),
+    (["--mode", "prefill", "--model", "tiny-gpt2", "--window", "8"], "--window: kernel mode only"),
 ]
 
 
@@ -360,6 +370,11 @@ TUI_CORPUS = [
     ({"heads": "6", "kv_heads": "4"}, "multiple of kv_heads"),
     ({"mode": "prefill", "model": "nope"}, "unknown model 'nope'"),
     ({"mode": "prefill"}, "needs a model"),
+    ({"window": "0"}, "--window must be a positive integer, got 0"),
+    ({"docs": "300"}, "--docs 300 is larger than seq 128"),
+    ({"pad": "1.0"}, "--pad must be a fraction of each row in [0, 1)"),
+    ({"q_len": "600"}, "--q-len 600 is larger than seq 128"),
+    ({"softcap": "-1"}, "--softcap must be a positive number"),
 ]
 
 
@@ -392,10 +407,27 @@ async def test_tui_form_bad_value_is_one_notification_and_no_run(fields, needle,
 
 
 def test_every_cli_corpus_value_is_also_checked_in_the_tui():
-    """The two corpora stay in step: each bad sequence length is tried in both."""
+    """The two corpora stay in step: each bad sequence length and variant is tried in both."""
     cli = {args[1] for args, _ in BENCH_PARSE_CORPUS if args[0] == "--seq"}
     tui = {fields["seqs"] for fields, _ in TUI_CORPUS if "seqs" in fields}
     assert {"0", "-1", "abc", str(10**9)} <= cli & tui
+    cli_variants = {args[0].lstrip("-").replace("-", "_") for args, _ in BENCH_PARSE_CORPUS
+                    if args[0] in ("--window", "--docs", "--pad", "--q-len", "--softcap")}
+    tui_variants = {key for fields, _ in TUI_CORPUS for key in fields}
+    assert cli_variants <= tui_variants
+
+
+def test_window_longer_than_the_sequence_runs_and_says_so(data_dir):
+    """--window >= seq is allowed: plain causal attention, said once on stderr and in each cell."""
+    run = flashtui(["bench", *TINY, "--seq", "64", "--window", "128", "--backends", "standard,sdpa-math",
+                    "--json"], data_dir, timeout=240)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "note: --window 128 is at least every seq" in run.stderr
+    cells = json.loads(run.stdout)["cells"]
+    assert [c["status"] for c in cells] == ["ok", "ok"]
+    for cell in cells:
+        assert cell["extra"]["variant"]["notes"] == ["window 128 >= seq 64: plain causal attention here"]
+        assert cell["parity"]["passed"] is True
 
 
 

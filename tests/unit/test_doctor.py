@@ -57,6 +57,23 @@ def test_json_has_the_documented_schema(report):
     assert set(matrix["backends"]) == set(report["backends"])
 
 
+def test_variant_rows_ran_and_say_native_mask_or_why_not(report, cpu_only):
+    """Each CPU backend ran each variant against the fp64 oracle with the same variant."""
+    variants = report["variants"]
+    assert variants["variants"] == ["window", "softcap", "docs", "pad", "decode", "paged"]
+    cells = {(c["backend"], c["variant"]): c for c in variants["cells"]}
+    assert {b for b, _ in cells} == set(CPU_BACKENDS)
+    for (backend, variant), cell in cells.items():
+        if variant == "paged" or (variant == "softcap" and backend != "standard"):
+            assert cell["path"] == "no" and cell["status"] == "unsupported" and cell["reason"]
+        else:
+            assert cell["status"] == "ok", cell
+            assert cell["path"] in ("native", "mask") and cell["max_abs_err"] < 1e-4
+    assert cells[("standard", "window")]["path"] == "mask"
+    assert cells[("sdpa", "decode")]["path"] == "native"
+    assert "variants (each ran" in render_report(report)
+
+
 def test_cpu_backends_really_ran_in_fp32_at_every_head_dim(report, cpu_only):
     for backend in CPU_BACKENDS:
         fp32 = [c for c in _cells(report, backend) if c["dtype"] == "fp32"]

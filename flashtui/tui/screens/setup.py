@@ -27,6 +27,15 @@ from flashtui.core.protocol import WorkerReady
 from flashtui.tui.widgets.footer import QuietFooter
 
 DIRECTIONS = (("forward", "fwd"), ("forward + backward", "fwd+bwd"))
+# Attention variants (flashtui.core.variants): (field id, label, input type, placeholder).
+VARIANT_INPUTS = (
+    ("window", "window", "integer", "off: last N tokens"),
+    ("softcap", "softcap", "number", "off: tanh cap X"),
+    ("docs", "documents", "integer", "off: packed N docs"),
+    ("pad", "padding", "number", "off: fraction F"),
+    ("q_len", "q len", "integer", "= seq; 1 is decode"),
+    ("page_size", "page size", "integer", "off: paged KV"),
+)
 
 
 def model_names() -> list[str]:
@@ -118,6 +127,9 @@ class SetupScreen(Screen):
                 yield Label("pass", classes="field-label")
                 yield Select([(t, v) for t, v in DIRECTIONS], value="fwd", allow_blank=False,
                              compact=True, id="direction")
+                for field_id, label, kind, hint in VARIANT_INPUTS:
+                    yield Label(label, classes="field-label")
+                    yield Input(placeholder=hint, type=kind, compact=True, id=field_id)
             with Horizontal(id="flags-row"):
                 yield Checkbox("causal", True, id="causal")
                 yield Checkbox("parity", True, id="parity")
@@ -156,6 +168,9 @@ class SetupScreen(Screen):
             self.query_one(f"#{name}", Input).value = str(getattr(spec, name))
         self.query_one("#kv_heads", Input).value = "" if spec.kv_heads is None else str(spec.kv_heads)
         self.query_one("#warmup_ms", Input).value = f"{spec.warmup_ms:g}"
+        for field_id, *_ in VARIANT_INPUTS:
+            value = getattr(spec, field_id)
+            self.query_one(f"#{field_id}", Input).value = "" if value is None else f"{value:g}"
         self.query_one("#direction", Select).value = "fwd+bwd" if spec.backward else "fwd"
         self.query_one("#causal", Checkbox).value = spec.causal
         self.query_one("#parity", Checkbox).value = spec.parity
@@ -254,6 +269,7 @@ class SetupScreen(Screen):
             causal=bool(self.query_one("#causal", Checkbox).value),
             backward=self.query_one("#direction", Select).value == "fwd+bwd",
             parity=bool(self.query_one("#parity", Checkbox).value),
+            **{field_id: self._int_or_text(field_id) or None for field_id, *_ in VARIANT_INPUTS},
         )
 
     def validate_form(self) -> SweepSpec | None:
@@ -274,8 +290,10 @@ class SetupScreen(Screen):
             return None
         self.last_error = None
         n_cells = len(spec.cells())
+        notes = "".join(f" · note: {note}" for note in spec.notes())
+        variant = "" if spec.variant == "dense" else f" · {spec.variant}"
         error.update(f"✓ {n_cells} cells: {len(spec.resolve_backends())} backends × "
-                     f"{len(spec.seqs)} seqs × {len(spec.dtypes)} dtypes")
+                     f"{len(spec.seqs)} seqs × {len(spec.dtypes)} dtypes{variant}{notes}")
         error.remove_class("-error")
         return spec
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from flashtui.errors import EXIT_WORKER_POISONED, WorkerError
+from flashtui.client.environment import compile_cache_env
 from flashtui.core.protocol import Message, ProtocolError, decode, encode
 from flashtui.core.results import Cell
 from flashtui.core.spec import CellKey, SweepSpec
@@ -113,6 +114,9 @@ class WorkerClient:
             p for p in (src_root, self.env.get("PYTHONPATH", "")) if p
         )
         self.env.setdefault("PYTHONUNBUFFERED", "1")
+        # Compile once: inductor, Triton, CuTe DSL and FA4 keep their output in flashtui's
+        # cache dir across workers and runs (a variable the user set wins).
+        self.env.update(compile_cache_env(self.env))
         if log_path is None:
             fd, log_path = tempfile.mkstemp(prefix="flashtui-worker-", suffix=".log")
             os.close(fd)

@@ -35,6 +35,8 @@ EVENTS: dict[str, tuple[str, ...]] = {
     "CellStarted": ("index", "backend", "seq", "dtype"),
     "CellFinished": ("index", "cell"),
     "SweepFinished": ("cancelled",),
+    # One finished capability-matrix cell (doctor fills in live); optional: index, n_cells.
+    "ProbeCellFinished": ("cell",),
     "ProbeFinished": ("result",),
     "CapacityFinished": ("result",),
     "Progress": ("text",),

@@ -194,7 +194,9 @@ class Worker:
         self.cancel.clear()
         result = probe(self.device, self.provenance, self.backends,
                        progress=lambda text: self.emit("Progress", text=text),
-                       fastest=bool(msg.get("fastest", True)), full=msg.get("full"))
+                       fastest=bool(msg.get("fastest", True)), full=msg.get("full"),
+                       on_cell=lambda cell, index, n_cells: self.emit(
+                           "ProbeCellFinished", cell=cell, index=index, n_cells=n_cells))
         self.emit("ProbeFinished", result=result)
         if result.get("matrix", {}).get("poisoned"):
             self.log("error", "CUDA context poisoned during the probe; worker exiting")

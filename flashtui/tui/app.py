@@ -432,8 +432,42 @@ class FlashTuiApp(App[int]):
         self.push_screen("doctor")
         if self.nvml_state is None:
             self.run_worker(self._probe_nvml, thread=True, exclusive=True, group="nvml")
-        if self.doctor_report is None and not self.probe_running:
+        if self.doctor_report is None and not self.probe_running and not self._doctor_from_cache():
             self.action_probe()
+
+    def _doctor_cache(self) -> tuple[Any, dict[str, Any], Any]:
+        """(cache file, fingerprint, lookup) for the app's worker (auto device, quick probe)."""
+        from flashtui.client import environment
+        from flashtui.store import probe_cache
+
+        options = {"device": None, "full": False, "fastest": True}
+        preview = environment.preview()
+        fingerprint = environment.fingerprint(preview, options)
+        path = probe_cache.cache_file(environment.cache_root(), options)
+        return path, fingerprint, probe_cache.load(path, fingerprint)
+
+    def _doctor_from_cache(self) -> bool:
+        """Show the cached answer when the environment is unchanged (r probes again)."""
+        from flashtui.reports.doctor import build_report
+
+        if self.bridge is None:
+            return False
+        try:
+            path, _, lookup = self._doctor_cache()
+        except Exception:  # noqa: BLE001 - no cache is no answer, the probe runs
+            return False
+        if lookup.entry is None:
+            return False
+        if self.nvml_state is None:
+            self._probe_nvml_now()
+        cache = {"cached": True, "cached_age_s": round(lookup.age_s() or 0.0, 1),
+                 "probed_at_unix": lookup.entry["probed_at_unix"], "path": str(path)}
+        self.doctor_report = build_report(lookup.entry["ready"], lookup.entry["probe"],
+                                          self.nvml_state or {}, _pyspy_state(), cache=cache)
+        screen = self._doctor_screen()
+        if screen is not None:
+            screen.show_report(self.doctor_report)  # says "cached N min ago, r probes again"
+        return True
 
     def _probe_nvml(self) -> None:
         """In a thread: NVML init can take a moment on a GPU box."""
@@ -481,6 +515,7 @@ class FlashTuiApp(App[int]):
         if self.bridge.probe(fastest=True):
             self.probe_running = True
             self._probe_started_s = time.monotonic()
+            self._probe_cells: list[dict[str, Any]] = []
             status("probing: starting…", "running")
 
     _probe_started_s = 0.0
@@ -492,16 +527,38 @@ class FlashTuiApp(App[int]):
             elapsed = time.monotonic() - self._probe_started_s
             screen.set_status(f"probing: {message.text} ({fmt_clock(elapsed)})", "running")
 
+    @on(m.ProbeCell)
+    def _probe_cell(self, message: m.ProbeCell) -> None:
+        """Fill the matrix in as cells finish (the slow backends come last)."""
+        cells = getattr(self, "_probe_cells", None)
+        if cells is None:
+            cells = self._probe_cells = []
+        cells.append(message.cell)
+        screen = self._doctor_screen()
+        if screen is not None:
+            names = list((self.ready or {}).get("backends") or dict.fromkeys(c["backend"] for c in cells))
+            screen.show_partial_matrix(cells, names, message.n_cells)
+
     @on(m.ProbeFinished)
     def _probe_finished(self, message: m.ProbeFinished) -> None:
         from flashtui.reports.doctor import build_report
+        from flashtui.store import probe_cache
 
         self.probe_running = False
         if self.nvml_state is None:
             self._probe_nvml_now()
         self.ready = self.ready or message.ready
+        cache: dict[str, Any] = {"cached": False, "probed_at_unix": time.time()}
+        if not (message.result.get("matrix") or {}).get("poisoned") and message.result.get("matrix"):
+            try:  # the next first visit answers from here
+                path, fingerprint, _ = self._doctor_cache()
+                cache["path"] = str(path)
+                cache["write_error"] = probe_cache.save(path, fingerprint, dict(message.ready),
+                                                        dict(message.result), cache["probed_at_unix"])
+            except Exception as exc:  # noqa: BLE001 - the answer stands without a cache
+                cache["write_error"] = str(exc)
         self.doctor_report = build_report(message.ready, message.result, self.nvml_state or {},
-                                          _pyspy_state())
+                                          _pyspy_state(), cache=cache)
         screen = self._doctor_screen()
         if screen is not None:
             screen.show_report(self.doctor_report)

@@ -224,6 +224,9 @@ class WorkerBridge:
         def on_event(event: Any) -> None:
             if getattr(event, "type", None) == "Progress":
                 self.post(m.ProbeProgress(str(event.data.get("text", ""))))
+            elif getattr(event, "type", None) == "ProbeCellFinished":
+                self.post(m.ProbeCell(dict(event.data["cell"]), int(event.data.get("index") or 0),
+                                      int(event.data.get("n_cells") or 0)))
 
         try:
             accepts = "on_event" in inspect.signature(client.request).parameters

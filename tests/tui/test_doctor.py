@@ -19,6 +19,10 @@ async def test_doctor_probes_the_real_worker_and_shows_matrix_reasons_and_advice
         await wait_for(pilot, lambda: app.doctor_report, 120, "ProbeFinished")
         await pilot.pause(0.1)
         assert any(isinstance(x, m.ProbeProgress) and x.text.startswith("probing ") for x in seen)
+        # The matrix filled in cell by cell before the report came.
+        cells = [x for x in seen if isinstance(x, m.ProbeCell)]
+        assert [c.index for c in cells] == list(range(cells[0].n_cells)) == list(range(len(cells)))
+        assert len(app.doctor_report["matrix"]["cells"]) == len(cells)
         text = app.screen.text()
         lines = text.splitlines()
         standard = next(line for line in lines if line.startswith("standard "))
@@ -45,3 +49,33 @@ async def test_doctor_probes_the_real_worker_and_shows_matrix_reasons_and_advice
         await wait_for(pilot, lambda: sum(isinstance(x, m.ProbeFinished) for x in seen) > n_finished,
                        120, "second probe")
         assert "standard" in screen_text(app)
+
+
+async def test_doctor_fills_in_live_then_a_new_app_answers_from_the_cache(isolated_dirs):
+    app = FlashTuiApp(default_spec_overrides=TINY_CPU, sampler_factory=NoSampler)
+    partial: list[str] = []
+    async with app.run_test(size=(160, 50)) as pilot:
+        await wait_for(pilot, lambda: app.ready, 60, "WorkerReady")
+        await pilot.press("d")
+        screen = app.screen
+        original = screen.show_partial_matrix
+
+        def spy(*args):
+            original(*args)
+            partial.append(str(screen.query_one("#doctor-matrix").render()))
+
+        screen.show_partial_matrix = spy
+        await wait_for(pilot, lambda: app.doctor_report, 120, "ProbeFinished")
+        assert app.doctor_report["cached"] is False
+    assert partial[0].startswith("1/") and " cells probed" in partial[0]
+    assert "standard " in partial[-1]
+    seen = []
+    again = FlashTuiApp(default_spec_overrides=TINY_CPU, sampler_factory=NoSampler)
+    async with again.run_test(size=(160, 50), message_hook=seen.append) as pilot:
+        await wait_for(pilot, lambda: again.ready, 60, "WorkerReady")
+        await pilot.press("d")
+        await pilot.pause(0.2)
+        assert again.doctor_report and again.doctor_report["cached"] is True
+        assert not any(isinstance(x, (m.ProbeCell, m.ProbeFinished)) for x in seen)
+        text = again.screen.text()
+        assert "ago, r probes again" in text and "standard" in text

@@ -18,7 +18,8 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Header, Static
 
-from flashtui.reports.doctor import render_advice, render_environment, render_fastest, render_matrix
+from flashtui.reports.doctor import (partial_matrix, render_advice, render_cache_line, render_environment, render_fastest,
+                                     render_matrix)
 from flashtui.tui.widgets.footer import QuietFooter
 
 
@@ -104,6 +105,14 @@ class DoctorScreen(Screen):
         self.query_one("#doctor-matrix", Static).update(render_matrix(report.get("matrix")))
         self.query_one("#doctor-fastest", Static).update(render_fastest(report.get("fastest")))
         self.query_one("#doctor-advice", Static).update(render_advice(report.get("advice") or []))
+        if report.get("cached"):  # the answer came from the cache: say how old, and how to re-probe
+            self.set_status((render_cache_line(report) or "cached").replace("--fresh", "r"), "done")
+
+    def show_partial_matrix(self, cells: list[dict[str, Any]], backends: list[str], n_cells: int) -> None:
+        """The cells finished so far; the others show NA until their probe is done."""
+        if self.is_mounted:
+            text = render_matrix(partial_matrix(cells, backends))
+            self.query_one("#doctor-matrix", Static).update(f"{len(cells)}/{n_cells or '?'} cells probed\n{text}")
 
     def text(self) -> str:
         """Everything the report sections show, as plain text (tests, screen readers)."""

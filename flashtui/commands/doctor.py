@@ -5,6 +5,13 @@
   "fastest here" probe and advice. ``--json`` prints one object (schema flashtui.doctor v1).
 * ``flashtui doctor --capacity``: the longest sequence each backend fits for a shape.
 
+Quick answers: what needs no torch (installed packages, NVML's driver and GPUs, wheel
+tags) prints at once, then each matrix row as its cells finish (the slow backends last);
+the answer is cached under the cache dir ($FLASHTUI_CACHE_DIR) with a fingerprint of the
+environment (flashtui.client.environment) and reused, with no worker at all, while the
+fingerprint is unchanged (``cached: true`` and ``cached_age_s`` in --json). ``--fresh``
+probes again.
+
 ``--device cpu`` forces the CPU path on a GPU box: for the probe the worker starts with
 CUDA_VISIBLE_DEVICES="" (torch then sees no GPU); for capacity the spec says cpu.
 Exit 0 when the report was produced (cells that fail are findings in the report),

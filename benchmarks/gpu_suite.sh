@@ -29,6 +29,7 @@ for part in $parts; do case $part in
   walls) timed doctor_1 python -m flashtui doctor --json --quiet; timed doctor_2 python -m flashtui doctor --json --quiet
          timed bench_default_1 python -m flashtui bench --out "$OUT/bench_default_1.json"
          timed bench_default_2 python -m flashtui bench --out "$OUT/bench_default_2.json" ;;
+  quick) run quick python benchmarks/quick.py --out "$OUT" ;;  # issue 14: doctor cold/repeat, first cell, default bench cold/warm
   tests) run pytest_gpu python -m pytest -m gpu -q -p no:cacheprovider -rs tests/gpu tests/faults/test_gpu_faults.py ;;
   tests-engine) run pytest_gpu_engine python -m pytest -m gpu -q -p no:cacheprovider -rs tests/gpu/test_engine_gpu.py tests/gpu/test_monitor_gpu.py ;;
   tests-models) run pytest_gpu_models python -m pytest -m gpu -q -s -p no:cacheprovider -rs tests/gpu/test_models_gpu.py ;;

@@ -19,7 +19,7 @@ from flashtui.core.spec import (
     MAX_SEED, MODES, CellKey, SpecError, SweepSpec, check_seed, cpu_defaults, cuda_defaults, parse_backends,
     parse_dtypes, parse_seqs,
 )
-from flashtui.core.units import fmt_clock
+from flashtui.core.units import fmt_clock, fmt_ms, fmt_seconds
 
 
 def _arg_type(parser: Callable[[str], Any], name: str) -> Callable[[str], Any]:
@@ -128,6 +128,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-journal", dest="journal", action="store_false",
                    help="do not keep this session in the sessions store")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.add_argument("--phases", action="store_true",
+                   help="after the table, where the wall time went (worker start, compile, warm-up, "
+                        "timing, memory, dispatch, parity oracle, parity); always in --json")
     p.set_defaults(func=run)
 
 
@@ -228,7 +231,8 @@ def drive(client: WorkerClient, spec: SweepSpec, recorder: SweepRecorder, progre
             progress.show(msg.text)
         elif cell is not None:
             progress.done += 1
-            progress.show(f"{cell.key.label()}: {cell.status}", milestone=True)
+            took = f" {fmt_ms(cell.median_ms)}" if cell.status == "ok" and cell.median_ms is not None else ""
+            progress.show(f"{cell.key.label()}: {cell.status}{took}", milestone=True)
         elif isinstance(msg, proto.WorkerDied):
             progress.note(f"worker died: {msg.reason}")
         elif isinstance(msg, proto.WorkerRestarted):
@@ -293,6 +297,7 @@ def run(args: argparse.Namespace) -> int:
         # atomically at the end (through a symlink, never onto a FIFO or device).
         profile_tmp = temp_path_beside(args.profile)
         launcher = record_command(profile_tmp)
+    started = time.monotonic()
     client = WorkerClient(cell_timeout_s=args.cell_timeout, launcher=launcher)
     progress = Progress(1, enabled=not args.quiet)
     progress.show("starting worker (importing torch, initializing CUDA)")
@@ -323,6 +328,8 @@ def run(args: argparse.Namespace) -> int:
         drive(client, spec, recorder, progress, cells)
         status = recorder.session.status if recorder.session.status != "running" else "complete"
         swept = True
+        recorder.session.worker["phases_s"] = phase_totals(
+            recorder.session, client.ready_wall_s or 0.0, time.monotonic() - started)
     except KeyboardInterrupt as exc:
         status = "cancelled"
         if isinstance(exc, HangUp):
@@ -341,6 +348,9 @@ def run(args: argparse.Namespace) -> int:
             # (An error before any cell, e.g. a model that cannot load, is its one line only.)
             if swept or recorder.session.cells:
                 out_error = _emit(recorder.session, args, render_session, _kept_where(recorder))
+                if args.phases and not args.json:
+                    sys.stdout.write(render_phases(recorder.session.worker.get("phases_s") or {}) + "\n")
+                    sys.stdout.flush()
             _report_storage(recorder, progress, out_error)
         elif profile_tmp is not None:
             _unlink_quietly(profile_tmp)
@@ -396,6 +406,40 @@ def _report_storage(recorder: SweepRecorder, progress: Progress, out_error: str 
         progress.note(f"session {session.id} saved (flashtui export {session.id} --format html)")
     elif not session.cells:
         progress.note("no cell finished: no session was stored")
+
+
+# Phases in the order a cell goes through them (engine.phases), then the rest of the run.
+PHASE_ORDER = ("worker_start", "inputs", "first_call", "warmup", "timing", "memory", "dispatch",
+               "parity_oracle", "parity")
+
+
+def phase_totals(session: Session, worker_start_s: float, wall_s: float) -> dict[str, float]:
+    """Seconds per phase over every cell, plus worker start, compile, the rest, the wall."""
+    totals: dict[str, float] = {"worker_start": worker_start_s}
+    compile_s = 0.0
+    for cell in session.cells:
+        for name, seconds in (cell.extra.get("phases_s") or {}).items():
+            totals[name] = totals.get(name, 0.0) + float(seconds)
+        compile_s += float(cell.extra.get("compile_s") or 0.0)
+    accounted = sum(totals.values())
+    totals["compile_in_first_call"] = compile_s
+    totals["other"] = max(0.0, wall_s - accounted)  # planning, events, journal, sampler, shutdown
+    totals["wall"] = wall_s
+    return {name: round(value, 3) for name, value in totals.items()}
+
+
+def render_phases(totals: dict[str, float]) -> str:
+    """'where the time went' lines, seconds and share of the wall."""
+    wall = totals.get("wall") or 0.0
+    names = [n for n in PHASE_ORDER if n in totals] + [n for n in totals if n not in PHASE_ORDER
+                                                       and n not in ("wall", "compile_in_first_call")]
+    lines = [f"where the {fmt_seconds(wall)} went:"]
+    for name in names:
+        share = f"{100 * totals[name] / wall:4.0f} %" if wall else "NA"
+        lines.append(f"  {name:<14} {fmt_seconds(totals[name]):>9}  {share}")
+    if totals.get("compile_in_first_call"):
+        lines.append(f"  (of first_call, compile of flex/fa4: {fmt_seconds(totals['compile_in_first_call'])})")
+    return "\n".join(lines)
 
 
 def _attach_profile(recorder: SweepRecorder, tmp: Path, path: Path, progress: Progress) -> None:
@@ -460,4 +504,5 @@ def _kept_where(recorder: SweepRecorder) -> str:
     return f"the results are printed above and kept in the store as session {session.id}"
 
 
-__all__ = ["register", "run", "spec_from_args", "drive", "exit_code", "WorkerError"]
+__all__ = ["register", "run", "spec_from_args", "drive", "exit_code", "phase_totals", "render_phases",
+           "WorkerError"]

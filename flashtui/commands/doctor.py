@@ -5,6 +5,13 @@
   "fastest here" probe and advice. ``--json`` prints one object (schema flashtui.doctor v1).
 * ``flashtui doctor --capacity``: the longest sequence each backend fits for a shape.
 
+Quick answers: what needs no torch (installed packages, NVML's driver and GPUs, wheel
+tags) prints at once, then each matrix row as its cells finish (the slow backends last);
+the answer is cached under the cache dir ($FLASHTUI_CACHE_DIR) with a fingerprint of the
+environment (flashtui.client.environment) and reused, with no worker at all, while the
+fingerprint is unchanged (``cached: true`` and ``cached_age_s`` in --json). ``--fresh``
+probes again.
+
 ``--device cpu`` forces the CPU path on a GPU box: for the probe the worker starts with
 CUDA_VISIBLE_DEVICES="" (torch then sees no GPU); for capacity the spec says cpu.
 Exit 0 when the report was produced (cells that fail are findings in the report),
@@ -17,11 +24,19 @@ import argparse
 import json
 import os
 import sys
+import threading
+import time
+from typing import Any
 
 from flashtui.errors import UsageError
+from flashtui.client import environment
 from flashtui.client.worker_client import WorkerClient
-from flashtui.core.protocol import Capacity, CapacityFinished, Probe, ProbeFinished, WorkerReady
-from flashtui.reports.doctor import CAPACITY_SCHEMA, build_report, render_capacity, render_report
+from flashtui.core.protocol import (
+    Capacity, CapacityFinished, Probe, ProbeCellFinished, ProbeFinished, Progress, WorkerReady,
+)
+from flashtui.reports.doctor import (CAPACITY_SCHEMA, build_report, render_capacity, render_matrix_row,
+                                     render_preview, render_report)
+from flashtui.store import probe_cache
 from flashtui.core.spec import SpecError, SweepSpec, parse_backends, parse_dtypes
 from flashtui.commands.bench import _arg_type, _positive
 
@@ -45,6 +60,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-fastest", dest="fastest", action="store_false",
                    help="skip the short timed probe")
     p.add_argument("--quiet", action="store_true", help="no progress note on stderr")
+    p.add_argument("--fresh", action="store_true",
+                   help="probe again even when the cached answer's environment is unchanged")
     cap = p.add_argument_group("capacity (with --capacity)")
     cap.add_argument("--capacity", action="store_true",
                      help="find the longest sequence each backend fits (doubling, then bisection)")
@@ -83,6 +100,13 @@ def capacity_spec(args: argparse.Namespace, device: str) -> SweepSpec:
     )
 
 
+def _pyspy_state() -> dict[str, Any]:
+    from flashtui.monitor.pyspy import INSTALL_HINT, find_pyspy
+
+    path = find_pyspy()
+    return {"available": path is not None, "path": path, "reason": None if path else INSTALL_HINT}
+
+
 def _note(args: argparse.Namespace, text: str) -> None:
     if not args.quiet:
         sys.stderr.write(text + "\n")
@@ -100,11 +124,44 @@ def run(args: argparse.Namespace) -> int:
     return _run_capacity(args)
 
 
-def _check_device(args: argparse.Namespace, ready: WorkerReady) -> None:
-    prov = ready.provenance
+def _check_device(args: argparse.Namespace, prov: dict[str, Any]) -> None:
+    """--device cuda on a machine without CUDA: one line (from a live or a cached WorkerReady)."""
     if args.device == "cuda" and prov.get("device_kind") != "cuda":
         raise SpecError(f"--device cuda but {prov.get('cuda_unavailable_reason') or 'no CUDA device'}; "
                         "use --device cpu")
+
+
+def _live(args: argparse.Namespace, text: str) -> None:
+    """A line of the answer as it fills in: stdout for text, stderr (unless --quiet) for --json."""
+    if args.json:
+        _note(args, text)
+    else:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+
+
+def _start_in_background(client: WorkerClient) -> tuple[threading.Thread, dict[str, Any]]:
+    """Start the worker (torch imports for seconds) while the caller shows what it has."""
+    box: dict[str, Any] = {}
+
+    def start() -> None:
+        try:
+            box["ready"] = client.start()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=start, daemon=True, name="flashtui-doctor-start")
+    thread.start()
+    return thread, box
+
+
+def _emit(args: argparse.Namespace, report: dict[str, Any]) -> int:
+    if args.json:
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    else:
+        sys.stdout.write(render_report(report) + "\n")
+    sys.stdout.flush()
+    return 0
 
 
 def _run_probe(args: argparse.Namespace) -> int:
@@ -115,27 +172,65 @@ def _run_probe(args: argparse.Namespace) -> int:
         notes.append(FORCED_CPU_NOTE)
     if args.full:
         env = {**(env or os.environ), "FLASHTUI_PROBE_FULL": "1"}
+    # What needs no torch first: it decides whether the cached answer still holds.
+    options = {"device": args.device, "full": bool(args.full), "fastest": bool(args.fastest)}
+    env_preview = environment.preview()
+    fingerprint = environment.fingerprint(env_preview, options)
+    path = probe_cache.cache_file(environment.cache_root(), options)
+    lookup = probe_cache.Lookup(path) if args.fresh else probe_cache.load(path, fingerprint)
+    if lookup.entry is not None:
+        entry = lookup.entry
+        _check_device(args, entry["ready"].get("provenance") or {})
+        cache = {"cached": True, "cached_age_s": round(lookup.age_s() or 0.0, 1),
+                 "probed_at_unix": entry["probed_at_unix"], "path": str(path)}
+        return _emit(args, build_report(entry["ready"], entry["probe"], env_preview["nvml"],
+                                        _pyspy_state(), notes, cache))
+
     client = WorkerClient(env=env)
     try:
+        starter, box = _start_in_background(client)
+        _live(args, render_preview(env_preview))
         _note(args, "flashtui doctor: starting the worker (importing torch)...")
-        ready = client.start()
-        _check_device(args, ready)
-        _note(args, "flashtui doctor: probing backends with tiny kernels "
-                    "(seconds; fa4/flex compile on first use)...")
+        starter.join()
+        if "error" in box:
+            raise box["error"]
+        ready = box["ready"]
+        _check_device(args, ready.provenance)
+        _live(args, f"worker ready in {ready.ready_s:.1f} s; probing backends with "
+                    "tiny kernels (the slow ones last):")
+        per_row = max(1, len(ready.backends or {}))
+        rows: dict[str, list[dict[str, Any]]] = {}
+        last_row_s = [time.monotonic()]
+
+        def on_event(event: Any) -> None:
+            if isinstance(event, ProbeCellFinished):
+                cell = event.cell
+                row = rows.setdefault(cell["backend"], [])
+                row.append(cell)
+                if len(row) == int(event.n_cells or 0) // per_row:
+                    now = time.monotonic()
+                    ran = any(c["status"] in ("ok", "failed") for c in row)
+                    _live(args, render_matrix_row(cell["backend"], row, now - last_row_s[0] if ran else None))
+                    last_row_s[0] = now
+            elif isinstance(event, Progress) and "first use" in str(event.text):
+                _note(args, f"flashtui doctor: {event.text}...")
+
         reply = client.request(Probe(fastest=bool(args.fastest), full=bool(args.full)), ProbeFinished,
-                               timeout_s=PROBE_TIMEOUT_S)
+                               timeout_s=PROBE_TIMEOUT_S, on_event=on_event)
     finally:
         client.close()
-    from flashtui.monitor.nvml import probe_nvml
-    from flashtui.monitor.pyspy import pyspy_state
-
-    report = build_report(ready.fields(), reply.result, probe_nvml().to_dict(), pyspy_state(), notes)
-    if args.json:
-        sys.stdout.write(json.dumps(report, indent=2) + "\n")
-    else:
-        sys.stdout.write(render_report(report) + "\n")
-    sys.stdout.flush()
-    return 0
+    probed_at_unix = time.time()
+    result = reply.result
+    cache: dict[str, Any] = {"cached": False, "cached_age_s": None, "probed_at_unix": probed_at_unix,
+                             "path": str(path), "changes": lookup.changes}
+    if not (result.get("matrix") or {}).get("poisoned"):  # a poisoned context is this run's, not the box's
+        error = probe_cache.save(path, fingerprint, ready.fields(), result, probed_at_unix)
+        if error:
+            cache["write_error"] = error
+            _note(args, f"flashtui doctor: {error}")
+    if not args.json:
+        _live(args, "")
+    return _emit(args, build_report(ready.fields(), result, env_preview["nvml"], _pyspy_state(), notes, cache))
 
 
 def _run_capacity(args: argparse.Namespace) -> int:
@@ -143,7 +238,7 @@ def _run_capacity(args: argparse.Namespace) -> int:
     try:
         _note(args, "flashtui doctor --capacity: starting the worker (importing torch)...")
         ready = client.start()
-        _check_device(args, ready)
+        _check_device(args, ready.provenance)
         device = args.device or ready.device_kind
         spec = capacity_spec(args, device)
         _note(args, "flashtui doctor --capacity: searching (doubling, then bisection)...")

@@ -208,6 +208,15 @@ class ProbeFinished(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ProbeCellFinished(Event):
+    """One finished capability-matrix cell, so the doctor fills in live (added in v1)."""
+
+    cell: dict[str, Any]
+    index: int = 0
+    n_cells: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
 class CapacityFinished(Event):
     result: dict[str, Any]
 

@@ -58,6 +58,9 @@ PROBE_HEAD_DIMS = (64, 128, 256)
 PROBE_BATCH, PROBE_HEADS, PROBE_SEQ = 1, 2, 128
 # Backends whose every new shape costs seconds of compilation.
 COMPILE_HEAVY = ("flex", "fa4")
+# Probed last, so the quick answers come first, each saying why it takes long (first use).
+SLOW_LAST = {"sdpa-cudnn": "first cuDNN use loads its kernels", "flex": "torch.compile compiles it",
+             "fa4": "imports the CuTe DSL and compiles the kernel"}
 # A cell whose forward is further than this from the fp64 reference (max abs error on
 # outputs of magnitude ~1) did not compute attention. Generous on purpose: it catches
 # a wrong mask or garbage, not rounding (TF32 and bf16 stay far below).
@@ -78,6 +81,7 @@ CAPACITY_ROW_BUDGET_S = 120.0
 # Sticky CUDA errors: after one, every later cell in this process fails too.
 
 Progress = Callable[[str], None]
+CellSink = Callable[[dict[str, Any], int, int], None]  # cell, its index, cells in all
 
 
 def _sync(device: DeviceInfo) -> None:
@@ -177,17 +181,29 @@ def _not_probed(backend: Backend, shape: Shape, reason: str) -> dict[str, Any]:
 
 # ------------------------------------------------------------------ the matrix
 def probe_matrix(device: DeviceInfo, progress: Progress = lambda text: None, *,
-                 full: bool = False, backward: bool = True,
+                 full: bool = False, backward: bool = True, on_cell: CellSink | None = None,
                  backends: tuple[str, ...] | None = None,
                  dtypes: tuple[str, ...] = PROBE_DTYPES,
                  head_dims: tuple[int, ...] = PROBE_HEAD_DIMS) -> dict[str, Any]:
-    """The capability matrix: every backend x dtype x head_dim, each cell really run."""
+    """The capability matrix: every backend x dtype x head_dim, each cell really run.
+
+    ``on_cell`` gets each cell as it is decided (the doctor fills in live). The slow
+    backends (:data:`SLOW_LAST`) run last; the result lists everything in registry order.
+    """
     names = backends or tuple(REGISTRY)
+    slow = list(SLOW_LAST)
+    run_order = sorted(names, key=lambda n: slow.index(n) + 1 if n in slow else 0)
     typical = _typical_dtype(device)
     cells: list[dict[str, Any]] = []
+    n_cells = len(names) * len(dtypes) * len(head_dims)
+
+    def add(cell: dict[str, Any]) -> None:
+        cells.append(cell)
+        if on_cell is not None:
+            on_cell(cell, len(cells) - 1, n_cells)
     per_backend: dict[str, dict[str, Any]] = {}
     poisoned: str | None = None
-    for name in names:
+    for name in run_order:
         backend = REGISTRY[name]
         started = time.perf_counter()
         available, why_not = backend.availability(device)
@@ -197,27 +213,28 @@ def probe_matrix(device: DeviceInfo, progress: Progress = lambda text: None, *,
                 shape = Shape(PROBE_BATCH, PROBE_HEADS, PROBE_HEADS, PROBE_SEQ, head_dim, dtype,
                               causal=True, backward=False)
                 if not available:
-                    cells.append({**_not_probed(backend, shape, why_not), "status": "unsupported"})
+                    add({**_not_probed(backend, shape, why_not), "status": "unsupported"})
                     continue
                 ok, reason = backend.supports_shape(shape, device)
                 if not ok and backend.family != "sdpa":
-                    cells.append({**_not_probed(backend, shape, reason), "status": "unsupported"})
+                    add({**_not_probed(backend, shape, reason), "status": "unsupported"})
                     continue
                 if poisoned:
-                    cells.append(_not_probed(backend, shape, f"not probed: an earlier cell poisoned "
-                                                             f"the CUDA context ({poisoned})"))
+                    add(_not_probed(backend, shape, f"not probed: an earlier cell poisoned "
+                                                    f"the CUDA context ({poisoned})"))
                     continue
                 heavy = name in COMPILE_HEAVY
                 if heavy and not full and (dtype != typical or head_dim != 128):
-                    cells.append(_not_probed(backend, shape, (
+                    add(_not_probed(backend, shape, (
                         f"not probed: {name} compiles each new shape for seconds; the quick probe "
                         f"checks {typical} at head_dim 128 only (flashtui doctor --full checks all)")))
                     continue
-                progress(f"probing {name} {dtype} head_dim={head_dim}")
+                why_slow = f" ({SLOW_LAST[name]} on first use: seconds)" if name in SLOW_LAST else ""
+                progress(f"probing {name} {dtype} head_dim={head_dim}{why_slow}")
                 cell = _run_cell(backend, shape, device, backward=backward and (full or not heavy),
                                  registry_reason=None if ok else reason)
                 ran += 1
-                cells.append(cell)
+                add(cell)
                 if cell["status"] == "failed" and is_poisoned(cell["reason"]):
                     poisoned = cell["reason"]
                 # No release() per cell: tiny cells leave nothing worth a gc pass (~0.1 s each).
@@ -225,6 +242,10 @@ def probe_matrix(device: DeviceInfo, progress: Progress = lambda text: None, *,
             release(device.kind)
         per_backend[name] = {"available": available, "reason": why_not, "cells_run": ran,
                              "seconds": round(time.perf_counter() - started, 3)}
+    # Registry order in the answer, whatever order the cells ran in.
+    rank = {n: i for i, n in enumerate(names)}
+    cells.sort(key=lambda c: rank[c["backend"]])
+    per_backend = {n: per_backend[n] for n in names}
     return {
         "shape": {"batch": PROBE_BATCH, "heads": PROBE_HEADS, "seq": PROBE_SEQ, "causal": True,
                   "pass": "forward + backward" if backward else "forward"},
@@ -470,7 +491,7 @@ def advice(provenance: dict[str, Any], backends: dict[str, dict[str, Any]],
 # ------------------------------------------------------------------ entry point
 def probe(device: DeviceInfo, provenance: dict[str, Any], backends: dict[str, dict[str, Any]],
           progress: Progress = lambda text: None, fastest: bool = True,
-          full: bool | None = None) -> dict[str, Any]:
+          full: bool | None = None, on_cell: CellSink | None = None) -> dict[str, Any]:
     """Matrix + fastest-here + advice for the worker's device (the ``Probe`` request).
 
     ``full``: probe every cell of compile-heavy backends too (slow); None reads the
@@ -485,7 +506,7 @@ def probe(device: DeviceInfo, provenance: dict[str, Any], backends: dict[str, di
     if device.kind != "cuda":
         torch.set_num_threads(1)
     try:
-        matrix = probe_matrix(device, progress, full=full)
+        matrix = probe_matrix(device, progress, full=full, on_cell=on_cell)
     finally:
         torch.set_num_threads(threads)
     fastest_result = None

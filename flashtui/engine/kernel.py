@@ -25,6 +25,7 @@ from flashtui.engine.backends import (
 )
 from flashtui.engine.memory import is_oom, measure_peak, refusal, release, room
 from flashtui.engine.parity import ParityOracle, oracle_bytes
+from flashtui.engine.phases import COMPILES_ON_FIRST_CALL, PhaseClock
 from flashtui.engine.timing import Timing, time_calls
 
 # SDPBackend names -> the flashtui backend that forces that kernel (how `sdpa` cells name it).
@@ -91,6 +92,8 @@ class KernelRunner:
         self._oracle: ParityOracle | None = None
         self._oracle_reason: str | None = None
         self._layouts: dict[int, variants.Layout] = {}
+        self._oracle_built_s: float | None = None
+        self._phases = PhaseClock(device.kind)
 
     def pay_start_up(self) -> None:
         """One-time costs of a fresh worker that belong to no cell (the profiler's start-up),
@@ -160,6 +163,7 @@ class KernelRunner:
             self._oracle_reason = reason
             return None, self._oracle_reason
         self.progress(f"fp64 oracle for seq={key.seq} {key.dtype}")
+        built = time.perf_counter()
         try:
             self._oracle = ParityOracle(q, k, v, dout, shape, budget)
         except Exception as exc:  # noqa: BLE001
@@ -168,13 +172,18 @@ class KernelRunner:
             else:
                 self._oracle_reason = f"fp64 oracle failed: {one_line(exc)}"
             release(self.device.kind)
+        # Built once per (seq, dtype) group: the cell that paid for it carries the phase.
+        self._oracle_built_s = time.perf_counter() - built
         return self._oracle, self._oracle_reason
 
     # ------------------------------------------------------------ one cell
     def run_cell(self, key: CellKey) -> Cell:
         started = time.perf_counter()
+        self._phases = PhaseClock(self.device.kind)
         cell = self._run_cell(key)
         cell.duration_s = time.perf_counter() - started
+        if self._phases.seconds:
+            cell.extra["phases_s"] = self._phases.rounded()
         return cell
 
     def _run_cell(self, key: CellKey) -> Cell:
@@ -280,9 +289,11 @@ class KernelRunner:
         cell.bound = variants.judged_on(flops, n_bytes, peak, bandwidth, kv_cache=layout.q_len < layout.seq)
 
     def _measure(self, backend: Backend, shape: Shape, key: CellKey, cell: Cell) -> None:
+        phases = self._phases
         q, k, v, dout = self._group_inputs(key)
         self._describe_variant(backend, shape, cell)
         prepared = backend.prepare(q, k, v, shape)
+        phases.mark("inputs")
         refused = backend.refusal(prepared, shape)
         if refused:
             cell.status, cell.reason = "unsupported", refused
@@ -308,15 +319,22 @@ class KernelRunner:
                     cell.status, cell.reason = "unsupported", refused
                     return
             del first
+            first_call_s = phases.mark("first_call")
+            if backend.name in COMPILES_ON_FIRST_CALL:
+                # Compilation is a figure of its own, never inside a timing.
+                cell.extra["compile_s"] = round(first_call_s, 4)
             self.progress(f"timing {key.label()}")
             timing = time_calls(call, dev, self.spec.reps, self.spec.warmup_ms, self.should_stop,
                                 cold_l2=self.spec.cold_l2)
+            phases.mark("timing", less=("warmup", timing.warmup_s))
             fill_timing(cell, timing)
             self._work(shape, cell, timing.median_ms, key.dtype)
             mem = measure_peak(call, dev)
             cell.peak_alloc_bytes, cell.reserved_bytes = mem.peak_alloc_bytes, mem.reserved_bytes
+            phases.mark("memory")
             seen = dispatch.observe(call, dev)
             cell.kernels = seen
+            phases.mark("dispatch")
             picked = REGISTRY.get(SDPA_KERNEL_LABELS.get(cell.extra.get("sdpa_kernel") or "", "")) \
                 if backend.name == "sdpa" else None
             verdict = dispatch.check(picked or backend, seen, dev)
@@ -344,6 +362,8 @@ class KernelRunner:
                         raise
                     release(dev)
                     cell.parity = Parity(reason=f"the parity pass ran out of memory: {one_line(exc, 120)}")
+                phases.mark("parity", less=("parity_oracle", self._oracle_built_s))
+                self._oracle_built_s = None
 
     def _callable(self, backend: Backend, prepared: Prepared, dout: torch.Tensor | None):
         if dout is None:

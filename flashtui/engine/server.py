@@ -44,7 +44,7 @@ from typing import IO, Any  # noqa: E402
 
 from flashtui.core.protocol import (  # noqa: E402
     REQUEST, Cancel, Capacity, CapacityFinished, CellFinished, CellStarted, Log, Message, Probe,
-    ProbeFinished, Progress, ProtocolError, Request, RequestFailed, RunSweep, Shutdown,
+    ProbeCellFinished, ProbeFinished, Progress, ProtocolError, Request, RequestFailed, RunSweep, Shutdown,
     SweepFinished, SweepStarted, WorkerReady, decode, encode,
 )
 from flashtui.core.spec import CellKey, SpecError, SweepSpec  # noqa: E402
@@ -207,7 +207,9 @@ class Worker:
 
         self.cancel.clear()
         result = probe(self.device, self.provenance, self.backends, progress=self.progress,
-                       fastest=msg.fastest, full=msg.full)
+                       fastest=msg.fastest, full=msg.full,
+                       on_cell=lambda cell, index, n_cells: self.emit(
+                           ProbeCellFinished(cell=cell, index=index, n_cells=n_cells)))
         self.emit(ProbeFinished(result=result))
         if result.get("matrix", {}).get("poisoned"):
             self.log("error", "CUDA context poisoned during the probe; worker exiting")

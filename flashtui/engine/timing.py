@@ -81,6 +81,8 @@ class Timing:
     host_busy_cores: float | None = None
     host_cores: int | None = None
     cold_l2: bool = False
+    # Wall seconds of the warm-up before the first timed round (a phase, not a timing).
+    warmup_s: float | None = None
 
     @property
     def rel_iqr(self) -> float:
@@ -180,6 +182,7 @@ def time_calls(fn: Callable[[], object], device: str, reps: int, warmup_ms: floa
     flush = torch.empty(L2_FLUSH_BYTES // 4, dtype=torch.int32, device="cuda") \
         if cold_l2 and device == "cuda" else None
     try:
+        warmup_started = time.perf_counter()
         warmup_calls, last_ms = warm_up(fn, device, warmup_ms)
         started = time.perf_counter()
         best = _round(fn, device, reps, should_stop, flush, last_ms)
@@ -203,7 +206,7 @@ def time_calls(fn: Callable[[], object], device: str, reps: int, warmup_ms: floa
             wall_window_s=best.wall_window_s, calls_per_rep=best.calls_per_rep,
             device_ms=device_ms, device_ms_method=method, device_ms_note=note, rounds=rounds,
             noisy=noisy, noise_reason=reason, host_busy_cores=best.host_busy_cores,
-            host_cores=best.host_cores, cold_l2=flush is not None,
+            host_cores=best.host_cores, cold_l2=flush is not None, warmup_s=started - warmup_started,
         )
     finally:
         del flush

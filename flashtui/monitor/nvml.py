@@ -204,6 +204,24 @@ def probe_nvml(nvml: Any | None = None) -> NvmlStatus:
     return status
 
 
+def gpu_identities(nvml: Any | None = None) -> tuple[NvmlStatus, list[dict[str, str | None]]]:
+    """NVML's status and each GPU's name and UUID (the doctor cache's fingerprint). Never raises."""
+    lib, status = _open_nvml(nvml)
+    gpus: list[dict[str, str | None]] = []
+    if lib is None:
+        return status, gpus
+    try:
+        for index in range(status.device_count):
+            try:
+                uuid: str | None = _as_text(lib.nvmlDeviceGetUUID(lib.nvmlDeviceGetHandleByIndex(index)))
+            except Exception:  # noqa: BLE001 - a GPU without a readable UUID still counts
+                uuid = None
+            gpus.append({"name": status.device_names[index], "uuid": uuid})
+    finally:
+        _shutdown(lib)
+    return status, gpus
+
+
 def normalize_uuid(uuid: str) -> str:
     """NVML wants 'GPU-xxxxxxxx-...'; torch reports the bare UUID."""
     uuid = uuid.strip()
@@ -736,6 +754,6 @@ class NvmlSampler:
 __all__ = [
     "DEFAULT_RATE_HZ", "DeviceRef", "INSTALL_HINT", "MAX_RATE_HZ", "MIN_RATE_HZ",
     "GpuNeighbours", "NvmlSampler", "NvmlStatus", "SAMPLE_FIELDS", "Sample", "descendant_pids",
-    "describe_nvml_error", "device_hint_from_provenance", "normalize_uuid",
+    "describe_nvml_error", "device_hint_from_provenance", "gpu_identities", "normalize_uuid",
     "other_compute_processes", "pci_bus_id_string", "probe_nvml", "resolve_device", "summarize_window",
 ]

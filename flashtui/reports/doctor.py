@@ -39,12 +39,16 @@ def client_advice(nvml: dict[str, Any], pyspy: dict[str, Any], device_kind: str 
 
 
 def build_report(ready: dict[str, Any], probe_result: dict[str, Any], nvml: dict[str, Any],
-                 pyspy: dict[str, Any], notes: Iterable[str] = ()) -> dict[str, Any]:
+                 pyspy: dict[str, Any], notes: Iterable[str] = (),
+                 cache: dict[str, Any] | None = None) -> dict[str, Any]:
     """One JSON object: schema, provenance, nvml, pyspy, backends, matrix, fastest, advice.
 
     ``ready`` is the worker's WorkerReady data, ``probe_result`` its ProbeFinished result.
     ``notes`` go first in the advice (e.g. "forced onto the CPU by --device cpu").
+    ``cache``: where the answer came from (cached, cached_age_s, probed_at_unix, path,
+    changes); its first three become top-level fields.
     """
+    cache = cache or {}
     provenance = ready.get("provenance", {})
     advice = [*notes, *probe_result.get("advice", []),
               *client_advice(nvml, pyspy, provenance.get("device_kind"))]
@@ -60,7 +64,16 @@ def build_report(ready: dict[str, Any], probe_result: dict[str, Any], nvml: dict
         "advice": advice,
         "probe_seconds": probe_result.get("seconds"),
         "worker_ready_s": ready.get("ready_s"),
+        "cached": bool(cache.get("cached")),
+        "cached_age_s": cache.get("cached_age_s"),
+        "probed_at_unix": cache.get("probed_at_unix"),
+        "cache": {k: cache.get(k) for k in ("path", "changes", "write_error") if k in cache},
     }
+
+
+# Top-level report fields that say when and where from, not what: a cached answer and the
+# probe that produced it differ only in these.
+PROVENANCE_OF_ANSWER = ("cached", "cached_age_s", "cache")
 
 
 # ------------------------------------------------------------------ rendering
@@ -231,6 +244,63 @@ def render_fastest(fastest: dict[str, Any] | None) -> str:
     return f"{verdict}\n({fastest['label']})\n{table}"
 
 
+def render_preview(preview: dict[str, Any]) -> str:
+    """The torch-free first look (flashtui.client.environment.preview), a few lines."""
+    packages = preview.get("packages") or {}
+    tags = preview.get("wheel_tags") or {}
+    nvml = preview.get("nvml") or {}
+
+    def pkg(key: str, label: str) -> str:
+        return f"{label} {packages.get(key) or 'absent'}"
+
+    build = f"CUDA {tags['cuda']} build" if tags.get("cuda") else "no CUDA tag"
+    lines = [
+        f"installed: {pkg('torch', 'torch')} ({build}; wheel tags torch{_na(tags.get('torch'))} "
+        f"{_na(tags.get('cp'))} {_na(tags.get('platform'))}), Python {_na(preview.get('python'))}",
+        "  " + ", ".join(pkg(k, label) for k, label in (
+            ("triton", "triton"), ("cudnn", "cuDNN wheel"), ("flash_attn", "flash-attn"),
+            ("flash_attn_3", "FA3"), ("flash_attn_4", "flash-attn-4"), ("cutlass_dsl", "cutlass-dsl"),
+            ("transformers", "transformers"))),
+    ]
+    if nvml.get("available"):
+        gpus = ", ".join(f"{g.get('name')} ({g.get('uuid') or 'no UUID'})" for g in preview.get("gpus") or [])
+        lines.append(f"GPU (NVML): {gpus or NA}; driver {_na(nvml.get('driver_version'))}")
+    else:
+        lines.append(f"GPU (NVML): unavailable: {nvml.get('reason')}")
+    return "\n".join(lines)
+
+
+def render_matrix_row(name: str, cells: list[dict[str, Any]], seconds: float | None = None) -> str:
+    """One backend's finished row, for live output: 'standard  fp32 ok ok ok | fp16 - - -'."""
+    by_dtype: dict[str, list[str]] = {}
+    for cell in cells:
+        by_dtype.setdefault(cell["dtype"], []).append(_cell_mark(cell))
+    marks = " | ".join(f"{dtype} {' '.join(m)}" for dtype, m in by_dtype.items())
+    took = f"  ({fmt_seconds(seconds)})" if seconds is not None else ""
+    return f"  {name:<15} {marks}{took}"
+
+
+def partial_matrix(cells: list[dict[str, Any]], backends: Iterable[str],
+                   dtypes: Iterable[str] = ("fp32", "fp16", "bf16"),
+                   head_dims: Iterable[int] = (64, 128, 256)) -> dict[str, Any]:
+    """A matrix for render_matrix from the cells finished so far (others show NA)."""
+    return {"dtypes": list(dtypes), "head_dims": list(head_dims), "cells": list(cells), "full": True,
+            "shape": {"batch": 1, "heads": 2, "seq": 128, "pass": "probing…"},
+            "backends": {name: {"available": True, "cells_run": 0} for name in backends}}
+
+
+def render_cache_line(report: dict[str, Any]) -> str | None:
+    """'cached 3 min ago, --fresh probes again', or why it probed again; None without a cache."""
+    if report.get("cached"):
+        age_s = report.get("cached_age_s") or 0.0
+        age = f"{age_s / 60:.0f} min" if age_s >= 60 else f"{age_s:.0f} s"
+        return f"cached {age} ago, --fresh probes again"
+    changes = (report.get("cache") or {}).get("changes")
+    if changes:
+        return f"probed again: the environment changed since the cached answer ({'; '.join(changes)})"
+    return None
+
+
 def render_advice(advice: list[str]) -> str:
     if not advice:
         return "advice: none, everything this GPU can run is installed"
@@ -250,6 +320,9 @@ def render_report(report: dict[str, Any]) -> str:
     if report.get("probe_seconds") is not None:
         sections.append(f"probe took {fmt_seconds(report['probe_seconds'])} "
                         f"(worker start {fmt_seconds(report.get('worker_ready_s'))})")
+    cache_line = render_cache_line(report)
+    if cache_line:
+        sections.append(cache_line)
     return "\n\n".join(sections)
 
 
@@ -270,5 +343,7 @@ def render_capacity(result: dict[str, Any]) -> str:
     return f"{title}\n{table}\n({result.get('method')})"
 
 
-__all__ = ["SCHEMA", "CAPACITY_SCHEMA", "build_report", "client_advice", "render_report",
-           "render_matrix", "render_variants", "render_fastest", "render_advice", "render_environment", "render_capacity"]
+__all__ = ["SCHEMA", "CAPACITY_SCHEMA", "PROVENANCE_OF_ANSWER", "build_report", "client_advice",
+           "render_report", "render_preview", "render_matrix_row", "partial_matrix", "render_cache_line",
+           "render_matrix", "render_variants", "render_fastest", "render_advice", "render_environment",
+           "render_capacity"]

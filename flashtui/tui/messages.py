@@ -131,6 +131,16 @@ class ProbeProgress(Message):
         self.text = text
 
 
+class ProbeCell(Message):
+    """One capability-matrix cell finished (worker ProbeCellFinished): the matrix fills in."""
+
+    def __init__(self, cell: dict[str, Any], index: int, n_cells: int) -> None:
+        super().__init__()
+        self.cell = cell
+        self.index = index
+        self.n_cells = n_cells
+
+
 class ProbeFinished(Message):
     """The probe answered: ``event`` (its result), the worker's ``ready``, ``seconds`` taken."""
 

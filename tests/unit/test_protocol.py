@@ -61,7 +61,7 @@ def test_every_brief_message_is_registered_once_with_its_kind():
         "RunSweep", "Cancel", "Probe", "Capacity", "Shutdown", "Inject"}
     assert set(proto.message_types(proto.EVENT)) == {
         "WorkerReady", "SweepStarted", "CellStarted", "CellFinished", "SweepFinished",
-        "ProbeFinished", "CapacityFinished", "Progress", "Log", "RequestFailed"}
+        "ProbeCellFinished", "ProbeFinished", "CapacityFinished", "Progress", "Log", "RequestFailed"}
     assert set(proto.message_types(proto.CLIENT)) == {"WorkerDied", "WorkerRestarted", "WorkerStartFailed"}
     for name, cls in proto.REGISTRY.items():
         assert cls.__name__ == name and dataclasses.is_dataclass(cls)

@@ -1,0 +1,138 @@
+"""Quick answers, measured (issue 14): how long the doctor and the default sweep take.
+
+    python benchmarks/quick.py --out DIR      (gpu_suite.sh part `quick`; ~4-6 min on an H200)
+
+Every figure is a whole command, launch to exit, timed from here:
+
+* doctor cold: an empty cache dir (FLASHTUI_CACHE_DIR), so no cached answer and empty
+  compile caches; the time to its first line on stdout; the wall.
+* doctor repeat: the same cache dir, ``--json``: must say ``cached: true``.
+* first bench cell: ``bench --seq 1024,4096 --dtype bf16`` on an empty cache dir, the time
+  from launch to its first finished-cell line (stderr, one line per cell off a terminal).
+* default ``flashtui bench``: cold compile cache (empty dir), then warm (same dir), each
+  with its session's phase totals (worker.phases_s).
+
+Writes DIR/quick.json (everything) and DIR/quick.md (the table for RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+FLASHTUI = [sys.executable, "-m", "flashtui"]
+
+
+def timed(cmd: list[str], cache_dir: Path, log: Path, first_line_of: str = "stdout",
+          first_match: str = r"\S") -> dict:
+    """Run ``cmd``; wall seconds, seconds to its first line on ``first_line_of`` matching
+    ``first_match`` (a regex), rc, stdout."""
+    env = {**os.environ, "FLASHTUI_CACHE_DIR": str(cache_dir)}
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    watched, other = (proc.stdout, proc.stderr) if first_line_of == "stdout" else (proc.stderr, proc.stdout)
+    first_s = None
+    lines = []
+    for line in watched:  # type: ignore[union-attr]
+        if first_s is None and re.search(first_match, line):
+            first_s = time.perf_counter() - started
+        lines.append(line)
+    rest = other.read()  # type: ignore[union-attr]
+    rc = proc.wait()
+    wall_s = time.perf_counter() - started
+    out, err = ("".join(lines), rest) if first_line_of == "stdout" else (rest, "".join(lines))
+    log.write_text(f"$ {' '.join(cmd)}\nrc={rc} wall_s={wall_s:.2f}\n--- stdout\n{out}\n--- stderr\n{err}\n")
+    return {"cmd": " ".join(cmd[2:]), "rc": rc, "wall_s": round(wall_s, 2),
+            "first_line_s": round(first_s, 2) if first_s is not None else None, "stdout": out}
+
+
+def session_phases(path: Path) -> dict:
+    try:
+        session = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    worker = session.get("worker") or {}
+    cells = session.get("cells") or []
+    compile_s = {f"{c['backend']} {c['seq']} {c['dtype']}": c["extra"]["compile_s"]
+                 for c in cells if (c.get("extra") or {}).get("compile_s") is not None}
+    return {"ready_s": worker.get("ready_s"), "phases_s": worker.get("phases_s"), "compile_s": compile_s,
+            "n_cells": len(cells), "statuses": sorted({c["status"] for c in cells})}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("gpu-out"))
+    args = parser.parse_args()
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="flashtui-quick-"))
+    results: dict = {}
+
+    doctor_dir = scratch / "doctor-cache"
+    results["doctor_cold"] = timed([*FLASHTUI, "doctor", "--quiet"], doctor_dir, out / "quick_doctor_cold.log")
+    repeat = timed([*FLASHTUI, "doctor", "--json", "--quiet"], doctor_dir, out / "quick_doctor_repeat.log")
+    try:
+        repeat["cached"] = json.loads(repeat["stdout"]).get("cached")
+    except ValueError:
+        repeat["cached"] = None
+    results["doctor_repeat"] = repeat
+
+    first = scratch / "first-cell-cache"
+    results["first_cell"] = timed([*FLASHTUI, "bench", "--seq", "1024,4096", "--dtype", "bf16", "--no-journal",
+                                   "--out", str(out / "quick_first_cell.json")],
+                                  first, out / "quick_first_cell.log", first_line_of="stderr",
+                                  first_match=r"\] [1-9]\d*/\d+ ")  # the progress line of a finished cell
+    results["first_cell"].update(session_phases(out / "quick_first_cell.json"))
+
+    bench_dir = scratch / "bench-cache"
+    for run in ("cold", "warm"):
+        session = out / f"quick_bench_default_{run}.json"
+        results[f"bench_default_{run}"] = timed([*FLASHTUI, "bench", "--no-journal", "--out", str(session)],
+                                                bench_dir, out / f"quick_bench_default_{run}.log")
+        results[f"bench_default_{run}"].update(session_phases(session))
+    for value in results.values():
+        value.pop("stdout", None)
+    (out / "quick.json").write_text(json.dumps(results, indent=1) + "\n")
+
+    def row(name: str, key: str, figure: str, bar: str) -> str:
+        r = results[key]
+        return f"| {name} | `{r['cmd']}` | {figure} | {bar} | rc {r['rc']} |"
+
+    phase_names = ("worker_start", "first_call", "warmup", "timing", "memory", "dispatch", "parity_oracle",
+                   "parity", "other")
+
+    def phases(key: str) -> str:
+        p = results[key].get("phases_s") or {}
+        return ", ".join(f"{n} {p[n]:.1f}" for n in phase_names if n in p) or "NA"
+
+    lines = [
+        "| what | command | measured | bar | |", "|---|---|---|---|---|",
+        row("doctor cold (empty cache)", "doctor_cold", f"{results['doctor_cold']['wall_s']} s", "<= 15 s"),
+        row("doctor: first line on screen", "doctor_cold", f"{results['doctor_cold']['first_line_s']} s", "<= 3 s"),
+        row("doctor repeat", "doctor_repeat",
+            f"{results['doctor_repeat']['wall_s']} s (cached: {results['doctor_repeat']['cached']})", "<= 2 s"),
+        row("first bench cell after launch", "first_cell", f"{results['first_cell']['first_line_s']} s", "<= 6 s"),
+        row("default bench, cold compile cache", "bench_default_cold",
+            f"{results['bench_default_cold']['wall_s']} s", "<= 25 s"),
+        row("default bench, warm compile cache", "bench_default_warm",
+            f"{results['bench_default_warm']['wall_s']} s", "<= 25 s"),
+        "",
+        f"phases, cold (s): {phases('bench_default_cold')}",
+        f"phases, warm (s): {phases('bench_default_warm')}",
+        f"compile_s cold: {results['bench_default_cold'].get('compile_s')}",
+        f"compile_s warm: {results['bench_default_warm'].get('compile_s')}",
+    ]
+    (out / "quick.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""Where a cell's wall time goes: one clock, marked after each phase of a measurement.
+
+A cell records ``extra["phases_s"]``: inputs (random q/k/v, prepare), first_call (where
+flex and fa4 compile), warmup, timing (the timed reps, re-measurements, device time),
+memory (the peak-memory pass), dispatch (the kernel-observing pass), parity_oracle (the
+fp64 reference, built once per (seq, dtype) group, billed to the cell that built it) and
+parity. Each mark synchronizes the device first, so a phase owns its own kernels.
+Diagnostics only: none of this is inside a timed rep.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+# Backends whose first call on a new shape compiles (torch.compile, CuTe DSL): that call's
+# wall time is reported as extra["compile_s"].
+COMPILES_ON_FIRST_CALL = ("flex", "fa4")
+
+
+class PhaseClock:
+    def __init__(self, device_kind: str) -> None:
+        self.device_kind = device_kind
+        self.seconds: dict[str, float] = {}
+        self._mark = time.perf_counter()
+
+    def mark(self, name: str, less: tuple[str, float | None] | None = None) -> float:
+        """Close the phase ``name`` now; ``less`` splits a named part off it. Returns its seconds."""
+        if self.device_kind == "cuda":
+            torch.cuda.synchronize()
+        now = time.perf_counter()
+        spent = now - self._mark
+        self._mark = now
+        if less is not None and less[1] is not None:
+            part = min(max(less[1], 0.0), spent)
+            self.seconds[less[0]] = self.seconds.get(less[0], 0.0) + part
+            spent -= part
+        self.seconds[name] = self.seconds.get(name, 0.0) + spent
+        return spent
+
+    def rounded(self) -> dict[str, float]:
+        return {name: round(value, 4) for name, value in self.seconds.items()}
+
+
+__all__ = ["COMPILES_ON_FIRST_CALL", "PhaseClock"]

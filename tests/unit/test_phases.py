@@ -1,0 +1,42 @@
+"""Where a bench's wall time goes: every measured cell carries extra["phases_s"], the session
+the per-phase totals with the worker start, and --phases prints them (real CLI, CPU worker)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+BENCH = [sys.executable, "-m", "flashtui", "bench", "--device", "cpu", "--seq", "128,256", "--heads", "2",
+         "--head-dim", "32", "--reps", "5", "--warmup-ms", "5", "--backends", "standard,sdpa-math",
+         "--no-journal", "--monitor-hz", "0", "--quiet"]
+CELL_PHASES = {"inputs", "first_call", "warmup", "timing", "memory", "dispatch", "parity"}
+
+
+def test_each_cell_records_its_phases_and_the_session_their_totals():
+    run = subprocess.run([*BENCH, "--json"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    session = json.loads(run.stdout)
+    cells = session["cells"]
+    assert len(cells) == 4 and all(c["status"] == "ok" for c in cells)
+    for cell in cells:
+        phases = cell["extra"]["phases_s"]
+        assert CELL_PHASES <= set(phases) and all(v >= 0 for v in phases.values())
+        assert sum(phases.values()) <= cell["duration_s"] + 1e-3
+        assert "compile_s" not in cell["extra"]  # nothing compiles on the CPU backends
+    # The fp64 oracle is built once per (seq, dtype) group: by the group's first cell only.
+    built = [(c["backend"], c["seq"]) for c in cells if "parity_oracle" in c["extra"]["phases_s"]]
+    assert built == [("standard", 128), ("standard", 256)]
+    totals = session["worker"]["phases_s"]
+    assert totals["worker_start"] >= session["worker"]["ready_s"] * 0.5
+    parts = sum(v for k, v in totals.items() if k not in ("wall", "compile_in_first_call"))
+    assert abs(parts - totals["wall"]) < 0.05 * totals["wall"] + 0.01
+    assert abs(totals["timing"] - sum(c["extra"]["phases_s"]["timing"] for c in cells)) < 0.01
+
+
+def test_phases_flag_prints_where_the_time_went():
+    run = subprocess.run([*BENCH, "--phases", "--no-parity"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    tail = run.stdout[run.stdout.index("where the "):].splitlines()
+    names = [line.split()[0] for line in tail[1:]]
+    assert names[:2] == ["worker_start", "inputs"] and "timing" in names and "parity" not in names

@@ -93,6 +93,8 @@ def main() -> int:
     ap.add_argument("--heads", type=int, default=16)
     ap.add_argument("--head-dim", type=int, default=128)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--cold-l2", action="store_true",
+                    help="flashtui's cells flush L2 before every call, as do_bench does")
     ap.add_argument("--out")
     args = ap.parse_args()
     if not torch.cuda.is_available():
@@ -107,7 +109,7 @@ def main() -> int:
     for batch, seq in parse_shapes(args.shapes, args.seq, args.batch):
         spec = SweepSpec(seqs=(seq,), dtypes=(args.dtype,), batch=batch, heads=args.heads,
                          head_dim=args.head_dim, parity=False, backends=parse_backends(args.backends),
-                         device="cuda")
+                         device="cuda", cold_l2=args.cold_l2)
         runner = KernelRunner(spec, device)
         for key in spec.cells([n for n, b in REGISTRY.items() if b.availability(device)[0]]):
             cells, plain, bench, graph = [], [], [], []
@@ -156,7 +158,8 @@ def main() -> int:
         runner.release()
     table = "\n".join([
         f"Fidelity on {prov['device_name']} (torch {prov['torch']}, CUDA {prov['cuda_runtime']}), "
-        f"H={args.heads} D={args.head_dim} {args.dtype} causal fwd; medians over {args.rounds} interleaved rounds",
+        f"H={args.heads} D={args.head_dim} {args.dtype} causal fwd; medians over {args.rounds} interleaved rounds; "
+        f"flashtui L2 {'flushed per call (--cold-l2)' if args.cold_l2 else 'warm'}",
         "",
         "Targets: device_ms within ±3% of do_bench_cudagraph for every cell; median_ms within ±3% of "
         "do_bench where the cell is not launch-bound.",

@@ -64,7 +64,7 @@ class RunScreen(Screen):
         Binding("h", "show_abs_diff", "|diff|"),
         Binding("p", "app.toggle_record", "Profile"),
         Binding("escape,b", "app.back_to_setup", "Setup"),
-        Binding("q", "app.quit", "Quit"),
+        Binding("q", "app.request_quit", "Quit"),
     ]
 
     def __init__(self) -> None:
@@ -178,6 +178,13 @@ class RunScreen(Screen):
             self.notify("select a measured cell in the timing table first", severity="warning")
             return
         self.app.push_screen(AbsDiffScreen({k: v for k, v in cell.items() if k != "_cell"}))
+
+    def show_tab(self, tab: str) -> None:
+        """Show 'live', 'charts' or 'pyspy'."""
+        tabs = self.query_one("#run-tabs", TabbedContent)
+        tabs.active = tab
+        if tab == "charts":
+            self.ensure_charts()
 
     def action_toggle_charts(self) -> None:
         tabs = self.query_one("#run-tabs", TabbedContent)

@@ -73,10 +73,12 @@ class SetupScreen(Screen):
     """The form. ``apply_defaults(dict)`` fills it; ``build_spec()`` reads it."""
 
     BINDINGS = [
-        Binding("ctrl+r", "run", "Run", priority=True),
+        # r runs when focus is not in a text field (there it types); ctrl+r/F5 from anywhere.
+        Binding("r", "run", "Run"),
+        Binding("ctrl+r", "run", "Run", show=False, priority=True),
         Binding("f5", "run", "Run", show=False),
         Binding("ctrl+t", "app.cycle_theme", "Theme"),
-        Binding("ctrl+q", "app.quit", "Quit", priority=True),
+        Binding("ctrl+q", "app.request_quit", "Quit", priority=True),
     ]
 
     class RunRequested(Message):

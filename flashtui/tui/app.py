@@ -380,6 +380,8 @@ class FlashTuiApp(App[int]):
         if self.sweep_timer is not None:
             self.sweep_timer.stop()
             self.sweep_timer = None
+        if self.sweep.recorder is not None and self.bridge is not None:
+            self.sweep.recorder.attach_worker_log(getattr(self.bridge.client, "log_path", None))
         view = self.sweep.sweep_finished(message.event)
         self._redraw_cells()
         self._tick_progress(final=True)

@@ -52,6 +52,15 @@ def test_snapshot(snap_compare, size, state):
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("state", ["setup", "run", "charts"])
+def test_snapshot_no_color(snap_compare, monkeypatch, size, state):
+    """NO_COLOR (no-color.org): the same screens in monochrome; markers carry the meaning."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    before = {"setup": _ready, "run": _ran, "charts": _charts}[state]
+    assert snap_compare(scripted_app(), terminal_size=size, run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 async def test_screen_structure(size, isolated_dirs):
     app = scripted_app()
     async with app.run_test(size=size) as pilot:

@@ -30,6 +30,8 @@ from flashtui.tui.widgets.memory_panel import MemoryPanel
 from flashtui.tui.widgets.pyspy_panel import PySpyPanel
 
 NARROW_WIDTH = 120
+# Below this the timing table keeps backend, seq, median, speedup and a status marker.
+TIMING_NARROW_WIDTH = 100
 
 
 def _quiet_when_gone(method: Any) -> Any:
@@ -66,6 +68,9 @@ class RunScreen(Screen):
         Binding("escape,b", "app.back_to_setup", "Setup"),
         Binding("q", "app.request_quit", "Quit"),
     ]
+
+    # Kept in the footer on a narrow terminal (the rest drop out, still in the palette).
+    FOOTER_ESSENTIAL = ("app.run_again", "app.cancel_sweep", "toggle_charts", "app.request_quit")
 
     def __init__(self) -> None:
         super().__init__(id="run")
@@ -110,6 +115,8 @@ class RunScreen(Screen):
 
     def _apply_width(self, width: int) -> None:
         self.set_class(width < NARROW_WIDTH, "-narrow")
+        for table in self.query("#timing-table"):
+            table.narrow = width < TIMING_NARROW_WIDTH  # type: ignore[attr-defined]
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if event.pane.id == "charts":

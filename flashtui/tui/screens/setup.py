@@ -90,6 +90,8 @@ class SetupScreen(Screen):
         Binding("ctrl+q", "app.request_quit", "Quit", priority=True),
     ]
 
+    FOOTER_ESSENTIAL = ("run", "app.request_quit")
+
     class RunRequested(Message):
         """The user asked to run ``spec``."""
 

@@ -41,6 +41,12 @@ async def _ran(pilot):
 async def _charts(pilot):
     await _ran(pilot)
     await pilot.press("g")
+
+    def drawn_all():  # the last throttled redraw has happened, with every cell
+        panels = list(pilot.app.screen.query("#charts-panel"))
+        return panels and not panels[0]._redraw_pending and len(panels[0]._drawn_cells or ()) == 6
+
+    await wait_for(pilot, drawn_all, 10, "charts drawn with every cell")
     await pilot.pause(0.3)
 
 

@@ -158,6 +158,8 @@ class RunScreen(Screen):
                 return None
             charts = panel_class(id="charts-panel")
             charts.cells = self._cells
+            ready = getattr(getattr(self.app, "sweep", None), "ready", None)
+            charts.device_name = (getattr(ready, "provenance", None) or {}).get("device_name")
             host.mount(charts)
             return charts
         if self.active_tab == "charts":

@@ -99,7 +99,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _has_terminal() -> bool:
+    """Both ends of the TUI are a terminal: keys come in on stdin, frames go out on stdout."""
+    try:
+        return sys.stdin.isatty() and sys.stdout.isatty()
+    except (AttributeError, ValueError):  # closed or replaced streams
+        return False
+
+
 def _run_tui(args: argparse.Namespace) -> int:
+    if not _has_terminal():
+        # Piped, redirected or under cron: a full-screen UI would hang or print escape codes.
+        raise UsageError("the TUI needs a terminal (stdin and stdout a tty); "
+                         "for a headless run use `flashtui bench` (see `flashtui bench --help`)")
     try:
         from flashtui.tui.app import run_app
     except ModuleNotFoundError as exc:

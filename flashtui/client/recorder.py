@@ -13,6 +13,7 @@ and compares the JSON (tests/tui/test_one_recorder.py).
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -151,6 +152,28 @@ class SweepRecorder:
         self.session.attachments["profile"] = attachment
         if self.journal is not None and not self.closed:
             self._journal_op(lambda: self.journal.update(attachments={"profile": attachment}))  # type: ignore[union-attr]
+        return attachment
+
+    def attach_worker_log(self, log_path: str | Path | None) -> dict[str, Any] | None:
+        """Keep the worker's full stderr log with the session (the panel hides its noise).
+
+        Copied next to the journal as ``<journal>.worker.log`` when the session is
+        journaled; otherwise the attachment points at the worker's own log file."""
+        if log_path is None or not Path(log_path).is_file():
+            return None
+        kept = Path(log_path)
+        saved = self.journal.saved_path if self.journal is not None else None
+        if saved is not None:
+            target = saved.with_name(saved.name + ".worker.log")
+            try:
+                shutil.copyfile(log_path, target)
+                kept = target
+            except OSError:
+                pass  # the worker's own file is still there; point at it
+        attachment = {"path": str(kept), "bytes": kept.stat().st_size}
+        self.session.attachments["worker_log"] = attachment
+        if self.journal is not None and not self.closed:
+            self._journal_op(lambda: self.journal.update(attachments={"worker_log": attachment}))  # type: ignore[union-attr]
         return attachment
 
     def storage_notice(self) -> str | None:

@@ -343,6 +343,8 @@ def run(args: argparse.Namespace) -> int:
         if recorder is not None:
             if profile_tmp is not None:
                 _attach_profile(recorder, profile_tmp, Path(args.profile).expanduser(), progress)
+            # The worker's full stderr log goes with the session (as the TUI keeps it).
+            recorder.attach_worker_log(getattr(client, "log_path", None))
             recorder.close(status)
             # The table first: whatever fails after the sweep, the numbers reach the screen.
             # (An error before any cell, e.g. a model that cannot load, is its one line only.)

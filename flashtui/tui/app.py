@@ -69,6 +69,9 @@ class FlashTuiApp(App[int]):
         Binding("ctrl+t", "cycle_theme", "Theme", show=False),
         Binding("d", "doctor", "Doctor"),
         Binding("o", "sessions", "Sessions"),
+        # Ctrl+C: cancel a running sweep; pressed again (or with nothing running), quit.
+        Binding("ctrl+c", "interrupt", "Cancel/Quit", show=False, priority=True),
+        Binding("ctrl+q", "request_quit", "Quit", show=False, priority=True),
     ]
 
     # SIGHUP (the SSH session dropped) is turned into a clean exit by run_app; tests
@@ -109,6 +112,8 @@ class FlashTuiApp(App[int]):
         self._last_sample_redraw_s = 0.0
         self._sample_redraw_pending = False
         self._cells_redraw_pending = False
+        # Ctrl+C cancelled the running sweep: the next Ctrl+C quits.
+        self._interrupt_armed = False
 
     # ------------------------------------------------------------- start-up
     def defaults(self) -> dict[str, Any]:
@@ -199,13 +204,41 @@ class FlashTuiApp(App[int]):
         self.notify(f"theme: {self.theme}", timeout=2)
 
     def get_system_commands(self, screen: Screen) -> Any:
-        yield from super().get_system_commands(screen)
+        """Textual's own commands (less its Quit and Screenshot: ours replace them), then
+        every action the footers offer, so the palette reaches all of them from anywhere."""
+        for command in super().get_system_commands(screen):
+            if command.title not in ("Quit", "Screenshot"):
+                yield command
+        yield from self.palette_commands(screen)
+
+    def palette_commands(self, screen: Screen) -> Any:
+        """flashtui's palette entries: one per footer action, one Screenshot."""
+        from flashtui.tui.screens.run import RunScreen
+
+        on_run = isinstance(screen, RunScreen)
+        if isinstance(screen, SetupScreen):
+            yield SystemCommand("Run", "Run the sweep the form describes", screen.action_run)
+        else:
+            yield SystemCommand("Run", "Run the last sweep again (or go to Setup)", self.action_run_again)
+        if self.sweep.running:
+            yield SystemCommand("Cancel sweep", "Stop after the cell in flight", self.action_cancel_sweep)
+        yield SystemCommand("Charts", "The charts of this session's cells", self.action_charts)
+        yield SystemCommand("Live panels", "Timing, parity, memory and the worker log", self.action_live)
+        if on_run:
+            yield SystemCommand("|diff|", "The selected cell's |out - reference| distribution",
+                                screen.action_show_abs_diff)
+            yield SystemCommand("Re-run cell", "Measure the selected cell again", self.action_rerun_cell)
+            yield SystemCommand("py-spy", "Show or hide the worker's hot frames", screen.action_toggle_pyspy)
+            yield SystemCommand("Profile", "py-spy record the worker for a few cells", self.action_toggle_record)
+            yield SystemCommand("Setup", "Back to the form", self.action_back_to_setup)
+        yield SystemCommand("Restart worker", "Start a fresh worker process", self.action_restart_worker)
         yield SystemCommand("Next theme", "Cycle through flashtui's themes", self.action_cycle_theme)
-        yield SystemCommand("Screenshot", "Save an SVG screenshot", self.action_screenshot)
+        yield SystemCommand("Screenshot", "Save an SVG screenshot of this screen", self.action_screenshot)
         yield SystemCommand("Doctor", "What this machine can run (capability probe)", self.action_doctor)
         yield SystemCommand("Sessions", "Open, compare and export stored sessions", self.action_sessions)
         if self.sweep.session is not None:
             yield SystemCommand("Export", "Export the session (html, md, csv, json)", self.action_export)
+        yield SystemCommand("Quit", "Quit flashtui (asks first while a sweep runs)", self.action_request_quit)
 
     # ------------------------------------------------------------- rendering
     def show(self, view: View) -> None:
@@ -285,6 +318,7 @@ class FlashTuiApp(App[int]):
         view = self.sweep.start(spec, cells, ready_wall_s=self.bridge.ready_wall_s,
                                 sampler=self.bridge.sampler, on_storage_error=self._journal_failed)
         self.pyspy.sweep_starting()
+        self._interrupt_armed = False
         screen.show_cells(self.sweep.cell_dicts())
         done, total, _ = self.sweep.progress()
         screen.set_progress(done, total, "starting…")
@@ -346,6 +380,8 @@ class FlashTuiApp(App[int]):
         if self.sweep_timer is not None:
             self.sweep_timer.stop()
             self.sweep_timer = None
+        if self.sweep.recorder is not None and self.bridge is not None:
+            self.sweep.recorder.attach_worker_log(getattr(self.bridge.client, "log_path", None))
         view = self.sweep.sweep_finished(message.event)
         self._redraw_cells()
         self._tick_progress(final=True)
@@ -586,6 +622,41 @@ class FlashTuiApp(App[int]):
             self.action_back_to_setup()
             return
         await self.start_sweep(self.sweep.spec)
+
+    async def action_charts(self) -> None:
+        """The Run screen's Charts tab (from any screen)."""
+        screen = await self._ensure_run_screen()
+        screen.show_tab("charts")
+
+    async def action_live(self) -> None:
+        screen = await self._ensure_run_screen()
+        screen.show_tab("live")
+
+    def action_interrupt(self) -> None:
+        """Ctrl+C: cancel the running sweep; a second Ctrl+C (or one when idle) quits."""
+        if self.sweep.running and not self._interrupt_armed:
+            self._interrupt_armed = True
+            self.action_cancel_sweep()
+            self.notify("press Ctrl+C again to quit", timeout=4)
+            return
+        self.exit(self.return_code or 0)
+
+    def action_request_quit(self) -> None:
+        """q / Ctrl+Q: quit, but ask first while a sweep runs."""
+        if not self.sweep.running:
+            self.exit(self.return_code or 0)
+            return
+        from flashtui.tui.screens.confirm_quit import ConfirmQuitScreen
+
+        if isinstance(self.screen, ConfirmQuitScreen):
+            return
+        done, total, _ = self.sweep.progress()
+
+        def answered(quit_app: bool | None) -> None:
+            if quit_app:
+                self.exit(self.return_code or 0)
+
+        self.push_screen(ConfirmQuitScreen(done, total), answered)
 
     def action_cancel_sweep(self) -> None:
         if self.bridge is None or not self.sweep.running:

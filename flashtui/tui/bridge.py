@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 from flashtui.core import protocol as proto
 from flashtui.core.spec import CellKey, SweepSpec
+from flashtui.core.log_noise import hidden_summary, split_noise
 from flashtui.tui import messages as m
 from flashtui.errors import one_line
 
@@ -234,5 +235,10 @@ class WorkerBridge:
         except OSError:
             return
         lines = [line for line in chunk.decode(errors="replace").splitlines() if line.strip()]
+        # Profiler trace lines and library warnings: one "N ... hidden" line, not a screenful.
+        lines, hidden = split_noise(lines)
         for line in lines[-max_lines:]:
             self.post(m.Log(proto.Log(level="stderr", text=line)))
+        summary = hidden_summary(hidden)
+        if summary is not None:
+            self.post(m.Log(proto.Log(level="info", text=f"{summary} (full worker log: {path})")))

@@ -80,6 +80,30 @@ def timing_row(cell: dict[str, Any]) -> tuple[str, ...]:
     )
 
 
+# A narrow terminal (80 columns): what an expert needs first, the status as a marker.
+TIMING_COLUMNS_NARROW = ("backend", "seq", "median ± IQR", "speedup", "status")
+
+
+def status_marker(cell: dict[str, Any]) -> str:
+    """The status in a few cells: '✓', '~ noisy', '✗ FAILED', '✗ OOM', '- unsupported'
+    (a marker, so it reads without colour too)."""
+    status = cell.get("status") or "ok"
+    if status == "ok":
+        return "~ noisy" if cell.get("noisy") else "✓"
+    if status == "unsupported":
+        return "- unsupported"
+    return "✗ " + {"failed": "FAILED", "oom": "OOM"}.get(status, str(status))
+
+
+def timing_row_narrow(cell: dict[str, Any]) -> tuple[str, ...]:
+    return (
+        str(cell["backend"]), str(cell["seq"]),
+        fmt_ms_iqr(cell.get("median_ms"), cell.get("iqr_ms")),
+        fmt_ratio(cell.get("speedup_vs_standard")),
+        status_marker(cell),
+    )
+
+
 MEMORY_COLUMNS = ("backend", "seq", "dtype", "alloc peak", "theory", "saving")
 
 

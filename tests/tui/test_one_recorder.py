@@ -33,6 +33,8 @@ def comparable(session: dict[str, Any]) -> dict[str, Any]:
     data = copy.deepcopy(session)
     for key in VOLATILE_TOP:
         assert data.pop(key), key  # present, and set
+    # The worker's log is kept by both, under each session's own name.
+    assert data.get("attachments", {}).pop("worker_log")["path"].endswith(".worker.log")
     for sample in data.get("attachments", {}).get("nvml", {}).get("samples", []):
         for key in VOLATILE_SAMPLE:
             sample.pop(key)

@@ -58,7 +58,7 @@ def test_main_saves_charts_and_tables_of_a_stored_session(isolated_dirs, capsys)
     charts, tables = out / "tiny-charts.svg", out / "tiny-tables.svg"
     assert charts.read_text().lstrip().startswith("<svg") and tables.is_file()
     text = text_of(charts)
-    for title in ("time vs seq", "memory vs seq (theory bytes)", "speedup vs standard (x)",
+    for title in ("time vs seq", "memory vs seq (log)", "MiB (theory)", "speedup vs standard (x)",
                   "memory saving vs standard (x)"):
         assert title in text, title
     # Data drawn: the legends, the top of the time axis (standard at seq 128: 0.128 ms) and

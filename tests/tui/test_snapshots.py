@@ -41,12 +41,27 @@ async def _ran(pilot):
 async def _charts(pilot):
     await _ran(pilot)
     await pilot.press("g")
+
+    def drawn_all():  # the last throttled redraw has happened, with every cell
+        panels = list(pilot.app.screen.query("#charts-panel"))
+        return panels and not panels[0]._redraw_pending and len(panels[0]._drawn_cells or ()) == 6
+
+    await wait_for(pilot, drawn_all, 10, "charts drawn with every cell")
     await pilot.pause(0.3)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 @pytest.mark.parametrize("state", ["setup", "run", "charts"])
 def test_snapshot(snap_compare, size, state):
+    before = {"setup": _ready, "run": _ran, "charts": _charts}[state]
+    assert snap_compare(scripted_app(), terminal_size=size, run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("state", ["setup", "run", "charts"])
+def test_snapshot_no_color(snap_compare, monkeypatch, size, state):
+    """NO_COLOR (no-color.org): the same screens in monochrome; markers carry the meaning."""
+    monkeypatch.setenv("NO_COLOR", "1")
     before = {"setup": _ready, "run": _ran, "charts": _charts}[state]
     assert snap_compare(scripted_app(), terminal_size=size, run_before=before)
 

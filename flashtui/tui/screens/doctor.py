@@ -42,7 +42,7 @@ class DoctorScreen(Screen):
         Binding("r", "app.probe(True)", "Re-probe"),
         Binding("s", "app.screenshot", "Shot"),
         Binding("escape,b", "app.pop_screen", "Back"),
-        Binding("q", "app.quit", "Quit"),
+        Binding("q", "app.request_quit", "Quit"),
     ]
 
     def __init__(self, doctor: DoctorController) -> None:

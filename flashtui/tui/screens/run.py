@@ -30,6 +30,8 @@ from flashtui.tui.widgets.memory_panel import MemoryPanel
 from flashtui.tui.widgets.pyspy_panel import PySpyPanel
 
 NARROW_WIDTH = 120
+# Below this the timing table keeps backend, seq, median, speedup and a status marker.
+TIMING_NARROW_WIDTH = 100
 
 
 def _quiet_when_gone(method: Any) -> Any:
@@ -64,8 +66,11 @@ class RunScreen(Screen):
         Binding("h", "show_abs_diff", "|diff|"),
         Binding("p", "app.toggle_record", "Profile"),
         Binding("escape,b", "app.back_to_setup", "Setup"),
-        Binding("q", "app.quit", "Quit"),
+        Binding("q", "app.request_quit", "Quit"),
     ]
+
+    # Kept in the footer on a narrow terminal (the rest drop out, still in the palette).
+    FOOTER_ESSENTIAL = ("app.run_again", "app.cancel_sweep", "toggle_charts", "app.request_quit")
 
     def __init__(self) -> None:
         super().__init__(id="run")
@@ -110,6 +115,8 @@ class RunScreen(Screen):
 
     def _apply_width(self, width: int) -> None:
         self.set_class(width < NARROW_WIDTH, "-narrow")
+        for table in self.query("#timing-table"):
+            table.narrow = width < TIMING_NARROW_WIDTH  # type: ignore[attr-defined]
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if event.pane.id == "charts":
@@ -151,6 +158,8 @@ class RunScreen(Screen):
                 return None
             charts = panel_class(id="charts-panel")
             charts.cells = self._cells
+            ready = getattr(getattr(self.app, "sweep", None), "ready", None)
+            charts.device_name = (getattr(ready, "provenance", None) or {}).get("device_name")
             host.mount(charts)
             return charts
         if self.active_tab == "charts":
@@ -178,6 +187,13 @@ class RunScreen(Screen):
             self.notify("select a measured cell in the timing table first", severity="warning")
             return
         self.app.push_screen(AbsDiffScreen({k: v for k, v in cell.items() if k != "_cell"}))
+
+    def show_tab(self, tab: str) -> None:
+        """Show 'live', 'charts' or 'pyspy'."""
+        tabs = self.query_one("#run-tabs", TabbedContent)
+        tabs.active = tab
+        if tab == "charts":
+            self.ensure_charts()
 
     def action_toggle_charts(self) -> None:
         tabs = self.query_one("#run-tabs", TabbedContent)

@@ -119,7 +119,7 @@ class SessionsScreen(Screen):
         Binding("e", "export", "Export"),
         Binding("r", "reload", "Refresh"),
         Binding("escape,b", "app.pop_screen", "Back"),
-        Binding("q", "app.quit", "Quit"),
+        Binding("q", "app.request_quit", "Quit"),
     ]
 
     def __init__(self) -> None:
@@ -313,7 +313,7 @@ class SessionViewScreen(Screen):
         Binding("e", "export", "Export"),
         Binding("s", "app.screenshot", "Shot"),
         Binding("escape,b", "app.pop_screen", "Back"),
-        Binding("q", "app.quit", "Quit"),
+        Binding("q", "app.request_quit", "Quit"),
     ]
 
     def __init__(self, session: Session) -> None:
@@ -381,7 +381,7 @@ class DiffScreen(Screen):
     BINDINGS = [
         Binding("s", "app.screenshot", "Shot"),
         Binding("escape,b", "app.pop_screen", "Back"),
-        Binding("q", "app.quit", "Quit"),
+        Binding("q", "app.request_quit", "Quit"),
     ]
 
     def __init__(self, diff: SessionDiff) -> None:

@@ -65,6 +65,15 @@ def _check_model(model: str) -> None:
         raise SpecError(model_catalog.unknown_model_message(model))
 
 
+def _model_kind(model: str) -> str | None:
+    """'builtin', 'path', 'hub' or 'unknown' (None without the catalog)."""
+    try:
+        from flashtui.core import model_catalog  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return model_catalog.classify(model)
+
+
 def _csv(values: Any) -> str:
     return ",".join(str(v) for v in values)
 
@@ -73,11 +82,15 @@ class SetupScreen(Screen):
     """The form. ``apply_defaults(dict)`` fills it; ``build_spec()`` reads it."""
 
     BINDINGS = [
-        Binding("ctrl+r", "run", "Run", priority=True),
+        # r runs when focus is not in a text field (there it types); ctrl+r/F5 from anywhere.
+        Binding("r", "run", "Run"),
+        Binding("ctrl+r", "run", "Run", show=False, priority=True),
         Binding("f5", "run", "Run", show=False),
         Binding("ctrl+t", "app.cycle_theme", "Theme"),
-        Binding("ctrl+q", "app.quit", "Quit", priority=True),
+        Binding("ctrl+q", "app.request_quit", "Quit", priority=True),
     ]
+
+    FOOTER_ESSENTIAL = ("run", "app.request_quit")
 
     class RunRequested(Message):
         """The user asked to run ``spec``."""
@@ -140,6 +153,7 @@ class SetupScreen(Screen):
             with Vertical(id="backend-list"):
                 for name in BACKENDS:
                     yield Checkbox(name, False, id=f"backend-{name}", classes="backend")
+            yield Static("", id="model-note")
             yield Static("", id="spec-error")
         with Horizontal(id="setup-actions"):  # outside the scroll: always visible
             yield Button("Run ▶", id="run", variant="primary", compact=True)
@@ -272,8 +286,31 @@ class SetupScreen(Screen):
             **{field_id: self._int_or_text(field_id) or None for field_id, *_ in VARIANT_INPUTS},
         )
 
+    def _update_model_fields(self) -> None:
+        """Model modes take heads and head_dim from the model's config: grey them out and
+        say so; a built-in name is a config only (random weights, nothing downloaded)."""
+        mode = self.query_one("#mode", Select).value
+        model_mode = mode != "kernel"
+        for name in ("heads", "head_dim"):
+            self.query_one(f"#{name}", Input).disabled = model_mode
+        note = self.query_one("#model-note", Static)
+        note.display = model_mode
+        if not model_mode:
+            return
+        model = self.query_one("#model", Input).value.strip()
+        text = f"{mode}: heads and head_dim come from the model's config (the fields are ignored)"
+        kind = _model_kind(model) if model else None
+        if kind == "builtin":
+            text += f"; {model!r} is a built-in config: random weights, timings only (no download)"
+        elif kind == "path":
+            text += "; weights loaded from the local directory"
+        elif kind == "hub":
+            text += "; weights from the Hugging Face Hub"
+        note.update(text)
+
     def validate_form(self) -> SweepSpec | None:
         """Rebuild the spec; show the error line (seq errors beside the seq field)."""
+        self._update_model_fields()
         error = self.query_one("#spec-error", Static)
         seqs_input = self.query_one("#seqs", Input)
         try:

@@ -33,9 +33,26 @@ class CellTable(LineCachedTable):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
 
+    @property
+    def columns_shown(self) -> tuple[str, ...]:
+        """The columns drawn now (a subclass may drop some on a narrow terminal)."""
+        return self.COLUMNS
+
     def on_mount(self) -> None:
-        for name in self.COLUMNS:
+        self._add_columns()
+
+    def _add_columns(self) -> None:
+        for name in self.columns_shown:
             self.add_column(name, key=name, width=self.WIDTHS.get(name))
+
+    def rebuild(self) -> None:
+        """Columns changed: drop every row and column, then draw the cells again."""
+        if not self.is_mounted:
+            return
+        self.clear(columns=True)
+        self._rows = {}
+        self._add_columns()
+        self.watch_cells(self.cells)
 
     def row_content(self, row_key: str) -> tuple[str, ...] | None:
         """The row's text as last set (what the line cache keys on)."""
@@ -70,7 +87,7 @@ class CellTable(LineCachedTable):
                 self.add_row(*row, key=key)
                 changed = True
             elif old != row:
-                for column, (before, after) in zip(self.COLUMNS, zip(old, row)):
+                for column, (before, after) in zip(self.columns_shown, zip(old, row)):
                     if before != after:
                         self.update_cell(key, column, after)
                 changed = True
@@ -112,9 +129,18 @@ class TimingTable(CellTable):
     """Per backend × seq: median ± IQR, TFLOP/s, speedup vs standard, status."""
 
     COLUMNS = present.TIMING_COLUMNS
+    # Set by the Run screen from the terminal width: backend, seq, median, speedup, marker.
+    narrow: reactive[bool] = reactive(False, init=False)
+
+    @property
+    def columns_shown(self) -> tuple[str, ...]:
+        return present.TIMING_COLUMNS_NARROW if self.narrow else self.COLUMNS
+
+    def watch_narrow(self, narrow: bool) -> None:
+        self.rebuild()
 
     def row_for(self, cell: dict[str, Any], context: Any) -> tuple[str, ...]:
-        return present.timing_row(cell)
+        return present.timing_row_narrow(cell) if self.narrow else present.timing_row(cell)
 
 
 class MemoryTable(CellTable):

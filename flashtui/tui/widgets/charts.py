@@ -1,6 +1,10 @@
-"""The four plots of the seed notebook, with textual-plotext.
+"""The seed notebook's plots, with textual-plotext, the way an expert reads them.
 
-time vs seq, memory vs seq, speedup bars and memory-saving bars (both vs standard).
+time vs seq and memory vs seq on log axes, error (rel_l2 vs fp64) vs seq on a log axis,
+speedup and memory-saving bars vs standard, and TFLOP/s vs seq under the GPU's peak
+(a roofline line, when core/gpu_specs knows the GPU). The seq axis is log2 (every
+power of two evenly spaced, ticks labelled with the real lengths). Every backend has
+one colour and one marker (chart_style.py), the same in every chart and legend.
 Imported only when the Charts tab is built, so plotext never delays the first frame.
 ``cells`` is reactive; assigning redraws all four.
 """
@@ -14,7 +18,11 @@ from textual.containers import Grid
 from textual.reactive import reactive
 from textual_plotext import PlotextPlot
 
+import math
+
+from flashtui.core.gpu_specs import peak_tflops
 from flashtui.tui import present
+from flashtui.tui.chart_style import backend_style
 
 MIB = 1024.0 * 1024.0
 
@@ -23,9 +31,13 @@ class ChartsPanel(Grid):
     """A 2×2 grid of PlotextPlot widgets fed from ``cells``."""
 
     cells: reactive[tuple[dict[str, Any], ...]] = reactive((), always_update=True, init=False)
+    # The GPU's name (the worker's provenance): its peak TFLOP/s is the roofline line.
+    device_name: str | None = None
+
+    PLOT_IDS = ("chart-time", "chart-memory", "chart-error", "chart-speedup", "chart-saving", "chart-tflops")
 
     def compose(self) -> ComposeResult:
-        for plot_id in ("chart-time", "chart-memory", "chart-speedup", "chart-saving"):
+        for plot_id in self.PLOT_IDS:
             yield PlotextPlot(id=plot_id)
 
     def on_mount(self) -> None:
@@ -63,30 +75,56 @@ class ChartsPanel(Grid):
 
     def _draw(self, cells: tuple[dict[str, Any], ...]) -> None:
         self._drawn_cells = cells
-        self._lines(self.query_one("#chart-time", PlotextPlot), "time vs seq", "ms",
-                    present.series_by_backend(cells, "median_ms"))
+        self._lines(self.query_one("#chart-time", PlotextPlot), "time vs seq (log)", "ms",
+                    present.series_by_backend(cells, "median_ms"), log_y=True)
         memory = present.series_by_backend(cells, lambda c: _mib(present.memory_bytes_for_chart(c)))
         measured = any(c.get("peak_alloc_bytes") for c in cells)
-        title = "memory vs seq (allocator peak)" if measured else "memory vs seq (theory bytes)"
-        self._lines(self.query_one("#chart-memory", PlotextPlot), title, "MiB", memory)
+        # Short titles: at 80 columns each plot is ~26 cells wide and plotext drops a longer one.
+        unit = "MiB (alloc peak)" if measured else "MiB (theory)"
+        self._lines(self.query_one("#chart-memory", PlotextPlot), "memory vs seq (log)", unit, memory, log_y=True)
+        error = present.series_by_backend(cells, lambda c: (c.get("parity") or {}).get("rel_l2"))
+        self._lines(self.query_one("#chart-error", PlotextPlot), "error vs seq (log)", "rel_l2 vs fp64",
+                    error, log_y=True)
         self._bars(self.query_one("#chart-speedup", PlotextPlot), "speedup vs standard (x)",
                    present.bars_vs_standard(cells, present.speedup_ratio))
         self._bars(self.query_one("#chart-saving", PlotextPlot), "memory saving vs standard (x)",
                    present.bars_vs_standard(cells, present.memory_saving_ratio))
+        dtypes = sorted({c["dtype"] for c in cells})
+        peak = peak_tflops(self.device_name, dtypes[0]) if len(dtypes) == 1 else None
+        self._lines(self.query_one("#chart-tflops", PlotextPlot),
+                    "TFLOP/s vs seq" + (f" (peak {peak:g})" if peak else ""), "TFLOP/s",
+                    present.series_by_backend(cells, "tflops"), peak=peak)
 
     @staticmethod
-    def _lines(widget: PlotextPlot, title: str, unit: str, series: present.Series) -> None:
+    def _lines(widget: PlotextPlot, title: str, unit: str, series: present.Series, *,
+               log_y: bool = False, peak: float | None = None) -> None:
+        """One line per backend over a log2 seq axis; log y for times, bytes and errors."""
         plt = widget.plt
         plt.clear_data()
         plt.clear_figure()
         plt.title(title)
-        plt.xlabel("seq")
+        plt.xlabel("seq (log2)")
         plt.ylabel(unit)
-        for name, (xs, ys) in series.items():
-            plt.plot(xs, ys, label=name, marker="braille")
         seqs = sorted({x for xs, _ in series.values() for x in xs})
+        # Log axes by hand (log2 x, log10 y, ticks labelled in real units): plotext's own
+        # log scale rewrites its data in place, so a second render of one figure fails.
+        plotted: list[float] = []
+        for name, (xs, ys) in series.items():
+            points = [(math.log2(x), math.log10(y) if log_y else y)
+                      for x, y in zip(xs, ys) if x > 0 and (y > 0 or not log_y)]
+            if not points:
+                continue
+            style = backend_style(name)
+            plt.plot([p[0] for p in points], [p[1] for p in points], label=name,
+                     marker=style.marker, color=style.color)
+            plotted.extend(p[1] for p in points)
+        if peak and seqs:
+            plt.hline(peak, "gray")  # the roofline: the GPU's dense peak for this dtype
+        if log_y and plotted:
+            ticks = _log_ticks(min(plotted), max(plotted))
+            plt.yticks(ticks, [f"{10 ** t:.3g}" for t in ticks])
         if seqs:
-            plt.xticks(seqs, [str(s) for s in seqs])
+            plt.xticks([math.log2(s) for s in seqs if s > 0], [str(s) for s in seqs if s > 0])
         widget.refresh()
 
     @staticmethod
@@ -97,9 +135,23 @@ class ChartsPanel(Grid):
         plt.clear_figure()
         plt.title(title)
         if labels and backends:
-            plt.multiple_bar(labels, values, labels=backends)
+            plt.multiple_bar(labels, values, labels=backends,
+                             color=[backend_style(b).color for b in backends])
             plt.xlabel("seq")
         widget.refresh()
+
+
+def _log_ticks(low: float, high: float, n_ticks: int = 5) -> list[float]:
+    """log10 positions for a y axis from ``low`` to ``high`` (log10 units): the whole
+    decades inside when there are at least three, else evenly spaced from end to end
+    (so the top and bottom values are labelled)."""
+    decades = [float(t) for t in range(math.ceil(low), math.floor(high) + 1)]
+    if len(decades) >= 3:
+        step = max(1, len(decades) // n_ticks)
+        return decades[::step]
+    if high - low < 1e-12:
+        return [low]
+    return [low + (high - low) * i / (n_ticks - 1) for i in range(n_ticks)]
 
 
 def _mib(n_bytes: float | None) -> float | None:

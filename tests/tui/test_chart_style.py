@@ -1,0 +1,65 @@
+"""Charts an expert reads: log2 seq axis, log time/memory/error axes, one colour and one
+marker per backend shared by every chart and legend, distinct markers (NO_COLOR too)."""
+
+from __future__ import annotations
+
+from flashtui.core.spec import BACKENDS
+from flashtui.tui.chart_style import STYLES, backend_style
+
+from flashtui.testing import screen_text
+from .test_snapshots import _charts, scripted_app
+
+
+def test_every_backend_has_its_own_colour_and_marker():
+    assert set(STYLES) == set(BACKENDS)
+    assert len({s.marker for s in STYLES.values()}) == len(BACKENDS)
+    assert len({s.color for s in STYLES.values()}) == len(BACKENDS)
+    assert backend_style("sdpa-flash bf16") == STYLES["sdpa-flash"]  # several dtypes: same style
+
+
+def legend_colour(plot, name: str) -> str | None:
+    """The colour the plot's legend draws ``name``'s marker in."""
+    text = plot.render()
+    marker = backend_style(name).marker
+    at = text.plain.index(f"{marker}{marker} {name}")
+    for span in text.spans:
+        if span.start <= at < span.end:
+            style = span.style
+            color = getattr(style, "color", None)
+            return color.name if color is not None else None
+    return None
+
+
+async def _check(app, pilot, no_color: bool):
+    await _charts(pilot)
+    line_plots = [app.screen.query_one(f"#{pid}") for pid in ("chart-time", "chart-memory", "chart-error")]
+    per_backend = {}
+    for name in ("standard", "sdpa-math", "sdpa-flash"):
+        marker = backend_style(name).marker
+        colours = set()
+        for plot in line_plots:
+            plain = plot.render().plain
+            assert f"{marker}{marker} {name}" in plain, (plot.id, name)  # legend: same marker
+            colours.add(legend_colour(plot, name))
+        assert len(colours) == 1 and None not in colours, (name, colours)  # one colour in every chart
+        per_backend[name] = colours.pop()
+    assert len(set(per_backend.values())) == 3, per_backend  # and a different one per backend
+    text = screen_text(app)
+    assert "seq (log2)" in text and "time vs seq (log)" in text and "memory vs seq" in text
+    assert "error vs seq" in text and "speedup vs standard" in text and "TFLOP/s" in text
+
+
+async def test_series_keep_colour_and_marker_across_charts(isolated_dirs):
+    app = scripted_app()
+    async with app.run_test(size=(160, 50)) as pilot:
+        await _check(app, pilot, no_color=False)
+
+
+async def test_markers_tell_series_apart_under_no_color(isolated_dirs, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = scripted_app()
+    async with app.run_test(size=(160, 50)) as pilot:
+        await _charts(pilot)
+        plain = app.screen.query_one("#chart-time").render().plain
+        for name in ("standard", "sdpa-math", "sdpa-flash"):
+            assert backend_style(name).marker * 2 in plain  # a distinct marker each, colour or not

@@ -41,12 +41,14 @@ def test_cudnn_head_dim_256_runs_or_pytorch_itself_refuses():
 
 
 @pytest.mark.parametrize("backend", ["sdpa-flash", "sdpa-cudnn", "standard"])
-def test_device_ms_comes_from_graph_replay_and_never_exceeds_the_loop_time(backend):
+def test_device_ms_comes_from_graph_replay_and_agrees_with_the_loop_when_not_launch_bound(backend):
     spec, runner = _runner(seqs=(4096,), dtypes=("bf16",), backends=(backend,))
     cell = runner.run_cell(CellKey(backend, 4096, "bf16"))
     assert cell.status == "ok", cell.reason
     assert cell.device_ms_method == "cuda-graph", cell.extra.get("device_ms_note")
-    assert 0 < cell.device_ms <= cell.median_ms * 1.05
+    # Not launch-bound at 4096: graph replay and the loop agree closely (replay can be a few
+    # percent slower for standard: its mask is rebuilt inside the graph each call).
+    assert 0 < cell.device_ms and abs(cell.device_ms / cell.median_ms - 1) <= 0.10
     assert cell.extra["l2"] == "warm" and len(cell.samples_ms) == cell.reps
 
 

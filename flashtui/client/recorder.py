@@ -216,6 +216,11 @@ class SweepRecorder:
         if self.closed:
             return
         self.closed = True
+        # Where the run's time went (bench --phases; the TUI records the same): per-cell
+        # phases summed, plus worker start, over the wall since the worker was asked for.
+        ready_wall_s = float(self.session.worker.get("ready_wall_s") or 0.0)
+        self.session.worker["phases_s"] = phase_totals(
+            self.session, ready_wall_s, ready_wall_s + time.monotonic() - self._since_s)
         if status is not None and self.session.status == "running":
             self.session.finish(status)
         if self.sampler is not None:
@@ -234,3 +239,18 @@ class SweepRecorder:
         journal = self.journal
         if journal is not None:
             self._journal_op(lambda: journal.finish(self.session))
+
+
+def phase_totals(session: Session, worker_start_s: float, wall_s: float) -> dict[str, float]:
+    """Seconds per phase over every cell, plus worker start, compile, the rest, the wall."""
+    totals: dict[str, float] = {"worker_start": worker_start_s}
+    compile_s = 0.0
+    for cell in session.cells:
+        for name, seconds in (cell.extra.get("phases_s") or {}).items():
+            totals[name] = totals.get(name, 0.0) + float(seconds)
+        compile_s += float(cell.extra.get("compile_s") or 0.0)
+    accounted = sum(totals.values())
+    totals["compile_in_first_call"] = compile_s
+    totals["other"] = max(0.0, wall_s - accounted)  # planning, events, journal, sampler, shutdown
+    totals["wall"] = wall_s
+    return {name: round(value, 3) for name, value in totals.items()}

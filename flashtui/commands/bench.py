@@ -12,7 +12,7 @@ from typing import Any, Callable
 from flashtui.store import index as store
 from flashtui.errors import HangUp, StorageError
 from flashtui.client.worker_client import WorkerClient, WorkerError
-from flashtui.client.recorder import MARK_PYSPY_RECORD, SweepRecorder
+from flashtui.client.recorder import MARK_PYSPY_RECORD, SweepRecorder, phase_totals  # noqa: F401 - re-exported
 from flashtui.core import protocol as proto
 from flashtui.core.session import Session
 from flashtui.core.spec import (
@@ -297,7 +297,6 @@ def run(args: argparse.Namespace) -> int:
         # atomically at the end (through a symlink, never onto a FIFO or device).
         profile_tmp = temp_path_beside(args.profile)
         launcher = record_command(profile_tmp)
-    started = time.monotonic()
     client = WorkerClient(cell_timeout_s=args.cell_timeout, launcher=launcher)
     progress = Progress(1, enabled=not args.quiet)
     progress.show("starting worker (importing torch, initializing CUDA)")
@@ -328,8 +327,6 @@ def run(args: argparse.Namespace) -> int:
         drive(client, spec, recorder, progress, cells)
         status = recorder.session.status if recorder.session.status != "running" else "complete"
         swept = True
-        recorder.session.worker["phases_s"] = phase_totals(
-            recorder.session, client.ready_wall_s or 0.0, time.monotonic() - started)
     except KeyboardInterrupt as exc:
         status = "cancelled"
         if isinstance(exc, HangUp):
@@ -413,21 +410,6 @@ def _report_storage(recorder: SweepRecorder, progress: Progress, out_error: str 
 # Phases in the order a cell goes through them (engine.phases), then the rest of the run.
 PHASE_ORDER = ("worker_start", "inputs", "first_call", "warmup", "timing", "memory", "dispatch",
                "parity_oracle", "parity")
-
-
-def phase_totals(session: Session, worker_start_s: float, wall_s: float) -> dict[str, float]:
-    """Seconds per phase over every cell, plus worker start, compile, the rest, the wall."""
-    totals: dict[str, float] = {"worker_start": worker_start_s}
-    compile_s = 0.0
-    for cell in session.cells:
-        for name, seconds in (cell.extra.get("phases_s") or {}).items():
-            totals[name] = totals.get(name, 0.0) + float(seconds)
-        compile_s += float(cell.extra.get("compile_s") or 0.0)
-    accounted = sum(totals.values())
-    totals["compile_in_first_call"] = compile_s
-    totals["other"] = max(0.0, wall_s - accounted)  # planning, events, journal, sampler, shutdown
-    totals["wall"] = wall_s
-    return {name: round(value, 3) for name, value in totals.items()}
 
 
 def render_phases(totals: dict[str, float]) -> str:

@@ -33,6 +33,8 @@ def comparable(session: dict[str, Any]) -> dict[str, Any]:
     data = copy.deepcopy(session)
     for key in VOLATILE_TOP:
         assert data.pop(key), key  # present, and set
+    # Where the time went: both record it, its seconds are this run's own.
+    assert {"worker_start", "wall"} <= set(data["worker"].pop("phases_s"))
     # The worker's log is kept by both, under each session's own name.
     assert data.get("attachments", {}).pop("worker_log")["path"].endswith(".worker.log")
     for sample in data.get("attachments", {}).get("nvml", {}).get("samples", []):

@@ -60,7 +60,13 @@ def test_markdown_html_csv_json_carry_the_variant(decode_run):
     md = render_session(decode_run, "md")
     assert "variant: window 96, q-len 1" in md
     assert "| GB/s | % HBM |" in md and "(judged)" in md
-    assert "Variant paths:" in md and "memory-bound:" in md  # the fastest finding says its GB/s
+    assert "Variant paths:" in md
+    # The fastest finding says its GB/s, from trustworthy cells only: on a loaded box this
+    # real CPU run's cells may be noisy, and then no cell is cited (and the report says why).
+    if any(c.trustworthy for c in decode_run.cells):
+        assert "memory-bound:" in md
+    else:
+        assert "noisy, left out of these findings" in md
     html = render_session(decode_run, "html")
     assert "Memory-bound cells: bandwidth vs KV length" in html and "<th>GB/s</th>" in html
     rows = list(csv.DictReader(io.StringIO(render_session(decode_run, "csv"))))

@@ -152,7 +152,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
         except OSError:
             pass
         raise StorageError(describe_os_error(exc, shown)) from None
-    _fsync_directory(directory)
+    fsync_directory(directory)
     return Path(path)
 
 
@@ -177,7 +177,7 @@ def atomic_move(source: str | os.PathLike[str], path: str | os.PathLike[str]) ->
     except StorageError:
         _unlink_quietly(source)
         raise
-    _fsync_directory(target.parent)
+    fsync_directory(target.parent)
     return Path(path)
 
 
@@ -203,7 +203,7 @@ def _unlink_quietly(path: str | os.PathLike[str]) -> None:
         pass
 
 
-def _fsync_directory(directory: Path) -> None:
+def fsync_directory(directory: Path) -> None:
     """Make the rename itself durable (best effort: not every filesystem allows it)."""
     try:
         fd = os.open(directory, os.O_RDONLY)

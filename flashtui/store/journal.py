@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from flashtui.store.atomic import StorageError, describe_os_error
+from flashtui.store.atomic import StorageError, describe_os_error, fsync_directory
 from flashtui.core.results import SCHEMA_NAME, SCHEMA_VERSION, Cell
 from flashtui.core.session import Session, SessionError
 from flashtui.core.spec import CellKey
@@ -339,7 +339,7 @@ class SessionJournal:
         # flush or close would append after the cut (see _fail_over).
         self._handle = open(path, "ab", buffering=0)
         self._good_size = len(data)
-        _fsync_dir(path.parent)
+        fsync_directory(path.parent)  # the new file's name is durable too
 
     def _maybe_fault(self, path: Path) -> None:
         if self._fault is None or path != self.first_path:
@@ -406,20 +406,6 @@ def _check_encodable(record: dict[str, Any]) -> None:
         _encode(record)
     except ValueError as exc:
         raise SessionError(f"cannot journal a {record.get('record')} record: {exc}") from None
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a new file's name durable (best effort: not every filesystem allows it)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # -- reading ---------------------------------------------------------------------

@@ -61,7 +61,9 @@ def test_two_benches_at_once_share_the_store_and_the_second_is_warned(data_dir, 
     # Which sweep ran beside another is kept with the session, for whoever reads it later.
     second_session = next(read_journal(p).session for p in found if p.stem != marker[0]["session_id"])
     assert second_session.provenance["concurrent_sweeps"] == [marker[0]["session_id"]]
-    leftovers = [p.name for p in (data_dir / "sessions").rglob("*") if p.is_file() and p.suffix != ".jsonl"]
+    # Each session keeps its journal and, beside it, the worker's full log (<journal>.worker.log).
+    leftovers = [p.name for p in (data_dir / "sessions").rglob("*") if p.is_file()
+                 and p.suffix != ".jsonl" and not p.name.endswith(".jsonl.worker.log")]
     assert leftovers == []  # no temp file, no live marker left behind
     assert flashtui(["sessions"], data_dir).stdout.count("complete") == 2
 

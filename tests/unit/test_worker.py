@@ -10,6 +10,7 @@ import time
 import pytest
 
 from flashtui.client.worker_client import WorkerClient
+from flashtui.core import protocol as proto
 from flashtui.core.spec import CellKey, SweepSpec
 
 TINY = dict(device="cpu", seqs=(64, 128), dtypes=("fp32",), batch=1, heads=2, head_dim=32,
@@ -181,11 +182,11 @@ def test_a_fresh_workers_profiler_start_up_is_paid_before_its_first_cell_not_in_
     with WorkerClient(cell_timeout_s=120) as fresh:
         first = list(fresh.run_sweep(spec))
         second = list(fresh.run_sweep(spec))
-    texts = [(msg.type, msg.data.get("text", "")) for msg in first]
-    started = texts.index(("CellStarted", ""))
-    warm = [i for i, (kind, text) in enumerate(texts) if "torch.profiler" in text]
-    assert warm and all(i < started for i in warm), texts
-    assert any(kind == "Log" and "start-up took" in text for kind, text in texts[:started]), texts
-    assert not any("torch.profiler" in msg.data.get("text", "") for msg in second)
-    cell = Cell.from_dict(next(msg for msg in first if msg.type == "CellFinished")["cell"])
+    started = next(i for i, event in enumerate(first) if isinstance(event, proto.CellStarted))
+    before = first[:started]
+    assert any(isinstance(e, proto.Progress) and "torch.profiler" in e.text for e in before), first
+    assert any(isinstance(e, proto.Log) and "torch.profiler start-up took" in e.text for e in before), first
+    assert not any(isinstance(e, (proto.Progress, proto.Log)) and "torch.profiler" in e.text
+                   for e in first[started:] + second), (first, second)
+    cell = next(e for e in first if isinstance(e, proto.CellFinished)).to_cell()
     assert cell.status == "ok" and cell.kernels, cell.reason  # dispatch.observe still ran in the cell

@@ -25,7 +25,7 @@ for part in $parts; do case $part in
   fidelity) run fidelity python benchmarks/fidelity.py --shapes 4x1024,2x4096,1x16384 --dtype bf16 --out "$OUT/fidelity.md" ;;
   profile) run bench_profile python -m flashtui bench --batch 1 --heads 16 --seq 128,256,512 --dtype bf16 --head-dim 64 \
             --backends standard,sdpa-flash,sdpa-cudnn,fa4 --profile "$OUT/short_seq.speedscope.json" --out "$OUT/bench_profile.json" ;;
-  ready) run ready python -c "import json,time; from flashtui.client.worker_client import WorkerClient; t=time.monotonic(); c=WorkerClient(); r=c.start(); w=time.monotonic()-t; c.close(); print(json.dumps({'ready_wall_s': w, 'ready_s': r['ready_s'], 'breakdown_s': r['ready_breakdown_s']}, indent=1))" ;;
+  ready) run ready python -c "import json,time; from flashtui.client.worker_client import WorkerClient; t=time.monotonic(); c=WorkerClient(); r=c.start(); w=time.monotonic()-t; c.close(); print(json.dumps({'ready_wall_s': w, 'ready_s': r.ready_s, 'breakdown_s': r.ready_breakdown_s}, indent=1))" ;;
   walls) timed doctor_1 python -m flashtui doctor --json --quiet; timed doctor_2 python -m flashtui doctor --json --quiet
          timed bench_default_1 python -m flashtui bench --out "$OUT/bench_default_1.json"
          timed bench_default_2 python -m flashtui bench --out "$OUT/bench_default_2.json" ;;

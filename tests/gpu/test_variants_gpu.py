@@ -30,8 +30,8 @@ def client():
 
 def sweep(client, **fields) -> dict[str, Cell]:
     spec = SweepSpec(**{**BASE, **fields})
-    available = [n for n, i in client.ready["backends"].items() if i["available"]]
-    cells = [Cell.from_dict(m["cell"]) for m in client.run_sweep(spec, spec.cells(available))
+    available = client.ready.available(spec.device)
+    cells = [m.to_cell() for m in client.run_sweep(spec, spec.cells(available))
              if m.type == "CellFinished"]
     return {c.backend: c for c in cells}
 
@@ -136,8 +136,8 @@ def test_memory_theory_per_variant(client):
 def test_model_mode_runs_the_models_own_window(client):
     spec = SweepSpec(mode="prefill", model="tiny-mistral", device="cuda", seqs=(256,), dtypes=("bf16",),
                      batch=2, reps=5, warmup_ms=10.0, backends=("standard", "sdpa", "flex", "fa4"))
-    available = [n for n, i in client.ready["backends"].items() if i["available"]]
-    cells = [Cell.from_dict(m["cell"]) for m in client.run_sweep(spec, spec.cells(available))
+    available = client.ready.available(spec.device)
+    cells = [m.to_cell() for m in client.run_sweep(spec, spec.cells(available))
              if m.type == "CellFinished"]
     for cell in cells:
         assert cell.extra["variant"]["sliding_window"] == 32

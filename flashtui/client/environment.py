@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from flashtui import __version__
+from flashtui import __version__, paths
 
 # Distributions whose version decides what the probe finds: name shown -> dist names tried.
 PACKAGES: dict[str, tuple[str, ...]] = {
@@ -40,13 +40,8 @@ _PROBE_CODE = ("engine/capability.py", "engine/backends.py", "engine/kernel.py",
 
 
 def cache_root() -> Path:
-    """``$FLASHTUI_CACHE_DIR`` or the platform's per-user cache dir (safe to delete)."""
-    override = os.environ.get("FLASHTUI_CACHE_DIR")
-    if override:
-        return Path(override).expanduser()
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("flashtui", appauthor=False))
+    """The cache dir (paths.cache_dir: the override or the platform's; safe to delete)."""
+    return paths.cache_dir()
 
 
 def _dist_version(names: tuple[str, ...]) -> str | None:
@@ -141,8 +136,8 @@ def compile_cache_env(env: dict[str, str]) -> dict[str, str]:
 
     A variable the user set is kept; so is ``FLASH_ATTENTION_CUTE_DSL_CACHE_ENABLED=0``.
     """
-    root = (Path(env["FLASHTUI_CACHE_DIR"]).expanduser() if env.get("FLASHTUI_CACHE_DIR")
-            else cache_root()) / "compile"
+    override = env.get(paths.CACHE_DIR_ENV)
+    root = (Path(override).expanduser() if override else paths.cache_dir()) / "compile"
     added = {name: str(root / folder) for name, folder in COMPILE_CACHE_DIRS.items() if not env.get(name)}
     if FA4_CACHE_ENABLED not in env:
         added[FA4_CACHE_ENABLED] = "1"

@@ -46,7 +46,8 @@ def test_matrix_on_the_gpu(report):
     # fp32 through the forced flash kernel: PyTorch's own reason, not just the registry's
     fp32 = _cell(report, "sdpa-flash", "fp32", 128)
     assert fp32["status"] == "unsupported"
-    assert fp32["reason"].startswith("PyTorch refused sdpa-flash:") and "dtype" in fp32["reason"].lower()
+    # the refusal names the kernel and the dtype (engine.backends._sdpa_refusal's wording)
+    assert fp32["reason"].startswith("PyTorch's flash attention kernel refuses fp32"), fp32["reason"]
     assert _cell(report, "sdpa-cudnn", "fp32", 128)["status"] == "unsupported"
     for backend in ("fa2", "fa3", "fa4"):
         if not report["backends"][backend]["available"]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import threading
 import time
@@ -131,13 +132,36 @@ def _check_device(args: argparse.Namespace, prov: dict[str, Any]) -> None:
                         "use --device cpu")
 
 
-def _live(args: argparse.Namespace, text: str) -> None:
-    """A line of the answer as it fills in: stdout for text, stderr (unless --quiet) for --json."""
-    if args.json:
-        _note(args, text)
-    else:
-        sys.stdout.write(text + "\n")
-        sys.stdout.flush()
+class LiveBlock:
+    """The lines shown while the answer fills in (the preview, each matrix row, notes).
+
+    On a terminal they go to stdout and are erased (cursor up, clear to the end) just
+    before the full report is written, so the screen ends with one matrix, not two.
+    Elsewhere (a pipe, a file, ``--json``, TERM=dumb) they go to stderr unless --quiet,
+    and stdout carries the report alone.
+    """
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.quiet = bool(args.quiet)
+        self.on_terminal = (not args.json and sys.stdout.isatty()
+                            and os.environ.get("TERM", "") not in ("", "dumb"))
+        self.rows_written = 0
+
+    def line(self, text: str) -> None:
+        if self.on_terminal:
+            columns = max(1, shutil.get_terminal_size().columns)
+            self.rows_written += sum(max(1, -(-len(part) // columns)) for part in text.split("\n"))
+            sys.stdout.write(text + "\n")
+            sys.stdout.flush()
+        elif not self.quiet:
+            sys.stderr.write(text + "\n")
+            sys.stderr.flush()
+
+    def erase(self) -> None:
+        if self.on_terminal and self.rows_written:
+            sys.stdout.write(f"\x1b[{self.rows_written}F\x1b[J")
+            sys.stdout.flush()
+        self.rows_written = 0
 
 
 def _start_in_background(client: WorkerClient) -> tuple[threading.Thread, dict[str, Any]]:
@@ -187,16 +211,17 @@ def _run_probe(args: argparse.Namespace) -> int:
                                         _pyspy_state(), notes, cache))
 
     client = WorkerClient(env=env)
+    live = LiveBlock(args)
     try:
         starter, box = _start_in_background(client)
-        _live(args, render_preview(env_preview))
-        _note(args, "flashtui doctor: starting the worker (importing torch)...")
+        live.line(render_preview(env_preview))
+        live.line("flashtui doctor: starting the worker (importing torch)...")
         starter.join()
         if "error" in box:
             raise box["error"]
         ready = box["ready"]
         _check_device(args, ready.provenance)
-        _live(args, f"worker ready in {ready.ready_s:.1f} s; probing backends with "
+        live.line(f"worker ready in {ready.ready_s:.1f} s; probing backends with "
                     "tiny kernels (the slow ones last):")
         per_row = max(1, len(ready.backends or {}))
         rows: dict[str, list[dict[str, Any]]] = {}
@@ -210,10 +235,10 @@ def _run_probe(args: argparse.Namespace) -> int:
                 if len(row) == int(event.n_cells or 0) // per_row:
                     now = time.monotonic()
                     ran = any(c["status"] in ("ok", "failed") for c in row)
-                    _live(args, render_matrix_row(cell["backend"], row, now - last_row_s[0] if ran else None))
+                    live.line(render_matrix_row(cell["backend"], row, now - last_row_s[0] if ran else None))
                     last_row_s[0] = now
             elif isinstance(event, Progress) and "first use" in str(event.text):
-                _note(args, f"flashtui doctor: {event.text}...")
+                live.line(f"flashtui doctor: {event.text}...")
 
         reply = client.request(Probe(fastest=bool(args.fastest), full=bool(args.full)), ProbeFinished,
                                timeout_s=PROBE_TIMEOUT_S, on_event=on_event)
@@ -228,8 +253,7 @@ def _run_probe(args: argparse.Namespace) -> int:
         if error:
             cache["write_error"] = error
             _note(args, f"flashtui doctor: {error}")
-    if not args.json:
-        _live(args, "")
+    live.erase()
     return _emit(args, build_report(ready.fields(), result, env_preview["nvml"], _pyspy_state(), notes, cache))
 
 

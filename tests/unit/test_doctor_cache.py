@@ -117,24 +117,58 @@ def test_text_output_names_the_cache_and_fresh(runs):
 
 
 def test_live_output_shows_what_needs_no_torch_first_then_each_row(tmp_path):
+    # Piped: the live lines go to stderr as they happen, stdout carries the report alone.
     proc = subprocess.Popen([*DOCTOR, "--fresh", "--no-fastest"], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True, env=_env(tmp_path))
+                            stderr=subprocess.PIPE, text=True, env=_env(tmp_path))
     started = time.perf_counter()
     lines: list[tuple[float, str]] = []
-    assert proc.stdout is not None
-    for line in proc.stdout:
+    assert proc.stderr is not None and proc.stdout is not None
+    for line in proc.stderr:
         lines.append((time.perf_counter() - started, line.rstrip("\n")))
+    report = proc.stdout.read()
     assert proc.wait(timeout=300) == 0
     texts = [text for _, text in lines]
     assert texts[0].startswith("installed: torch ")
     assert any(t.startswith("GPU (NVML): ") for t in texts[:4])
     ready_at = next(i for i, t in enumerate(texts) if t.startswith("worker ready in "))
     rows = [i for i, t in enumerate(texts) if t.startswith("  standard ") or t.startswith("  sdpa-math ")]
-    report_at = texts.index("flashtui doctor")
-    assert 0 < ready_at < rows[0] < rows[-1] < report_at
+    assert 0 < ready_at < rows[0] < rows[-1]
     # The first line is on screen while the worker still imports torch, not after.
     assert lines[0][0] < lines[ready_at][0]
-    assert lines[rows[0]][0] < lines[report_at][0]
+    # stdout: the report once, none of the live lines.
+    assert report.startswith("flashtui doctor\n") and report.count("capability matrix") == 1
+    assert "worker ready in" not in report and "installed: torch" not in report
+
+
+def test_on_a_terminal_the_live_lines_are_erased_before_the_report(tmp_path):
+    import pty
+    import re
+
+    main, child = pty.openpty()
+    proc = subprocess.Popen([*DOCTOR, "--fresh", "--no-fastest"], stdout=child, stderr=child,
+                            stdin=subprocess.DEVNULL, env=_env(tmp_path, TERM="xterm", COLUMNS="200"))
+    os.close(child)
+    chunks = []
+    while True:
+        try:
+            data = os.read(main, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(main)
+    assert proc.wait(timeout=300) == 0
+    out = b"".join(chunks).decode(errors="replace").replace("\r\n", "\n")
+    live, sep, report = out.partition("\x1b[")
+    assert sep, "no erase sequence on a terminal"
+    erase = re.match(r"(\d+)F\x1b\[J", report)
+    assert erase, report[:40]
+    # Exactly the rows written live are erased (no line here wraps at 200 columns).
+    assert int(erase.group(1)) == live.count("\n")
+    assert "worker ready in" in live and "  standard " in live
+    shown = report[erase.end():]
+    assert shown.startswith("flashtui doctor\n") and shown.count("capability matrix") == 1
 
 
 # ------------------------------------------------------------------ the pure parts

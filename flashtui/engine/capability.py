@@ -49,7 +49,7 @@ from flashtui.engine.backends import REGISTRY, TORCH_DTYPES, Backend, DeviceInfo
 from flashtui.engine.kernel import forced_kernel_refusal, one_line
 from flashtui.engine.memory import is_oom, is_poisoned, release
 from flashtui.engine.parity import chunked_attention, real_rows
-from flashtui.engine.timing import time_calls
+from flashtui.engine.timing import judge, time_calls
 
 PROBE_DTYPES = ("fp32", "fp16", "bf16")
 PROBE_HEAD_DIMS = (64, 128, 256)
@@ -373,7 +373,8 @@ def probe_fastest(device: DeviceInfo, matrix: dict[str, Any],
             continue
         backend = REGISTRY[name]
         row: dict[str, Any] = {"backend": name, "status": "ok", "median_ms": None, "iqr_ms": None,
-                               "reps": None, "speedup_vs_standard": None, "seconds": None, "reason": None}
+                               "reps": None, "speedup_vs_standard": None, "seconds": None, "reason": None,
+                               "noisy": False, "noise_reason": None}
         if name not in ran:
             row["status"] = "skipped"
             row["reason"] = f"did not run {dtype} head_dim {dims['head_dim']} in the matrix"
@@ -391,7 +392,9 @@ def probe_fastest(device: DeviceInfo, matrix: dict[str, Any],
                 # A ranking probe: one round, loop time only (the sweep measures properly).
                 timing = time_calls(prepared.forward, device.kind, FASTEST_REPS, FASTEST_WARMUP_MS,
                                     device_time=False, remeasure=False)
-            row.update(median_ms=timing.median_ms, iqr_ms=timing.iqr_ms, reps=timing.reps)
+            noisy, noise_reason = judge(timing, device.kind, rounds=1)
+            row.update(median_ms=timing.median_ms, iqr_ms=timing.iqr_ms, reps=timing.reps,
+                       noisy=noisy, noise_reason=noise_reason)
         except Exception as exc:  # noqa: BLE001
             row["status"] = "oom" if is_oom(exc) else "failed"
             row["reason"] = one_line(exc)
@@ -404,9 +407,11 @@ def probe_fastest(device: DeviceInfo, matrix: dict[str, Any],
     for row in rows:
         if standard and row["median_ms"]:
             row["speedup_vs_standard"] = standard / row["median_ms"]
-    timed = [r for r in rows if r["median_ms"] is not None]
-    fastest = min(timed, key=lambda r: r["median_ms"])["backend"] if timed else None
-    return {"label": label, "shape": {**dims, "dtype": dtype, "causal": True, "pass": "forward"},
+    # Only a steady timing may be named fastest: a noisy one ranks the host, not the kernel.
+    steady = [r for r in rows if r["median_ms"] is not None and not r["noisy"]]
+    fastest = min(steady, key=lambda r: r["median_ms"])["backend"] if steady else None
+    noisy_rows = [r["backend"] for r in rows if r["noisy"]]
+    return {"noisy_backends": noisy_rows,"label": label, "shape": {**dims, "dtype": dtype, "causal": True, "pass": "forward"},
             "reps": FASTEST_REPS, "warmup_ms": FASTEST_WARMUP_MS, "rows": rows, "fastest": fastest}
 
 

@@ -236,11 +236,25 @@ def render_fastest(fastest: dict[str, Any] | None) -> str:
         return "fastest here: NA (not probed)"
     rows = []
     for row in fastest["rows"]:
+        if row["status"] != "ok":
+            status = f"{row['status']}: {row.get('reason')}"
+        elif row.get("noisy"):
+            status = f"noisy: {row.get('noise_reason')}"
+        else:
+            status = "ok"
         rows.append([row["backend"], fmt_ms(row.get("median_ms")), fmt_ms(row.get("iqr_ms")),
-                     fmt_ratio(row.get("speedup_vs_standard")),
-                     row["status"] if row["status"] == "ok" else f"{row['status']}: {row.get('reason')}"])
+                     fmt_ratio(row.get("speedup_vs_standard")), status])
     table = render_rows(["backend", "median", "IQR", "vs standard", "status"], rows, right={1, 2, 3})
-    verdict = f"fastest here: {fastest['fastest']}" if fastest.get("fastest") else "fastest here: NA (nothing ran)"
+    noisy = fastest.get("noisy_backends") or []
+    if fastest.get("fastest"):
+        verdict = f"fastest here: {fastest['fastest']}"
+        if noisy:
+            verdict += f" (of the steady timings; {', '.join(noisy)} too noisy to rank)"
+    elif noisy:
+        verdict = ("fastest here: NA (every timing was noisy: the host was busy or the kernels too short; "
+                   "flashtui bench re-measures)")
+    else:
+        verdict = "fastest here: NA (nothing ran)"
     return f"{verdict}\n({fastest['label']})\n{table}"
 
 

@@ -128,9 +128,31 @@ def test_fastest_is_a_labelled_short_probe_of_backends_that_ran(report, cpu_only
     assert fastest["shape"]["dtype"] == "fp32"
     timed = {r["backend"]: r for r in fastest["rows"] if r["median_ms"] is not None}
     assert set(timed) == set(CPU_BACKENDS)
-    assert fastest["fastest"] == min(timed, key=lambda b: timed[b]["median_ms"])
+    # The fastest is the quickest steady timing; a noisy row is never named (it has a reason).
+    steady = {b: r for b, r in timed.items() if not r["noisy"]}
+    assert fastest["fastest"] == (min(steady, key=lambda b: steady[b]["median_ms"]) if steady else None)
+    assert all(r["noise_reason"] for r in timed.values() if r["noisy"])
+    assert fastest["noisy_backends"] == [b for b, r in timed.items() if r["noisy"]]
     assert timed["standard"]["speedup_vs_standard"] == pytest.approx(1.0)
     assert all(r["reps"] >= 3 and r["median_ms"] > 0 for r in timed.values())
+
+
+def _fastest_row(backend, median_ms, noisy=False):
+    return {"backend": backend, "status": "ok", "median_ms": median_ms, "iqr_ms": median_ms / 20,
+            "reps": 10, "speedup_vs_standard": None, "seconds": 0.1, "reason": None, "noisy": noisy,
+            "noise_reason": "IQR 40% of median" if noisy else None}
+
+
+def test_the_fastest_verdict_never_names_a_noisy_timing():
+    from flashtui.reports.doctor import render_fastest
+
+    fastest = {"label": "short probe", "rows": [_fastest_row("standard", 2.0), _fastest_row("sdpa", 0.5, True)],
+               "fastest": "standard", "noisy_backends": ["sdpa"]}
+    text = render_fastest(fastest)
+    assert text.startswith("fastest here: standard (of the steady timings; sdpa too noisy to rank)")
+    assert "noisy: IQR 40% of median" in text
+    every_noisy = {**fastest, "rows": [_fastest_row("sdpa", 0.5, True)], "fastest": None}
+    assert render_fastest(every_noisy).startswith("fastest here: NA (every timing was noisy")
 
 
 def test_report_renders_from_the_json(report):

@@ -22,7 +22,7 @@ from flashtui.core.protocol import CellFinished, Event, SweepFinished, WorkerDie
 from flashtui.core.results import Cell
 from flashtui.core.session import Session
 from flashtui.core.spec import SweepSpec
-from flashtui.monitor.nvml import NvmlSampler, device_hint_from_provenance
+from flashtui.monitor.nvml import NvmlSampler, device_hint_from_provenance, telemetry_noise_reason
 from flashtui.store.journal import SessionJournal
 
 # Samples kept in the session (at 10 Hz: ~16 minutes); older ones are thinned, not lost silently.
@@ -186,6 +186,12 @@ class SweepRecorder:
         t0, t1 = cell.extra.get("t_start_wall_s"), cell.extra.get("t_end_wall_s")
         if t0 and t1:
             cell.telemetry = self.sampler.window(t0, t1, clock="wall")
+            # The engine judged the spread and the host; the GPU's own conditions are
+            # judged here, where the NVML readings are (a throttled cell is noisy too).
+            gpu_reason = telemetry_noise_reason(cell.telemetry)
+            if gpu_reason and cell.status == "ok":
+                cell.noisy = True
+                cell.noise_reason = "; ".join(r for r in (cell.noise_reason, gpu_reason) if r)
 
     def _journal_op(self, op: Callable[[], Any]) -> None:
         if self.on_storage_error is None:

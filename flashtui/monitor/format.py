@@ -44,6 +44,8 @@ def fmt_window(summary: dict[str, Any] | None) -> str:
         parts.append(f"{prefix}{whole(stats['min'])}-{whole(stats['max'])} {unit} "
                      f"(med {whole(stats['median'])})")
     parts.append(f"n={summary.get('count', 0)}" + (" nearest" if summary.get("nearest") else ""))
+    if summary.get("clock_event_reasons"):
+        parts.append("clocks: " + ", ".join(summary["clock_event_reasons"]))
     return ", ".join(parts)
 
 

@@ -46,8 +46,25 @@ INSTALL_HINT = "nvidia-ml-py not installed: pip install nvidia-ml-py"
 # Fields of a Sample that NVML may be unable to give (None = NA).
 SAMPLE_FIELDS = (
     "mem_used_bytes", "mem_total_bytes", "proc_mem_bytes", "util_gpu_pct",
-    "util_mem_pct", "sm_clock_mhz", "power_w", "temp_c",
+    "util_mem_pct", "sm_clock_mhz", "power_w", "temp_c", "clock_event_reasons",
 )
+
+# nvmlClocksEventReasons bits (formerly "throttle reasons") that mean the clocks were held
+# back while a cell ran, and how to say so. GPU idle (0x1), application clocks (0x2), sync
+# boost (0x10) and display clocks (0x100) are left out: they are settings, not slowdowns.
+CLOCK_EVENT_REASONS = {
+    0x4: "SW power cap",
+    0x8: "HW slowdown",
+    0x20: "SW thermal slowdown",
+    0x40: "HW thermal slowdown",
+    0x80: "HW power brake",
+}
+# Reasons that make a timing untrustworthy on their own. The power cap is the normal state
+# of a GPU at full load (large kernels run at TDP, reproducibly): it is recorded, and judged
+# only through the clock spread it causes.
+CLOCK_EVENT_NOISY = {"HW slowdown", "SW thermal slowdown", "HW thermal slowdown", "HW power brake"}
+# SM clock min/max below this ratio inside one timed region: the clock moved under the cell.
+CLOCK_SPREAD_NOISY = 0.90
 
 
 # ----------------------------------------------------------------------------- data
@@ -69,6 +86,8 @@ class Sample:
     sm_clock_mhz: float | None = None
     power_w: float | None = None
     temp_c: float | None = None
+    # nvmlDeviceGetCurrentClocksEventReasons' bitmask (see CLOCK_EVENT_REASONS).
+    clock_event_reasons: int | None = None
     # Host time this reading took (all NVML calls), so its cost is always visible.
     sample_cost_s: float | None = None
 
@@ -440,7 +459,36 @@ def summarize_window(samples: Iterable[Sample], t0_s: float, t1_s: float,
             {"min": min(values), "median": statistics.median(values), "max": max(values)}
             if values else None
         )
+    masks = [s.clock_event_reasons for s in inside if s.clock_event_reasons is not None]
+    union = 0
+    for mask in masks:
+        union |= int(mask)
+    # The reasons any reading inside the window gave (None: NVML could not say).
+    summary["clock_event_reasons"] = (
+        [name for bit, name in CLOCK_EVENT_REASONS.items() if union & bit] if masks else None
+    )
     return summary
+
+
+def telemetry_noise_reason(summary: dict[str, Any] | None) -> str | None:
+    """One sentence when the GPU's clocks were held back or moved while a cell was timed.
+
+    Thermal or hardware slowdown and the power brake are enough by themselves; otherwise
+    an SM clock that moved more than 10% inside the window (a power cap, a boost change).
+    None when the window looks steady or NVML gave nothing to judge by.
+    """
+    if not summary or not summary.get("count"):
+        return None
+    why = []
+    reasons = summary.get("clock_event_reasons") or []
+    slowdowns = [r for r in reasons if r in CLOCK_EVENT_NOISY]
+    if slowdowns:
+        why.append(f"GPU clocks held back by {', '.join(slowdowns)} during timing (NVML)")
+    clock = summary.get("sm_clock_mhz")
+    if clock and clock["max"] and clock["min"] / clock["max"] < CLOCK_SPREAD_NOISY:
+        cause = " (SW power cap)" if "SW power cap" in reasons else ""
+        why.append(f"SM clock moved {clock['min']:.0f}-{clock['max']:.0f} MHz during timing{cause}")
+    return "; ".join(why) or None
 
 
 # -------------------------------------------------------------------------- sampler
@@ -657,6 +705,13 @@ class NvmlSampler:
         temp = self._field(("temp_c",), self._temperature, nvml, handle)
         if temp is not None:
             values["temp_c"] = float(temp)
+        # The throttle-reasons call was renamed to clocks-event reasons (driver 535+).
+        reasons_fn = (getattr(nvml, "nvmlDeviceGetCurrentClocksEventReasons", None)
+                      or getattr(nvml, "nvmlDeviceGetCurrentClocksThrottleReasons", None))
+        if reasons_fn is not None:
+            reasons = self._field(("clock_event_reasons",), reasons_fn, handle)
+            if reasons is not None:
+                values["clock_event_reasons"] = int(reasons)
         values["proc_mem_bytes"] = self._proc_mem_bytes(nvml, handle)
 
         cost_s = time.perf_counter() - start

@@ -490,3 +490,82 @@ def test_sample_line_renders_none_as_na_and_a_real_zero_as_zero():
     full = Sample(t_s=0.0, wall_time=1e9, gpu_index=0, mem_used_bytes=1536, mem_total_bytes=80 << 30,
                   proc_mem_bytes=512, util_gpu_pct=0, sm_clock_mhz=1979.6, power_w=0.0, temp_c=65)
     assert mfmt.fmt_sample(full) == "mem 1.50 KiB / 80.0 GiB (proc 512 B) util 0.0% SM 1980 MHz 0 W 65 C"
+
+
+# ------------------------------------------------------------------ throttling judged
+def _reasons_sample(t_s: float, clock: float, reasons: int | None) -> Sample:
+    return Sample(t_s=t_s, wall_time=1e9 + t_s, gpu_index=0, sm_clock_mhz=clock, power_w=650.0,
+                  temp_c=60.0, clock_event_reasons=reasons)
+
+
+def test_window_names_the_clock_event_reasons_any_reading_gave():
+    samples = [_reasons_sample(1.0, 1980, 0x1), _reasons_sample(1.1, 1980, 0x4),
+               _reasons_sample(1.2, 1980, 0x40 | 0x4), _reasons_sample(9.0, 1980, 0x8)]
+    summary = summarize_window(samples, 1.0, 1.2)
+    assert summary["clock_event_reasons"] == ["SW power cap", "HW thermal slowdown"]  # idle (0x1) is no slowdown
+    assert mnvml.telemetry_noise_reason(summary) == (
+        "GPU clocks held back by HW thermal slowdown during timing (NVML)")
+    unknown = summarize_window([_reasons_sample(1.0, 1980, None)], 0.9, 1.1)
+    assert unknown["clock_event_reasons"] is None and mnvml.telemetry_noise_reason(unknown) is None
+
+
+def test_a_power_cap_alone_is_recorded_but_only_a_moving_clock_makes_a_cell_noisy():
+    steady = summarize_window([_reasons_sample(1.0, 1980, 0x4), _reasons_sample(1.1, 1965, 0x4)], 0.9, 1.2)
+    assert steady["clock_event_reasons"] == ["SW power cap"]
+    assert mnvml.telemetry_noise_reason(steady) is None
+    moving = summarize_window([_reasons_sample(1.0, 1980, 0x4), _reasons_sample(1.1, 1410, 0x4)], 0.9, 1.2)
+    assert mnvml.telemetry_noise_reason(moving) == "SM clock moved 1410-1980 MHz during timing (SW power cap)"
+    assert mnvml.telemetry_noise_reason({"count": 0}) is None
+
+
+def test_the_sampler_reads_clock_event_reasons_and_falls_back_to_the_old_name():
+    class ReasonsNvml(FakeNvml):
+        def nvmlDeviceGetCurrentClocksEventReasons(self, handle):
+            return 0x20
+
+    class OldNameNvml(FakeNvml):
+        def nvmlDeviceGetCurrentClocksThrottleReasons(self, handle):
+            return 0x8
+
+    for fake, expected in ((ReasonsNvml(), 0x20), (OldNameNvml(), 0x8), (FakeNvml(), None)):
+        with NvmlSampler(nvml=fake, rate_hz=50) as sampler:
+            sample = sampler.sample_once()
+        assert sample.clock_event_reasons == expected
+
+
+def test_the_recorder_marks_a_throttled_cell_noisy_and_findings_leave_it_out():
+    from flashtui.client.recorder import SweepRecorder
+    from flashtui.core.protocol import CellFinished
+    from flashtui.core.results import Cell
+    from flashtui.core.session import Session
+    from flashtui.reports.findings import findings
+
+    class Throttled:
+        """A sampler whose readings show thermal slowdown while sdpa-flash was timed."""
+
+        def window(self, t0, t1, clock="monotonic"):
+            hot = t0 >= 100.0
+            samples = [_reasons_sample(t0 - 1e9, 1500 if hot else 1980, 0x20 if hot else 0x0)]
+            return summarize_window(samples, t0, t1, clock="wall")
+
+    session = Session(spec={"device": "cuda", "seqs": [1024], "dtypes": ["bf16"]})
+    recorder = SweepRecorder(session, sampler=Throttled(), owns_sampler=False)
+
+    def finished(backend, median_ms, t0):
+        cell = Cell(backend, 1024, "bf16", status="ok", median_ms=median_ms, iqr_ms=median_ms * 0.01)
+        cell.extra.update(t_start_wall_s=t0, t_end_wall_s=t0 + 0.5)
+        return CellFinished(index=0, cell=cell.to_dict())
+
+    standard = recorder.handle(finished("standard", 2.0, 10.0))
+    hot = recorder.handle(finished("sdpa-flash", 0.2, 200.0))
+    assert not standard.noisy and standard.telemetry["clock_event_reasons"] == []
+    assert hot.noisy and hot.noise_reason == "GPU clocks held back by SW thermal slowdown during timing (NVML)"
+    lines = findings(session)
+    assert lines[0].startswith("use standard at seq 1024")  # the hot cell's 10x is not cited
+    left_out = [line for line in lines if "sdpa-flash" in line]
+    assert len(left_out) == 1 and "noisy, left out of these findings" in left_out[0]
+
+
+def test_the_window_text_names_the_reasons():
+    summary = summarize_window([_reasons_sample(1.0, 1500, 0x40)], 0.9, 1.1)
+    assert mfmt.fmt_window(summary).endswith("n=1, clocks: HW thermal slowdown")

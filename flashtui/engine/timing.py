@@ -50,8 +50,13 @@ REMEASURE_ROUNDS = 2
 REMEASURE_BUDGET_S = 8.0
 # Bytes written to flush L2 before each call with cold_l2 (do_bench uses 256 MB; H100/H200 L2 is 50 MB).
 L2_FLUSH_BYTES = 256 << 20
-# Graph replays timed for device_ms.
+# Graph replays timed for device_ms, and the device time one replay should last: a replay
+# has a fixed cost (graph launch, two events: ~10-20 us on an H100/H200), which 5 ms makes
+# negligible (<0.5%); sized from the loop time, a launch-bound call got too few calls per
+# graph and read ~6% high against do_bench_cudagraph (fa4, B=4 S=1024, H200).
 GRAPH_REPLAYS = 10
+GRAPH_BLOCK_TARGET_MS = 5.0
+MAX_CALLS_PER_GRAPH = 2000
 
 
 @dataclass(frozen=True)
@@ -292,7 +297,7 @@ def kernel_time_ms(fn: Callable[[], object], loop_ms: float,
     """The kernels' own time per call: (ms, method, note when a method failed).
 
     CUDA-graph replay first: the call is captured once (``calls`` back to back, enough
-    for ~1 ms) and replayed between events, so no Python and no launch cost is inside.
+    for ~GRAPH_BLOCK_TARGET_MS) and replayed between events, so no Python and no launch cost is inside.
     A call that cannot be captured (host syncs, CPU-side work) falls back to the sum of
     its kernels' durations under torch.profiler.
     """
@@ -311,17 +316,37 @@ def kernel_time_ms(fn: Callable[[], object], loop_ms: float,
     return (ms, "profiler", note) if ms else (None, None, f"{note}; the profiler saw no kernels")
 
 
+def graph_calls(per_call_ms: float, target_ms: float = GRAPH_BLOCK_TARGET_MS) -> int:
+    """How many calls one captured graph holds so that a replay lasts ~``target_ms``."""
+    return int(min(MAX_CALLS_PER_GRAPH, max(1, -(-target_ms // max(per_call_ms, 1e-6)))))
+
+
 def graph_replay_ms(fn: Callable[[], object], loop_ms: float, flush: torch.Tensor | None = None,
                     replays: int = GRAPH_REPLAYS) -> float:
-    """Median per-call time of CUDA-graph replays of ``fn`` (raises when capture fails)."""
-    calls = 1 if flush is not None else \
-        int(min(MAX_CALLS_PER_BLOCK, max(1, -(-BLOCK_TARGET_MS // max(loop_ms, 1e-6)))))
+    """Median per-call time of CUDA-graph replays of ``fn`` (raises when capture fails).
+
+    The loop time over-estimates a launch-bound call's kernel time, so a graph sized from
+    it is re-captured once, sized from the first replay's own per-call time, when it fell
+    short of half the target. With ``flush`` (cold L2) each replay holds one call.
+    """
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(side):
         fn()  # warm on the capture stream: lazy allocations and caches happen outside the graph
     torch.cuda.current_stream().wait_stream(side)
     torch.cuda.synchronize()
+    if flush is not None:
+        return _replay_median_ms(fn, 1, replays, flush)
+    calls = graph_calls(loop_ms)
+    first_ms = _replay_median_ms(fn, calls, 3, None)
+    if calls < MAX_CALLS_PER_GRAPH and first_ms * calls < GRAPH_BLOCK_TARGET_MS / 2:
+        calls = graph_calls(first_ms)
+    return _replay_median_ms(fn, calls, replays, None)
+
+
+def _replay_median_ms(fn: Callable[[], object], calls: int, replays: int,
+                      flush: torch.Tensor | None) -> float:
+    """Capture ``calls`` back-to-back calls in one graph; median per-call ms over replays."""
     graph = torch.cuda.CUDAGraph()
     try:
         with torch.cuda.graph(graph):

@@ -140,3 +140,12 @@ def test_cold_l2_flag_reaches_the_spec_and_the_table_says_so():
     assert spec.cold_l2 is True
     assert spec_from_args(build_parser().parse_args(["bench", "--device", "cpu"]), False).cold_l2 is False
     assert "L2 flushed per call" in table.spec_line(spec.to_dict())
+
+
+def test_a_graph_holds_enough_calls_that_its_fixed_cost_is_negligible():
+    from flashtui.engine.timing import GRAPH_BLOCK_TARGET_MS, MAX_CALLS_PER_GRAPH, graph_calls
+
+    # fa4 at B=4 S=1024 on the H200: 0.043 ms a call -> ~117 calls, ~5 ms a replay.
+    assert graph_calls(0.043) * 0.043 >= GRAPH_BLOCK_TARGET_MS
+    assert graph_calls(36.0) == 1  # standard at 16k: one call already lasts longer
+    assert graph_calls(0.0) == MAX_CALLS_PER_GRAPH  # a zero estimate never divides by zero

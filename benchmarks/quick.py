@@ -66,6 +66,12 @@ def session_phases(path: Path) -> dict:
             "n_cells": len(cells), "statuses": sorted({c["status"] for c in cells})}
 
 
+def keep(out: Path, results: dict) -> None:
+    """Write what is measured so far (a device call cut short keeps its finished parts)."""
+    kept = {name: {k: v for k, v in value.items() if k != "stdout"} for name, value in results.items()}
+    (out / "quick.partial.json").write_text(json.dumps(kept, indent=1) + "\n")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("gpu-out"))
@@ -76,13 +82,18 @@ def main() -> int:
     results: dict = {}
 
     doctor_dir = scratch / "doctor-cache"
-    results["doctor_cold"] = timed([*FLASHTUI, "doctor", "--quiet"], doctor_dir, out / "quick_doctor_cold.log")
+    # The live lines (preview, then each matrix row) go to stderr off a terminal; stdout
+    # carries the report at the end. Time to first line = the first live line.
+    results["doctor_cold"] = timed([*FLASHTUI, "doctor"], doctor_dir, out / "quick_doctor_cold.log",
+                                   first_line_of="stderr")
+    keep(out, results)
     repeat = timed([*FLASHTUI, "doctor", "--json", "--quiet"], doctor_dir, out / "quick_doctor_repeat.log")
     try:
         repeat["cached"] = json.loads(repeat["stdout"]).get("cached")
     except ValueError:
         repeat["cached"] = None
     results["doctor_repeat"] = repeat
+    keep(out, results)
 
     first = scratch / "first-cell-cache"
     results["first_cell"] = timed([*FLASHTUI, "bench", "--seq", "1024,4096", "--dtype", "bf16", "--no-journal",
@@ -90,6 +101,7 @@ def main() -> int:
                                   first, out / "quick_first_cell.log", first_line_of="stderr",
                                   first_match=r"\] [1-9]\d*/\d+ ")  # the progress line of a finished cell
     results["first_cell"].update(session_phases(out / "quick_first_cell.json"))
+    keep(out, results)
 
     bench_dir = scratch / "bench-cache"
     for run in ("cold", "warm"):
@@ -97,6 +109,7 @@ def main() -> int:
         results[f"bench_default_{run}"] = timed([*FLASHTUI, "bench", "--no-journal", "--out", str(session)],
                                                 bench_dir, out / f"quick_bench_default_{run}.log")
         results[f"bench_default_{run}"].update(session_phases(session))
+        keep(out, results)
     for value in results.values():
         value.pop("stdout", None)
     (out / "quick.json").write_text(json.dumps(results, indent=1) + "\n")

@@ -106,6 +106,12 @@ class _Reader:
 _READER = _Reader()
 
 
+def start_reader() -> None:
+    """Start the background readings now (the worker does at start-up), so that even the
+    first cell's short timed region has half a second of history to be judged by."""
+    _READER.ensure_started()
+
+
 @dataclass
 class HostLoad:
     """A window over which to measure other processes' CPU use (``start`` ... ``stop``)."""

@@ -110,6 +110,9 @@ class Worker:
             steps[name] = now - mark
             mark = now
 
+        from flashtui.engine import hostload
+
+        hostload.start_reader()  # the first cell's host-load verdict needs earlier readings
         import torch  # noqa: F401
 
         step("import_torch")

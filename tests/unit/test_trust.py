@@ -59,6 +59,24 @@ def test_host_load_sees_a_busy_process_and_not_our_own_work():
     assert cores >= 1 and busy >= 0.5
 
 
+def test_a_short_first_window_is_judged_from_the_readings_since_the_worker_started():
+    # The worker starts the reader at start-up; a 20 ms timed region then still looks back
+    # half a second, instead of judging two jiffies (the first cell of a sweep was never noisy).
+    loop = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        hostload.start_reader()
+        time.sleep(0.8)
+        window = hostload.HostLoad.start()
+        time.sleep(0.02)
+        busy, cores = window.stop()
+    finally:
+        loop.kill()
+        loop.wait()
+    if busy is None:
+        pytest.skip("no /proc/stat here")
+    assert busy >= 0.5, busy
+
+
 def test_time_calls_remeasures_a_wide_cell_and_marks_it_noisy():
     durations = iter([0.001, 0.008] * 10_000)
 

@@ -1,0 +1,200 @@
+"""`--host`: the worker over a real ssh to a throw-away sshd on 127.0.0.1.
+
+The "remote" host is this machine: its python with PYTHONPATH at this checkout, passed on
+the ssh command line (FLASHTUI_REMOTE_ENV), since ssh does not forward the environment.
+The sshd is real (/usr/sbin/sshd, own host key, own user key, own config on a free port);
+without the binary (or, as non-root, without its privilege-separation dir) the tests skip
+and say why. `.ci/run` installs openssh-server when it is missing and CI runs as root.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.faults.conftest import REPO, TINY, assert_one_line_error, flashtui, only_journal
+
+SSHD = "/usr/sbin/sshd"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_listening(port: int, proc: subprocess.Popen, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"sshd exited {proc.returncode}: {proc.stderr.read()[-1000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"sshd did not listen on {port} within {timeout_s} s")
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory):
+    """A real sshd on 127.0.0.1 for this user; yields (port, FLASHTUI_SSH value, known_hosts)."""
+    if not os.path.exists(SSHD) or shutil.which("ssh") is None or shutil.which("ssh-keygen") is None:
+        pytest.skip(f"no sshd here ({SSHD} or ssh/ssh-keygen missing): apt-get install openssh-server")
+    if not os.path.isdir("/run/sshd"):
+        if os.geteuid() != 0:
+            pytest.skip("sshd needs its privilege-separation dir /run/sshd (create it as root)")
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+    tmp = tmp_path_factory.mktemp("sshd")
+    host_key, user_key = tmp / "host_ed25519", tmp / "user_ed25519"
+    for key in (host_key, user_key):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    authorized = tmp / "authorized_keys"
+    authorized.write_text(Path(f"{user_key}.pub").read_text())
+    port = _free_port()
+    cfg = tmp / "sshd_config"
+    cfg.write_text("\n".join([
+        f"Port {port}", "ListenAddress 127.0.0.1", f"HostKey {host_key}",
+        f"AuthorizedKeysFile {authorized}", "StrictModes no", "UsePAM no",
+        "PasswordAuthentication no", "KbdInteractiveAuthentication no", "PermitRootLogin yes",
+        f"PidFile {tmp / 'sshd.pid'}", "LogLevel ERROR", "",
+    ]))
+    proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(cfg)], stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_listening(port, proc)
+    except RuntimeError as exc:
+        proc.kill()
+        pytest.skip(f"could not start a test sshd: {exc}")
+    known = tmp / "known_hosts"
+    ssh_cmd = (f"ssh -p {port} -i {user_key} -o UserKnownHostsFile={known} "
+               "-o StrictHostKeyChecking=accept-new -o BatchMode=yes -o LogLevel=ERROR")
+    yield port, ssh_cmd, known, user_key
+    proc.terminate()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def _remote_env(ssh_cmd: str, pythonpath: Path = REPO) -> dict[str, str]:
+    return {"FLASHTUI_SSH": ssh_cmd, "FLASHTUI_REMOTE_ENV": f"PYTHONPATH={pythonpath}"}
+
+
+def _bench(args, data_dir, env, timeout=150):
+    return flashtui(["bench", *TINY, "--seq", "64", "--dtype", "fp32", "--backends", "standard,sdpa-math",
+                     *args], data_dir, timeout=timeout, **env)
+
+
+def test_bench_over_ssh_produces_cells_and_names_the_host(sshd, tmp_path):
+    _, ssh_cmd, _, _ = sshd
+    out = tmp_path / "session.json"
+    run = _bench(["--host", "127.0.0.1", "--remote-python", sys.executable, "--json", "--out", str(out)],
+                 tmp_path / "data", _remote_env(ssh_cmd))
+    assert run.returncode == 0, run.stderr[-3000:]
+    session = json.loads(run.stdout)
+    assert [(c["backend"], c["status"]) for c in session["cells"]] == [("standard", "ok"), ("sdpa-math", "ok")]
+    assert all(c["median_ms"] > 0 for c in session["cells"])
+    prov = session["provenance"]
+    assert prov["remote_host"] == "127.0.0.1"
+    assert prov["hostname"] == socket.gethostname()  # the worker's own word (same box here)
+    assert prov["flashtui"]
+    # Stored locally: the journal in this data dir, the --out file here.
+    journal = only_journal(tmp_path / "data")
+    assert session["id"] in journal.name
+    assert json.loads(out.read_text())["provenance"]["remote_host"] == "127.0.0.1"
+
+
+def test_nothing_listening_is_one_line(sshd, tmp_path):
+    port = _free_port()  # bound, closed: nothing listens there
+    _, ssh_cmd, _, key = sshd
+    cmd = ssh_cmd.replace(f"-p {sshd[0]} ", f"-p {port} ")
+    run = _bench(["--host", "127.0.0.1"], tmp_path / "data", _remote_env(cmd), timeout=60)
+    line = assert_one_line_error(run, "cannot connect to 127.0.0.1", code=3)
+    assert "connection refused" in line
+
+
+def test_unknown_host_is_one_line(sshd, tmp_path):
+    _, ssh_cmd, _, _ = sshd
+    run = _bench(["--host", "no-such-host.invalid"], tmp_path / "data", _remote_env(ssh_cmd), timeout=60)
+    assert_one_line_error(run, "ssh: could not resolve host no-such-host.invalid", code=3)
+
+
+def test_wrong_host_key_is_one_line(sshd, tmp_path):
+    _, ssh_cmd, _, _ = sshd
+    known = tmp_path / "known_hosts"
+    # Another key pinned for this host: ssh must refuse (strict checking).
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "other")], check=True)
+    known.write_text(f"[127.0.0.1]:{sshd[0]} " + (tmp_path / "other.pub").read_text())
+    cmd = ssh_cmd.replace(f"UserKnownHostsFile={sshd[2]}", f"UserKnownHostsFile={known}").replace(
+        "StrictHostKeyChecking=accept-new", "StrictHostKeyChecking=yes")
+    run = _bench(["--host", "127.0.0.1"], tmp_path / "data", _remote_env(cmd), timeout=60)
+    assert_one_line_error(run, "host key verification failed for 127.0.0.1", code=3)
+
+
+def test_wrong_user_key_is_one_line(sshd, tmp_path):
+    _, ssh_cmd, _, user_key = sshd
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "stranger")], check=True)
+    cmd = ssh_cmd.replace(f"-i {user_key}", f"-i {tmp_path / 'stranger'} -o IdentitiesOnly=yes")
+    run = _bench(["--host", "127.0.0.1"], tmp_path / "data", _remote_env(cmd), timeout=60)
+    assert_one_line_error(run, "permission denied (publickey) for 127.0.0.1", code=3)
+
+
+def test_flashtui_missing_on_host_is_one_line(sshd, tmp_path):
+    _, ssh_cmd, _, _ = sshd
+    # -S: no site-packages (where an editable install lives), and no PYTHONPATH given.
+    env = {"FLASHTUI_SSH": ssh_cmd, "FLASHTUI_REMOTE_ENV": f"PYTHONPATH={tmp_path}"}
+    run = _bench(["--host", "127.0.0.1", "--remote-python", f"{sys.executable} -S"], tmp_path / "data",
+                 env, timeout=60)
+    assert_one_line_error(run, f"flashtui is not installed for {sys.executable} -S on 127.0.0.1", code=3)
+
+
+def test_other_flashtui_version_on_host_is_one_line(sshd, tmp_path):
+    _, ssh_cmd, _, _ = sshd
+    from flashtui import __version__
+
+    other = tmp_path / "other" / "flashtui"
+    other.mkdir(parents=True)
+    (other / "__init__.py").write_text('__version__ = "0.0.1"\n')
+    run = _bench(["--host", "127.0.0.1", "--remote-python", f"{sys.executable} -S"], tmp_path / "data",
+                 _remote_env(ssh_cmd, other.parent), timeout=60)
+    assert_one_line_error(run, f"127.0.0.1 runs flashtui 0.0.1, this is {__version__}", code=3)
+
+
+def test_dropped_connection_fails_the_cell_and_the_sweep_finishes(sshd, monkeypatch):
+    """Kill the ssh link mid-cell: that cell fails, a fresh worker (over ssh) runs the rest."""
+    from flashtui.client.remote import RemoteWorkerClient, SshTarget
+    from flashtui.core import protocol as proto
+    from flashtui.core.spec import SweepSpec, cpu_defaults
+
+    _, ssh_cmd, _, _ = sshd
+    target = SshTarget.from_options("127.0.0.1", sys.executable, environ=_remote_env(ssh_cmd))
+    base = cpu_defaults()
+    # The first cell is slow (seconds of warm-up) so the link drops while it runs.
+    base.update(seqs=(64,), dtypes=("fp32",), heads=2, head_dim=32, reps=3, warmup_ms=4000.0,
+                backends=("standard", "sdpa-math"), device="cpu")
+    spec = SweepSpec(**base)
+    client = RemoteWorkerClient(target)
+    events = []
+    try:
+        for event in client.run_sweep(spec):
+            events.append(event)
+            if isinstance(event, proto.CellStarted) and client.restarts == 0:
+                time.sleep(0.5)
+                os.kill(client.local_pid, signal.SIGKILL)  # the ssh process here: the link is gone
+    finally:
+        client.close()
+    finished = [e.to_cell() for e in events if isinstance(e, proto.CellFinished)]
+    assert [(c.backend, c.status) for c in finished] == [("standard", "failed"), ("sdpa-math", "ok")]
+    assert "SIGKILL" in finished[0].reason
+    assert any(isinstance(e, proto.WorkerDied) for e in events)
+    assert [e.restarts for e in events if isinstance(e, proto.WorkerRestarted)] == [1]
+    assert isinstance(events[-1], proto.SweepFinished) and not events[-1].cancelled

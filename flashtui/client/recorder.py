@@ -154,6 +154,8 @@ class SweepRecorder:
         attachment: dict[str, Any] = {"path": str(path)}
         if summary is not None:
             attachment.update({"format": "speedscope", **summary, **details})
+            # The summary names the file it read (bench: py-spy's temp file, moved since).
+            attachment["path"] = str(path)
         if error is not None:
             attachment["error"] = error
         self.session.attachments["profile"] = attachment

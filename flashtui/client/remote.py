@@ -52,11 +52,14 @@ DEFAULT_REMOTE_PYTHON = "python3"
 PREFLIGHT_TIMEOUT_S = 60.0
 _HELLO_MARK = "FLASHTUI-HELLO "
 # Runs on the remote host with its python: stdlib + flashtui's __init__ only (any version).
+# py-spy as monitor.pyspy.find_pyspy looks for it: beside the interpreter, then on PATH.
 HELLO = (
-    "import json, shutil, socket, sys, flashtui; "
+    "import json, os, shutil, socket, sys, flashtui; "
+    "b = os.path.join(os.path.dirname(sys.executable), 'py-spy'); "
     f"print({_HELLO_MARK!r} + json.dumps({{'flashtui': getattr(flashtui, '__version__', None), "
     "'hostname': socket.gethostname(), 'python': sys.version.split()[0], "
-    "'executable': sys.executable, 'py_spy': shutil.which('py-spy')}), flush=True)"
+    "'executable': sys.executable, "
+    "'py_spy': b if os.access(b, os.X_OK) else shutil.which('py-spy')}), flush=True)"
 )
 
 

@@ -198,3 +198,118 @@ def test_dropped_connection_fails_the_cell_and_the_sweep_finishes(sshd, monkeypa
     assert any(isinstance(e, proto.WorkerDied) for e in events)
     assert [e.restarts for e in events if isinstance(e, proto.WorkerRestarted)] == [1]
     assert isinstance(events[-1], proto.SweepFinished) and not events[-1].cancelled
+
+
+# A stand-in pynvml module for the "remote" host (put first on its PYTHONPATH): one GPU,
+# fixed readings, and the watched pid listed with 5 GiB. The sampler process, ssh and the
+# client-side reader are all real; only the driver is not (this machine has no GPU).
+FAKE_PYNVML = '''
+import types
+class NVMLError(Exception):
+    def __init__(self, value):
+        super().__init__(f"fake NVML error {value}")
+        self.value = value
+NVML_ERROR_NOT_FOUND = 6
+NVML_CLOCK_SM = 1
+NVML_TEMPERATURE_GPU = 0
+_DEV = {"name": "Fake H200", "pci": "00000000:17:00.0"}
+def nvmlInit(): pass
+def nvmlShutdown(): pass
+def nvmlDeviceGetCount(): return 1
+def nvmlSystemGetDriverVersion(): return "999.1"
+def nvmlDeviceGetHandleByIndex(i):
+    if i != 0: raise NVMLError(6)
+    return _DEV
+def nvmlDeviceGetHandleByPciBusId(bus_id):
+    if bus_id != _DEV["pci"]: raise NVMLError(6)
+    return _DEV
+def nvmlDeviceGetHandleByUUID(uuid): raise NVMLError(6)
+def nvmlDeviceGetIndex(h): return 0
+def nvmlDeviceGetName(h): return h["name"]
+def nvmlDeviceGetMemoryInfo(h): return types.SimpleNamespace(used=3 << 30, total=141 << 30, free=0)
+def nvmlDeviceGetUtilizationRates(h): return types.SimpleNamespace(gpu=97, memory=41)
+def nvmlDeviceGetClockInfo(h, kind): return 1980
+def nvmlDeviceGetPowerUsage(h): return 650000
+def nvmlDeviceGetTemperature(h, sensor): return 61
+def nvmlDeviceGetComputeRunningProcesses(h):
+    return [types.SimpleNamespace(pid=4242, usedGpuMemory=5 << 30)]
+'''
+
+
+def test_remote_nvml_sampler_streams_the_hosts_gpu(sshd, tmp_path):
+    from flashtui.client.remote import RemoteNvmlSampler, SshTarget
+
+    fake = tmp_path / "fake_nvml"
+    fake.mkdir()
+    (fake / "pynvml.py").write_text(FAKE_PYNVML)
+    _, ssh_cmd, _, _ = sshd
+    env = {"FLASHTUI_SSH": ssh_cmd, "FLASHTUI_REMOTE_ENV": f"PYTHONPATH={fake}:{REPO}"}
+    target = SshTarget.from_options("127.0.0.1", sys.executable, environ=env)
+    sampler = RemoteNvmlSampler(target, rate_hz=20, pid=4242, pci_bus_id="00000000:17:00.0")
+    seen = []
+    sampler.on_sample(seen.append)
+    t0_wall = time.time()
+    status = sampler.start()
+    try:
+        assert status.available, status
+        assert status.device_names == ("Fake H200",) and status.driver_version == "999.1"
+        deadline = time.monotonic() + 20
+        while len(seen) < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(seen) >= 5
+        sample = sampler.latest()
+        assert sample.mem_used_bytes == 3 << 30 and sample.proc_mem_bytes == 5 << 30
+        assert sample.sm_clock_mhz == 1980 and sample.power_w == 650.0
+        sampler.watch_pid(1)  # a pid the fake does not list: per-process memory is NA
+        deadline = time.monotonic() + 10
+        while sampler.latest().proc_mem_bytes is not None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sampler.latest().proc_mem_bytes is None
+        window = sampler.window(t0_wall, time.time(), clock="wall")  # host clock == cell clock
+        assert window["count"] >= 5 and window["sm_clock_mhz"]["median"] == 1980, window
+    finally:
+        sampler.stop()
+    assert not sampler.running
+    stats = sampler.stats()
+    assert stats["host"] == "127.0.0.1" and stats["device_how"] == "pci_bus_id"
+    assert stats["n_samples"] == len(sampler.samples())
+
+
+def test_remote_nvml_sampler_without_a_driver_says_why(sshd):
+    """The real pynvml on a host with no NVIDIA driver: a reason, not an exception."""
+    from flashtui.client.remote import RemoteNvmlSampler, SshTarget
+    from flashtui.monitor.nvml import probe_nvml
+
+    if probe_nvml().available:
+        pytest.skip("an NVIDIA driver is present; the no-driver state cannot be observed")
+    _, ssh_cmd, _, _ = sshd
+    target = SshTarget.from_options("127.0.0.1", sys.executable, environ=_remote_env(ssh_cmd))
+    sampler = RemoteNvmlSampler(target, rate_hz=10)
+    status = sampler.start()
+    sampler.stop()
+    assert status.available is False
+    assert status.reason == probe_nvml().reason
+
+
+def test_profile_records_on_the_host_and_comes_back(sshd, tmp_path):
+    """--profile --host: py-spy record runs on the host around the worker; the file is copied here."""
+    from flashtui.monitor.pyspy import find_pyspy
+
+    if find_pyspy() is None:
+        pytest.skip("py-spy is not installed (pip install py-spy)")
+    _, ssh_cmd, _, _ = sshd
+    profile = tmp_path / "prof.json"
+    before = set(Path("/tmp").glob("flashtui-profile-*.json"))
+    run = _bench(["--host", "127.0.0.1", "--remote-python", sys.executable, "--profile", str(profile),
+                  "--json"], tmp_path / "data", _remote_env(ssh_cmd), timeout=200)
+    if "ptrace" in run.stderr.lower() or "permission" in run.stderr.lower():
+        pytest.skip(f"py-spy cannot trace here: {run.stderr[-300:]}")
+    assert run.returncode == 0, run.stderr[-3000:]
+    attachment = json.loads(run.stdout)["attachments"]["profile"]
+    assert attachment.get("error") is None, (attachment, run.stderr[-2000:])
+    assert attachment["path"] == str(profile) and attachment["n_samples"] > 0
+    data = json.loads(profile.read_text())
+    assert data["$schema"].startswith("https://www.speedscope.app")
+    assert "flashtui/engine" in json.dumps(data["shared"]["frames"])  # the host's worker was recorded
+    # The host's temp copy is gone (the remote /tmp is this /tmp here).
+    assert set(Path("/tmp").glob("flashtui-profile-*.json")) <= before

@@ -178,12 +178,22 @@ def preflight(target: SshTarget, timeout_s: float = PREFLIGHT_TIMEOUT_S) -> dict
     return hello
 
 
-def add_host_arguments(parser: Any) -> None:
-    """``--host`` and ``--remote-python``, shared by the TUI and ``flashtui bench``."""
-    parser.add_argument("--host", metavar="HOST",
+# The commands that can use a remote worker (cli refuses --host before any other).
+HOST_COMMANDS = (None, "tui", "bench")
+
+
+def add_host_arguments(parser: Any, *, sub: bool = False) -> None:
+    """``--host`` and ``--remote-python``, shared by the TUI and ``flashtui bench``.
+
+    ``sub``: on a subcommand, an absent flag leaves the top-level value alone
+    (``flashtui --host box bench`` runs on box; argparse would otherwise reset it to None)."""
+    import argparse
+
+    default = {"default": argparse.SUPPRESS} if sub else {}
+    parser.add_argument("--host", metavar="HOST", **default,
                         help=f"run the worker on HOST over ssh -T ({SSH_ENV} replaces the ssh command; "
                              f"{REMOTE_ENV}='NAME=VALUE ...' sets its environment there)")
-    parser.add_argument("--remote-python", metavar="PYTHON",
+    parser.add_argument("--remote-python", metavar="PYTHON", **default,
                         help=f"the interpreter on --host that has flashtui (default {DEFAULT_REMOTE_PYTHON})")
 
 
@@ -194,6 +204,31 @@ def remote_profile_launcher(hello: dict[str, Any], host: str, remote_path: str) 
     if not hello.get("py_spy"):
         raise UsageError(f"--profile needs py-spy on {host}: pip install py-spy there")
     return record_command(remote_path, exe=str(hello["py_spy"]), check_exe=False)
+
+
+def pyspy_hint(host: str) -> str:
+    """Why the TUI's py-spy panel and record key are off for a worker on ``host``."""
+    return (f"py-spy of the worker on {host} is not shown in the TUI; record one with "
+            f"flashtui bench --host {host} --profile PATH")
+
+
+def tui_factories(target: SshTarget) -> tuple[Any, Any]:
+    """The TUI's worker and sampler factories for ``target``, after a pre-flight (WorkerError:
+    one line, before the screen is taken over)."""
+    hello = preflight(target)
+
+    def worker_factory() -> RemoteWorkerClient:
+        client = RemoteWorkerClient(target)
+        client.hello = hello
+        return client
+
+    def sampler_factory(ready: WorkerReady, rate_hz: float | None = None) -> RemoteNvmlSampler:
+        hint = device_hint_from_provenance(ready.provenance)
+        kwargs: dict[str, Any] = {} if rate_hz is None else {"rate_hz": rate_hz}
+        return RemoteNvmlSampler(target, pid=ready.pid, **kwargs, **hint)
+
+    sampler_factory.takes_rate_hz = True  # type: ignore[attr-defined] - the app passes its setting
+    return worker_factory, sampler_factory
 
 
 class RemoteWorkerClient(WorkerClient):
@@ -236,6 +271,14 @@ class RemoteWorkerClient(WorkerClient):
         tail = self.stderr_tail(max_lines=5)
         mapped = ssh_failure(self.target, proc.returncode if proc else None, tail)
         return mapped or super().not_ready_reason()
+
+    def death_reason(self) -> str:
+        """ssh's exit 255 mid-sweep is the link, not the worker: say so."""
+        proc = self.proc
+        if proc is not None and proc.returncode == 255:
+            tail = self.stderr_tail()
+            return f"the ssh connection to {self.target.host} dropped" + (f": {tail}" if tail else "")
+        return super().death_reason()
 
     def check_ready(self, ready: WorkerReady) -> None:
         """The worker's own word on its version (the pre-flight may have met another python)."""
@@ -390,5 +433,5 @@ class RemoteNvmlSampler(NvmlSampler):
         return data
 
 
-__all__ = ["add_host_arguments", "remote_profile_launcher", "ENGINE_ENV", "HELLO", "REMOTE_ENV", "SSH_ENV", "RemoteNvmlSampler", "RemoteWorkerClient",
+__all__ = ["HOST_COMMANDS", "add_host_arguments", "pyspy_hint", "remote_profile_launcher", "tui_factories", "ENGINE_ENV", "HELLO", "REMOTE_ENV", "SSH_ENV", "RemoteNvmlSampler", "RemoteWorkerClient",
            "SshTarget", "preflight", "ssh_failure", "version_mismatch"]

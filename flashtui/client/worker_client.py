@@ -203,6 +203,12 @@ class WorkerClient:
         return (f"the worker {describe_exit(returncode)} before it was ready: "
                 f"{self.stderr_tail() or 'no output'}")
 
+    def death_reason(self) -> str:
+        """One line: why the worker went away mid-sweep (exit status, last stderr line)."""
+        returncode = self.proc.returncode if self.proc else None
+        tail = self.stderr_tail()
+        return f"worker {describe_exit(returncode)}" + (f": {tail}" if tail else "")
+
     def check_ready(self, ready: WorkerReady) -> None:
         """Refuse a worker that cannot serve this client (raises WorkerError); local: none."""
 
@@ -366,9 +372,7 @@ class WorkerClient:
                             proc.wait(timeout=5)
                         except subprocess.TimeoutExpired:
                             self.kill()
-                    exit_text = describe_exit(proc.returncode if proc else None)
-                    tail = self.stderr_tail()
-                    why = reason or f"worker {exit_text}" + (f": {tail}" if tail else "")
+                    why = reason or self.death_reason()
                     yield WorkerDied(reason=why, returncode=proc.returncode if proc else None)
                     if in_flight is not None:
                         failed = Cell(in_flight.backend, in_flight.seq, in_flight.dtype,

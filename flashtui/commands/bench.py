@@ -131,7 +131,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     from flashtui.client.remote import add_host_arguments
 
-    add_host_arguments(p)
+    add_host_arguments(p, sub=True)
     p.add_argument("--phases", action="store_true",
                    help="after the table, where the wall time went (worker start, compile, warm-up, "
                         "timing, memory, dispatch, parity oracle, parity); always in --json")

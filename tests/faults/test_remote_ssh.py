@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -47,7 +48,7 @@ def _wait_listening(port: int, proc: subprocess.Popen, timeout_s: float = 10.0) 
 
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory):
-    """A real sshd on 127.0.0.1 for this user; yields (port, FLASHTUI_SSH value, known_hosts)."""
+    """A real sshd on 127.0.0.1 for this user: its port, pid, FLASHTUI_SSH value, keys."""
     if not os.path.exists(SSHD) or shutil.which("ssh") is None or shutil.which("ssh-keygen") is None:
         pytest.skip(f"no sshd here ({SSHD} or ssh/ssh-keygen missing): apt-get install openssh-server")
     if not os.path.isdir("/run/sshd"):
@@ -77,7 +78,7 @@ def sshd(tmp_path_factory):
     known = tmp / "known_hosts"
     ssh_cmd = (f"ssh -p {port} -i {user_key} -o UserKnownHostsFile={known} "
                "-o StrictHostKeyChecking=accept-new -o BatchMode=yes -o LogLevel=ERROR")
-    yield port, ssh_cmd, known, user_key
+    yield SimpleNamespace(port=port, pid=proc.pid, ssh_cmd=ssh_cmd, known_hosts=known, user_key=user_key)
     proc.terminate()
     try:
         proc.wait(timeout=5)
@@ -95,7 +96,7 @@ def _bench(args, data_dir, env, timeout=150):
 
 
 def test_bench_over_ssh_produces_cells_and_names_the_host(sshd, tmp_path):
-    _, ssh_cmd, _, _ = sshd
+    ssh_cmd = sshd.ssh_cmd
     out = tmp_path / "session.json"
     run = _bench(["--host", "127.0.0.1", "--remote-python", sys.executable, "--json", "--out", str(out)],
                  tmp_path / "data", _remote_env(ssh_cmd))
@@ -115,33 +116,33 @@ def test_bench_over_ssh_produces_cells_and_names_the_host(sshd, tmp_path):
 
 def test_nothing_listening_is_one_line(sshd, tmp_path):
     port = _free_port()  # bound, closed: nothing listens there
-    _, ssh_cmd, _, key = sshd
-    cmd = ssh_cmd.replace(f"-p {sshd[0]} ", f"-p {port} ")
+    ssh_cmd = sshd.ssh_cmd
+    cmd = ssh_cmd.replace(f"-p {sshd.port} ", f"-p {port} ")
     run = _bench(["--host", "127.0.0.1"], tmp_path / "data", _remote_env(cmd), timeout=60)
     line = assert_one_line_error(run, "cannot connect to 127.0.0.1", code=3)
     assert "connection refused" in line
 
 
 def test_unknown_host_is_one_line(sshd, tmp_path):
-    _, ssh_cmd, _, _ = sshd
+    ssh_cmd = sshd.ssh_cmd
     run = _bench(["--host", "no-such-host.invalid"], tmp_path / "data", _remote_env(ssh_cmd), timeout=60)
     assert_one_line_error(run, "ssh: could not resolve host no-such-host.invalid", code=3)
 
 
 def test_wrong_host_key_is_one_line(sshd, tmp_path):
-    _, ssh_cmd, _, _ = sshd
+    ssh_cmd = sshd.ssh_cmd
     known = tmp_path / "known_hosts"
     # Another key pinned for this host: ssh must refuse (strict checking).
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "other")], check=True)
-    known.write_text(f"[127.0.0.1]:{sshd[0]} " + (tmp_path / "other.pub").read_text())
-    cmd = ssh_cmd.replace(f"UserKnownHostsFile={sshd[2]}", f"UserKnownHostsFile={known}").replace(
+    known.write_text(f"[127.0.0.1]:{sshd.port} " + (tmp_path / "other.pub").read_text())
+    cmd = ssh_cmd.replace(f"UserKnownHostsFile={sshd.known_hosts}", f"UserKnownHostsFile={known}").replace(
         "StrictHostKeyChecking=accept-new", "StrictHostKeyChecking=yes")
     run = _bench(["--host", "127.0.0.1"], tmp_path / "data", _remote_env(cmd), timeout=60)
     assert_one_line_error(run, "host key verification failed for 127.0.0.1", code=3)
 
 
 def test_wrong_user_key_is_one_line(sshd, tmp_path):
-    _, ssh_cmd, _, user_key = sshd
+    ssh_cmd, user_key = sshd.ssh_cmd, sshd.user_key
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "stranger")], check=True)
     cmd = ssh_cmd.replace(f"-i {user_key}", f"-i {tmp_path / 'stranger'} -o IdentitiesOnly=yes")
     run = _bench(["--host", "127.0.0.1"], tmp_path / "data", _remote_env(cmd), timeout=60)
@@ -149,7 +150,7 @@ def test_wrong_user_key_is_one_line(sshd, tmp_path):
 
 
 def test_flashtui_missing_on_host_is_one_line(sshd, tmp_path):
-    _, ssh_cmd, _, _ = sshd
+    ssh_cmd = sshd.ssh_cmd
     # -S: no site-packages (where an editable install lives), and no PYTHONPATH given.
     env = {"FLASHTUI_SSH": ssh_cmd, "FLASHTUI_REMOTE_ENV": f"PYTHONPATH={tmp_path}"}
     run = _bench(["--host", "127.0.0.1", "--remote-python", f"{sys.executable} -S"], tmp_path / "data",
@@ -158,7 +159,7 @@ def test_flashtui_missing_on_host_is_one_line(sshd, tmp_path):
 
 
 def test_other_flashtui_version_on_host_is_one_line(sshd, tmp_path):
-    _, ssh_cmd, _, _ = sshd
+    ssh_cmd = sshd.ssh_cmd
     from flashtui import __version__
 
     other = tmp_path / "other" / "flashtui"
@@ -169,17 +170,21 @@ def test_other_flashtui_version_on_host_is_one_line(sshd, tmp_path):
     assert_one_line_error(run, f"127.0.0.1 runs flashtui 0.0.1, this is {__version__}", code=3)
 
 
-def test_dropped_connection_fails_the_cell_and_the_sweep_finishes(sshd, monkeypatch):
-    """Kill the ssh link mid-cell: that cell fails, a fresh worker (over ssh) runs the rest."""
+@pytest.mark.slow  # two worker starts and a seconds-long cell per side
+@pytest.mark.parametrize("side", ["client", "server"])
+def test_dropped_connection_fails_the_cell_and_the_sweep_finishes(sshd, side):
+    """Drop the ssh link mid-cell (kill ssh here, or the host's sshd session): that cell
+    fails saying so, a fresh worker (over a new connection) runs the rest."""
+    from tests.faults.conftest import children
     from flashtui.client.remote import RemoteWorkerClient, SshTarget
     from flashtui.core import protocol as proto
     from flashtui.core.spec import SweepSpec, cpu_defaults
 
-    _, ssh_cmd, _, _ = sshd
+    ssh_cmd = sshd.ssh_cmd
     target = SshTarget.from_options("127.0.0.1", sys.executable, environ=_remote_env(ssh_cmd))
     base = cpu_defaults()
     # The first cell is slow (seconds of warm-up) so the link drops while it runs.
-    base.update(seqs=(64,), dtypes=("fp32",), heads=2, head_dim=32, reps=3, warmup_ms=4000.0,
+    base.update(seqs=(64,), dtypes=("fp32",), heads=2, head_dim=32, reps=3, warmup_ms=2500.0,
                 backends=("standard", "sdpa-math"), device="cpu")
     spec = SweepSpec(**base)
     client = RemoteWorkerClient(target)
@@ -189,12 +194,19 @@ def test_dropped_connection_fails_the_cell_and_the_sweep_finishes(sshd, monkeypa
             events.append(event)
             if isinstance(event, proto.CellStarted) and client.restarts == 0:
                 time.sleep(0.5)
-                os.kill(client.local_pid, signal.SIGKILL)  # the ssh process here: the link is gone
+                if side == "client":
+                    os.kill(client.local_pid, signal.SIGKILL)  # the ssh process here
+                else:
+                    for pid in children(sshd.pid):  # the host's end: its per-connection sshd
+                        os.kill(pid, signal.SIGKILL)
     finally:
         client.close()
     finished = [e.to_cell() for e in events if isinstance(e, proto.CellFinished)]
     assert [(c.backend, c.status) for c in finished] == [("standard", "failed"), ("sdpa-math", "ok")]
-    assert "SIGKILL" in finished[0].reason
+    if side == "client":
+        assert "SIGKILL" in finished[0].reason
+    else:
+        assert finished[0].reason.startswith("the ssh connection to 127.0.0.1 dropped"), finished[0].reason
     assert any(isinstance(e, proto.WorkerDied) for e in events)
     assert [e.restarts for e in events if isinstance(e, proto.WorkerRestarted)] == [1]
     assert isinstance(events[-1], proto.SweepFinished) and not events[-1].cancelled
@@ -242,7 +254,7 @@ def test_remote_nvml_sampler_streams_the_hosts_gpu(sshd, tmp_path):
     fake = tmp_path / "fake_nvml"
     fake.mkdir()
     (fake / "pynvml.py").write_text(FAKE_PYNVML)
-    _, ssh_cmd, _, _ = sshd
+    ssh_cmd = sshd.ssh_cmd
     env = {"FLASHTUI_SSH": ssh_cmd, "FLASHTUI_REMOTE_ENV": f"PYTHONPATH={fake}:{REPO}"}
     target = SshTarget.from_options("127.0.0.1", sys.executable, environ=env)
     sampler = RemoteNvmlSampler(target, rate_hz=20, pid=4242, pci_bus_id="00000000:17:00.0")
@@ -282,7 +294,7 @@ def test_remote_nvml_sampler_without_a_driver_says_why(sshd):
 
     if probe_nvml().available:
         pytest.skip("an NVIDIA driver is present; the no-driver state cannot be observed")
-    _, ssh_cmd, _, _ = sshd
+    ssh_cmd = sshd.ssh_cmd
     target = SshTarget.from_options("127.0.0.1", sys.executable, environ=_remote_env(ssh_cmd))
     sampler = RemoteNvmlSampler(target, rate_hz=10)
     status = sampler.start()
@@ -297,7 +309,7 @@ def test_profile_records_on_the_host_and_comes_back(sshd, tmp_path):
 
     if find_pyspy() is None:
         pytest.skip("py-spy is not installed (pip install py-spy)")
-    _, ssh_cmd, _, _ = sshd
+    ssh_cmd = sshd.ssh_cmd
     profile = tmp_path / "prof.json"
     before = set(Path("/tmp").glob("flashtui-profile-*.json"))
     run = _bench(["--host", "127.0.0.1", "--remote-python", sys.executable, "--profile", str(profile),
@@ -313,3 +325,36 @@ def test_profile_records_on_the_host_and_comes_back(sshd, tmp_path):
     assert "flashtui/engine" in json.dumps(data["shared"]["frames"])  # the host's worker was recorded
     # The host's temp copy is gone (the remote /tmp is this /tmp here).
     assert set(Path("/tmp").glob("flashtui-profile-*.json")) <= before
+
+
+async def test_tui_runs_a_sweep_on_the_host(sshd):
+    """The real app, its worker and NVML sampler over ssh: cells, provenance, py-spy says why not."""
+    from flashtui.client.remote import SshTarget, tui_factories
+    from flashtui.testing import wait_for
+    from flashtui.tui import messages as m
+    from flashtui.tui.app import FlashTuiApp
+
+    ssh_cmd = sshd.ssh_cmd
+    target = SshTarget.from_options("127.0.0.1", sys.executable, environ=_remote_env(ssh_cmd))
+    worker_factory, sampler_factory = tui_factories(target)
+    spec = dict(device="cpu", backends=("standard", "sdpa-math"), seqs=(64,), dtypes=("fp32",), reps=3,
+                warmup_ms=5.0, heads=2, head_dim=32)
+    app = FlashTuiApp(default_spec_overrides=spec, worker_factory=worker_factory,
+                      sampler_factory=sampler_factory)
+    seen = []
+    async with app.run_test(size=(160, 50), message_hook=seen.append) as pilot:
+        await wait_for(pilot, lambda: app.sweep.ready, 90, "WorkerReady over ssh")
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: any(isinstance(x, m.SweepFinished) for x in seen), 90, "SweepFinished")
+        await pilot.pause(0.2)
+        session = app.sweep.session
+        assert [(c.backend, c.status) for c in session.cells] == [("standard", "ok"), ("sdpa-math", "ok")]
+        assert session.provenance["remote_host"] == "127.0.0.1"
+        # The host's NVML answered (no driver on this box): its reason, not this machine's guess.
+        status = [x for x in seen if isinstance(x, m.MonitorStatus)]
+        assert status and status[-1].available is False and "NVML" in status[-1].reason
+        assert app._pyspy_unavailable().startswith("py-spy of the worker on 127.0.0.1")
+        worker_pid = app.bridge.worker_pid
+        assert worker_pid == app.sweep.ready.pid  # the host's pid, not the local ssh's
+        assert worker_pid != app.bridge.client.local_pid
+    assert app.sweep.recorder.journal.saved_path.is_file()  # stored on this machine

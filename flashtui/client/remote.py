@@ -282,7 +282,7 @@ class RemoteWorkerClient(WorkerClient):
 
     def check_ready(self, ready: WorkerReady) -> None:
         """The worker's own word on its version (the pre-flight may have met another python)."""
-        mismatch = version_mismatch(self.target, ready.provenance.get("flashtui"))
+        mismatch = version_mismatch(self.target, ready.flashtui_version)
         if mismatch:
             self.kill()
             raise WorkerError(mismatch)

@@ -130,10 +130,10 @@ def ssh_failure(target: SshTarget, returncode: int | None, stderr: str) -> str |
     match = re.search(r"connect to host \S+ port (\d+): ([^\r\n]+)", text)
     if match:
         return f"ssh: cannot connect to {host} (port {match.group(1)}): {match.group(2).strip().lower()}"
-    if "no module named flashtui" in lowered or "no module named 'flashtui" in lowered:
+    # The package itself, not one of its modules (that is a broken install, said as is).
+    if re.search(r"no module named '?flashtui'?(?![.\w])", lowered):
         return f"flashtui is not installed for {target.python_name} on {host}"
-    missing_file = "no such file or directory" in lowered and returncode not in (None, 0, 255)
-    if returncode == 127 or "command not found" in lowered or missing_file:
+    if returncode == 127:  # env / the shell: no such interpreter
         return f"{target.python_name} was not found on {host}: {_last_line(text) or 'exit 127'}"
     if returncode == 255:
         return f"ssh to {host} failed: {_last_line(text) or 'exit 255, no message'}"

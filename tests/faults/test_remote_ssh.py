@@ -358,3 +358,24 @@ async def test_tui_runs_a_sweep_on_the_host(sshd):
         assert worker_pid == app.sweep.ready.pid  # the host's pid, not the local ssh's
         assert worker_pid != app.bridge.client.local_pid
     assert app.sweep.recorder.journal.saved_path.is_file()  # stored on this machine
+
+
+def test_tui_with_an_unknown_host_fails_before_taking_the_screen(monkeypatch):
+    """The pre-flight runs before the app starts: one WorkerError line, no half-drawn TUI."""
+    import argparse
+
+    from flashtui.errors import WorkerError
+    from flashtui.tui import app as tui_app
+
+    if shutil.which("ssh") is None:
+        pytest.skip("no ssh client here")
+    monkeypatch.setenv("FLASHTUI_SSH", "ssh -o BatchMode=yes")
+    monkeypatch.setattr(tui_app.FlashTuiApp, "run", lambda self: pytest.fail("the app started"))
+    with pytest.raises(WorkerError, match="^ssh: could not resolve host no-such-host.invalid$"):
+        tui_app.run_app(argparse.Namespace(host="no-such-host.invalid", remote_python=None))
+
+
+def test_no_such_interpreter_on_host_is_one_line(sshd, tmp_path):
+    run = _bench(["--host", "127.0.0.1", "--remote-python", "/nonexistent/python3"], tmp_path / "data",
+                 _remote_env(sshd.ssh_cmd), timeout=60)
+    assert_one_line_error(run, "/nonexistent/python3 was not found on 127.0.0.1: env: ", code=3)

@@ -75,8 +75,13 @@ def test_ssh_failures_are_one_line_each(code, stderr, line):
     assert ssh_failure(target(), code, stderr) == line
 
 
-def test_an_unrecognised_failure_is_left_to_the_caller():
-    assert ssh_failure(target(), 3, "worker failed to start: RuntimeError: boom") is None
+@pytest.mark.parametrize("stderr", [
+    "worker failed to start: RuntimeError: boom",
+    "FileNotFoundError: [Errno 2] No such file or directory: '/x'\nworker failed to start",
+    "ModuleNotFoundError: No module named 'flashtui.engine.nope'",  # a broken install, said as is
+])
+def test_an_unrecognised_failure_is_left_to_the_caller(stderr):
+    assert ssh_failure(target(), 3, stderr) is None
 
 
 def test_version_mismatch_names_both_versions():

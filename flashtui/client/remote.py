@@ -7,8 +7,8 @@ command goes through ssh. The session, the journal and the UI stay on this machi
 
 * ``FLASHTUI_SSH`` replaces the ssh command (as ``GIT_SSH_COMMAND`` does for git), split
   with shlex: ``ssh -p 2222 -i KEY -o UserKnownHostsFile=...``. flashtui appends
-  ``-T``, ``BatchMode=yes`` (a password prompt would corrupt the TUI) and server keep-alives
-  (a silently dropped link is noticed in ~45 s); ssh takes the first value given for an
+  ``-T``, ``BatchMode=yes`` (a password prompt would corrupt the TUI), a 20 s connect timeout
+  and server keep-alives (a silently dropped link is noticed in ~45 s); ssh takes the first value given for an
   option, so the user's own ``-o`` settings win.
 * ssh does not forward the environment: the variables the remote worker needs are put on
   its command line (``env VAR=...``): ``PYTHONUNBUFFERED``, the engine's own knobs when set
@@ -105,7 +105,7 @@ class SshTarget:
 
     def ssh_argv(self, remote_words: list[str]) -> list[str]:
         """The local argv: ssh, its options, the host, and the remote command as one quoted string."""
-        options = ["-T", "-o", "BatchMode=yes", "-o", "ServerAliveInterval=15",
+        options = ["-T", "-o", "BatchMode=yes", "-o", "ConnectTimeout=20", "-o", "ServerAliveInterval=15",
                    "-o", "ServerAliveCountMax=3"]
         return [*self.ssh, *options, self.host, shlex.join(remote_words)]
 

@@ -23,6 +23,7 @@ import sys
 from typing import NoReturn, Sequence
 
 from flashtui import __version__
+from flashtui.client.remote import HOST_COMMANDS, add_host_arguments
 from flashtui.errors import (  # noqa: F401 - EXIT_* and UsageError re-exported for scripts
     EXIT_FINDINGS,
     EXIT_HANGUP,
@@ -85,8 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="What does FlashAttention buy me here? Run with no command for the TUI.",
     )
     parser.add_argument("--version", action="version", version=f"flashtui {__version__}")
+    add_host_arguments(parser)  # for the TUI: `flashtui --host gpu-box`
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     tui = subparsers.add_parser("tui", help="the terminal UI (the default)")
+    add_host_arguments(tui, sub=True)
     tui.set_defaults(func=_run_tui)
     for name in COMMAND_MODULES:
         try:
@@ -125,6 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser()
         args = parser.parse_args(argv)
         func = getattr(args, "func", None) or _run_tui
+        if getattr(args, "host", None) and args.command not in HOST_COMMANDS:
+            raise UsageError(f"--host works with the TUI and bench, not {args.command}")
         if func is not _run_tui:
             install_hangup_handler()
         return int(func(args) or 0)

@@ -100,10 +100,17 @@ class SweepRecorder:
         return recorder
 
     @staticmethod
-    def start_monitor(spec: SweepSpec, ready: WorkerReady, rate_hz: float) -> NvmlSampler | None:
-        """An NVML sampler on the worker's GPU, started (None off the GPU or at 0 Hz)."""
+    def start_monitor(spec: SweepSpec, ready: WorkerReady, rate_hz: float,
+                      factory: Callable[[WorkerReady, float], Any] | None = None) -> NvmlSampler | None:
+        """An NVML sampler on the worker's GPU, started (None off the GPU or at 0 Hz).
+
+        ``factory(ready, rate_hz)`` builds it elsewhere (a remote worker's host samples its GPU)."""
         if not wants_monitor(spec, ready) or rate_hz <= 0:
             return None
+        if factory is not None:
+            sampler = factory(ready, rate_hz)
+            sampler.start()
+            return sampler
         sampler = NvmlSampler(rate_hz=rate_hz, pid=ready.pid, **device_hint_from_provenance(ready.provenance))
         sampler.start()
         return sampler
@@ -147,6 +154,8 @@ class SweepRecorder:
         attachment: dict[str, Any] = {"path": str(path)}
         if summary is not None:
             attachment.update({"format": "speedscope", **summary, **details})
+            # The summary names the file it read (bench: py-spy's temp file, moved since).
+            attachment["path"] = str(path)
         if error is not None:
             attachment["error"] = error
         self.session.attachments["profile"] = attachment

@@ -156,7 +156,7 @@ class WorkerClient:
         started = time.monotonic()
         self._events = queue.Queue()
         log = open(self.log_path, "ab")
-        cmd = [*self.launcher, self.python, "-m", "flashtui.worker"]
+        cmd = self.command()
         try:
             self.proc = _spawn(
                 cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
@@ -186,14 +186,31 @@ class WorkerClient:
                 continue
             if item is _EOF:
                 self.proc.wait(timeout=5)
-                raise WorkerError(
-                    f"the worker {describe_exit(self.proc.returncode)} before it was ready: "
-                    f"{self.stderr_tail() or 'no output'}"
-                )
+                raise WorkerError(self.not_ready_reason())
             if isinstance(item, WorkerReady):
+                self.check_ready(item)
                 self.ready = item
                 self.ready_wall_s = time.monotonic() - started
                 return item
+
+    def command(self) -> list[str]:
+        """The argv that starts one worker (a remote client puts ssh in front)."""
+        return [*self.launcher, self.python, "-m", "flashtui.worker"]
+
+    def not_ready_reason(self) -> str:
+        """One line: why the worker exited before WorkerReady."""
+        returncode = self.proc.returncode if self.proc else None
+        return (f"the worker {describe_exit(returncode)} before it was ready: "
+                f"{self.stderr_tail() or 'no output'}")
+
+    def death_reason(self) -> str:
+        """One line: why the worker went away mid-sweep (exit status, last stderr line)."""
+        returncode = self.proc.returncode if self.proc else None
+        tail = self.stderr_tail()
+        return f"worker {describe_exit(returncode)}" + (f": {tail}" if tail else "")
+
+    def check_ready(self, ready: WorkerReady) -> None:
+        """Refuse a worker that cannot serve this client (raises WorkerError); local: none."""
 
     def restart(self) -> WorkerReady:
         self.kill()
@@ -355,9 +372,7 @@ class WorkerClient:
                             proc.wait(timeout=5)
                         except subprocess.TimeoutExpired:
                             self.kill()
-                    exit_text = describe_exit(proc.returncode if proc else None)
-                    tail = self.stderr_tail()
-                    why = reason or f"worker {exit_text}" + (f": {tail}" if tail else "")
+                    why = reason or self.death_reason()
                     yield WorkerDied(reason=why, returncode=proc.returncode if proc else None)
                     if in_flight is not None:
                         failed = Cell(in_flight.backend, in_flight.seq, in_flight.dtype,

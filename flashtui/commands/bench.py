@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -128,6 +129,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-journal", dest="journal", action="store_false",
                    help="do not keep this session in the sessions store")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    from flashtui.client.remote import add_host_arguments
+
+    add_host_arguments(p, sub=True)
     p.add_argument("--phases", action="store_true",
                    help="after the table, where the wall time went (worker start, compile, warm-up, "
                         "timing, memory, dispatch, parity oracle, parity); always in --json")
@@ -285,19 +289,7 @@ def run(args: argparse.Namespace) -> int:
     from flashtui.reports.table import render_session
 
     check_args(args)
-    launcher = None
-    profile_tmp: Path | None = None
-    if args.profile:
-        from flashtui.monitor.pyspy import find_pyspy, record_command
-        from flashtui.store.atomic import temp_path_beside
-
-        if find_pyspy() is None:
-            raise SpecError("--profile needs py-spy: pip install py-spy")
-        # py-spy writes a file of its own: a fresh temp beside the target, moved over it
-        # atomically at the end (through a symlink, never onto a FIFO or device).
-        profile_tmp = temp_path_beside(args.profile)
-        launcher = record_command(profile_tmp)
-    client = WorkerClient(cell_timeout_s=args.cell_timeout, launcher=launcher)
+    client, profile_tmp, remote_profile = make_client(args)
     progress = Progress(1, enabled=not args.quiet)
     progress.show("starting worker (importing torch, initializing CUDA)")
     recorder: SweepRecorder | None = None
@@ -321,9 +313,12 @@ def run(args: argparse.Namespace) -> int:
         recorder = SweepRecorder.begin(spec, ready, ready_wall_s=client.ready_wall_s, journal=args.journal,
                                        cell_marks=marks)
         # The journal appears with the first cell: the neighbours' note is in its header.
-        _warn_about_neighbours(recorder.session, ready.pid, spec.device == ready.device_kind)
+        # (Another host's GPU neighbours are not visible to this machine's NVML.)
+        _warn_about_neighbours(recorder.session, ready.pid,
+                               spec.device == ready.device_kind and not getattr(client, "remote_host", None))
         # Started once the journal is open (a storage error then leaves no sampler running).
-        recorder.sampler = SweepRecorder.start_monitor(spec, ready, args.monitor_hz)
+        recorder.sampler = SweepRecorder.start_monitor(spec, ready, args.monitor_hz,
+                                                       factory=getattr(client, "nvml_sampler", None))
         drive(client, spec, recorder, progress, cells)
         status = recorder.session.status if recorder.session.status != "running" else "complete"
         swept = True
@@ -338,6 +333,8 @@ def run(args: argparse.Namespace) -> int:
         progress.close()
         client.close()
         if recorder is not None:
+            if remote_profile is not None and profile_tmp is not None:
+                _fetch_remote_profile(client, remote_profile, profile_tmp, progress)
             if profile_tmp is not None:
                 _attach_profile(recorder, profile_tmp, Path(args.profile).expanduser(), progress)
             # The worker's full stderr log goes with the session (as the TUI keeps it).
@@ -356,6 +353,50 @@ def run(args: argparse.Namespace) -> int:
     if out_error is not None:
         raise StorageError(out_error)
     return exit_code(recorder.session)
+
+
+def make_client(args: argparse.Namespace) -> tuple[WorkerClient, Path | None, str | None]:
+    """The worker client for this run: over ssh for ``--host``, else a local process.
+
+    Under ``--profile`` the worker runs inside ``py-spy record`` (on the host for --host,
+    writing a temp file there that is copied back at the end). Returns the client, the
+    local temp file py-spy's output lands in, and the profile's path on the host (or None).
+    """
+    from flashtui.store.atomic import temp_path_beside
+
+    profile_tmp: Path | None = None
+    # py-spy writes a file of its own: a fresh temp beside the target, moved over it
+    # atomically at the end (through a symlink, never onto a FIFO or device).
+    if getattr(args, "host", None):
+        import uuid
+
+        from flashtui.client.remote import RemoteWorkerClient, SshTarget, preflight, remote_profile_launcher
+
+        target = SshTarget.from_options(args.host, getattr(args, "remote_python", None))
+        client = RemoteWorkerClient(target, cell_timeout_s=args.cell_timeout)
+        if not args.profile:
+            return client, None, None
+        client.hello = preflight(target)
+        remote_profile = f"/tmp/flashtui-profile-{uuid.uuid4().hex}.json"
+        client.launcher = remote_profile_launcher(client.hello, target.host, remote_profile)
+        return client, temp_path_beside(args.profile), remote_profile
+    launcher = None
+    if args.profile:
+        from flashtui.monitor.pyspy import find_pyspy, record_command
+
+        if find_pyspy() is None:
+            raise SpecError("--profile needs py-spy: pip install py-spy")
+        profile_tmp = temp_path_beside(args.profile)
+        launcher = record_command(profile_tmp)
+    return WorkerClient(cell_timeout_s=args.cell_timeout, launcher=launcher), profile_tmp, None
+
+
+def _fetch_remote_profile(client: Any, remote_path: str, local_tmp: Path, progress: Progress) -> None:
+    """Copy py-spy's output from the host into the local temp file (validated next)."""
+    try:
+        client.fetch_file(remote_path, local_tmp)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        progress.note(f"profile not copied from {client.remote_host}: {exc}")
 
 
 def _warn_about_neighbours(session: Session, worker_pid: int, on_device: bool) -> None:

@@ -149,6 +149,18 @@ class WorkerReady(Event):
     def device_kind(self) -> str:
         return str(self.provenance.get("device_kind") or "cpu")
 
+    # Who answered: every worker of protocol v1 puts both in its provenance (no new wire
+    # field needed); a client checks the version against its own (flashtui --host).
+    @property
+    def flashtui_version(self) -> str | None:
+        value = self.provenance.get("flashtui")
+        return str(value) if value is not None else None
+
+    @property
+    def hostname(self) -> str | None:
+        value = self.provenance.get("hostname")
+        return str(value) if value is not None else None
+
     def backends_for(self, device: str) -> dict[str, Any]:
         """Availability on ``device`` (the worker's own, or the CPU beside it)."""
         if device == self.device_kind or self.cpu_backends is None:

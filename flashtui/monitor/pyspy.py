@@ -370,7 +370,7 @@ def _record_options(out_path: str | os.PathLike[str], rate_hz: int, fmt: str,
 def record_command(out_path: str | os.PathLike[str], *, rate_hz: int = 100,
                    fmt: str = "speedscope", subprocesses: bool = False, native: bool = False,
                    idle: bool = False, nonblocking: bool = False,
-                   exe: str | None = None) -> list[str]:
+                   exe: str | None = None, check_exe: bool = True) -> list[str]:
     """The launcher prefix that runs a command under ``py-spy record`` (no root needed).
 
     ``WorkerClient(launcher=record_command("prof.json"))`` starts
@@ -379,9 +379,10 @@ def record_command(out_path: str | os.PathLike[str], *, rate_hz: int = 100,
     (``WorkerClient.close``): a SIGKILL of the launcher loses the profile. py-spy's own
     status lines share the worker's stdout; see :func:`is_pyspy_output`. The client's
     ``pid`` is then py-spy's: the worker is its child (``--subprocesses`` is not needed
-    for that; it follows processes the worker itself starts).
+    for that; it follows processes the worker itself starts). ``check_exe=False``: ``exe``
+    is a path on another host (the prefix runs there, inside ssh) and is not checked here.
     """
-    path = _require_pyspy(exe)
+    path = exe if exe and not check_exe else _require_pyspy(exe)
     cmd = [path, "record", *_record_options(out_path, rate_hz, fmt, native, idle, nonblocking)]
     if subprocesses:
         cmd.append("--subprocesses")

@@ -26,13 +26,16 @@ LIVE_DIR = ".live"
 
 
 def device_key(spec: dict[str, Any], provenance: dict[str, Any]) -> str:
-    """Names one device across processes: the GPU's UUID/PCI id, or this host's CPU."""
+    """Names one device across processes: the GPU's UUID/PCI id, or this host's CPU
+    (a worker reached over ssh: prefixed by its host, ``gpu-box/cpu``)."""
+    host = provenance.get("remote_host")
+    prefix = f"{host}/" if host else ""
     if spec.get("device") == "cpu" or provenance.get("device_kind") != "cuda":
-        return "cpu"
+        return prefix + "cpu"
     for key in ("uuid", "pci_bus_id"):
         if provenance.get(key):
-            return f"cuda:{provenance[key]}"
-    return f"cuda:{provenance.get('device_name')}:{provenance.get('device_index', 0)}"
+            return f"{prefix}cuda:{provenance[key]}"
+    return f"{prefix}cuda:{provenance.get('device_name')}:{provenance.get('device_index', 0)}"
 
 
 def describe(marker: dict[str, Any]) -> str:

@@ -142,7 +142,7 @@ class FlashTuiApp(App[int]):
             self.notify(line, severity="warning", title="settings", timeout=8)
         if self.worker_factory is not None:
             sampler_factory = self.sampler_factory
-            if sampler_factory is default_sampler_factory:
+            if sampler_factory is default_sampler_factory or getattr(sampler_factory, "takes_rate_hz", False):
                 sampler_factory = functools.partial(sampler_factory, rate_hz=self.config.nvml_rate_hz)
             self.bridge = WorkerBridge(self.worker_factory(), self.post_message, sampler_factory)
             from flashtui.tui.profiler import PySpyPoller
@@ -497,8 +497,9 @@ class FlashTuiApp(App[int]):
         if visible and self.pyspy.fatal is None:
             from flashtui.monitor import pyspy
 
-            if pyspy.find_pyspy() is None:
-                self.pyspy.frames_failed(pyspy.INSTALL_HINT, fatal=True)
+            why_not = self._pyspy_unavailable()
+            if why_not is not None:
+                self.pyspy.frames_failed(why_not, fatal=True)
         if visible and self.pyspy.fatal is not None:
             panel = self._pyspy_panel()
             if panel is not None:
@@ -522,6 +523,17 @@ class FlashTuiApp(App[int]):
         if panel is not None:
             panel.show_hint(message.reason)
 
+    def _pyspy_unavailable(self) -> str | None:
+        """Why py-spy cannot reach the worker (not installed; the worker is on another host)."""
+        from flashtui.monitor import pyspy
+
+        host = getattr(self.bridge.client, "remote_host", None) if self.bridge is not None else None
+        if host:
+            from flashtui.client.remote import pyspy_hint
+
+            return pyspy_hint(host)
+        return pyspy.INSTALL_HINT if pyspy.find_pyspy() is None else None
+
     def action_toggle_record(self) -> None:
         """py-spy record: start on the worker (stops after RECORD_CELLS cells), or stop now."""
         from flashtui.monitor import pyspy
@@ -530,7 +542,8 @@ class FlashTuiApp(App[int]):
         session = self.sweep.session
         step = self.pyspy.toggle(sweep_running=self.sweep.running, has_session=session is not None,
                                  pid=self.bridge.worker_pid if self.bridge is not None else None,
-                                 pyspy_found=pyspy.find_pyspy() is not None, install_hint=pyspy.INSTALL_HINT)
+                                 pyspy_found=self._pyspy_unavailable() is None,
+                                 install_hint=self._pyspy_unavailable() or pyspy.INSTALL_HINT)
         if step.stop:
             self._stop_recording(step.why)
         if step.note is not None:
@@ -724,8 +737,14 @@ class FlashTuiApp(App[int]):
 
 
 def run_app(args: Any = None) -> int:
-    """Entry point of ``flashtui`` / ``flashtui tui``."""
-    app = FlashTuiApp()
+    """Entry point of ``flashtui`` / ``flashtui tui`` (``--host``: the worker over ssh)."""
+    factories: dict[str, Any] = {}
+    if getattr(args, "host", None):
+        from flashtui.client.remote import SshTarget, tui_factories
+
+        target = SshTarget.from_options(args.host, getattr(args, "remote_python", None))
+        factories["worker_factory"], factories["sampler_factory"] = tui_factories(target)
+    app = FlashTuiApp(**factories)
     app.handle_hangup = True
     app.run()
     return int(app.return_code or 0)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from flashtui.store import index as store
+from flashtui.commands import distributed as dist_cmd
 from flashtui.errors import HangUp, StorageError
 from flashtui.client.worker_client import WorkerClient, WorkerError
 from flashtui.client.recorder import MARK_PYSPY_RECORD, SweepRecorder, phase_totals  # noqa: F401 - re-exported
@@ -131,6 +132,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--phases", action="store_true",
                    help="after the table, where the wall time went (worker start, compile, warm-up, "
                         "timing, memory, dispatch, parity oracle, parity); always in --json")
+    dist_cmd.add_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -218,9 +220,12 @@ class Progress:
 
 
 def drive(client: WorkerClient, spec: SweepSpec, recorder: SweepRecorder, progress: Progress,
-          cells: list[CellKey] | None = None) -> None:
-    """Run the sweep, folding every event into the recorder's session as it arrives."""
-    for msg in client.run_sweep(spec, cells):
+          cells: list[CellKey] | None = None, rank: "dist_cmd.RankInfo | None" = None) -> None:
+    """Run the sweep, folding every event into the recorder's session as it arrives
+    (``rank``: as rank 0 under torchrun, the other ranks' cells arriving at the end)."""
+    events = client.run_sweep(spec, cells) if rank is None else \
+        dist_cmd.rank_events(client, spec, cells or client.plan(spec), rank)
+    for msg in events:
         cell = recorder.handle(msg)
         if isinstance(msg, proto.SweepStarted):
             progress.total = max(msg.n_cells, 1)
@@ -285,6 +290,9 @@ def run(args: argparse.Namespace) -> int:
     from flashtui.reports.table import render_session
 
     check_args(args)
+    rank = dist_cmd.from_args(args)  # None unless --distributed (then torchrun's env, or exit 2)
+    if rank is not None and not rank.is_leader:
+        return dist_cmd.run_rank(args, rank, spec_from_args)
     launcher = None
     profile_tmp: Path | None = None
     if args.profile:
@@ -297,7 +305,8 @@ def run(args: argparse.Namespace) -> int:
         # atomically at the end (through a symlink, never onto a FIFO or device).
         profile_tmp = temp_path_beside(args.profile)
         launcher = record_command(profile_tmp)
-    client = WorkerClient(cell_timeout_s=args.cell_timeout, launcher=launcher)
+    client = WorkerClient(cell_timeout_s=args.cell_timeout, launcher=launcher,
+                          env=dist_cmd.worker_env(rank) if rank is not None else None)
     progress = Progress(1, enabled=not args.quiet)
     progress.show("starting worker (importing torch, initializing CUDA)")
     recorder: SweepRecorder | None = None
@@ -324,7 +333,9 @@ def run(args: argparse.Namespace) -> int:
         _warn_about_neighbours(recorder.session, ready.pid, spec.device == ready.device_kind)
         # Started once the journal is open (a storage error then leaves no sampler running).
         recorder.sampler = SweepRecorder.start_monitor(spec, ready, args.monitor_hz)
-        drive(client, spec, recorder, progress, cells)
+        if rank is not None:
+            dist_cmd.begin(recorder, cells, rank, progress.note)
+        drive(client, spec, recorder, progress, cells, rank)
         status = recorder.session.status if recorder.session.status != "running" else "complete"
         swept = True
     except KeyboardInterrupt as exc:

@@ -50,7 +50,7 @@ for part in $parts; do case $part in
   capacity) run capacity python -m flashtui doctor --capacity --backends standard,sdpa-flash,sdpa-cudnn,fa4 \
             --batch 1 --heads 16 --head-dim 128 --dtype bf16 --max-seq 1048576 ;;
   # issue 18: the NCCL path under torchrun (DIST_NPROC GPUs, default 1); dist_check fails unless
-  # every cell was measured once, on cuda:LOCAL_RANK, by the rank that owns its (dtype, seq) group.
+  # every cell is ok, recorded once, by a rank on cpu:gloo,cuda:nccl with its CUDA device index.
   distributed) run bench_distributed python -m torch.distributed.run --standalone --nproc-per-node "${DIST_NPROC:-1}" \
             -m flashtui bench --distributed --batch 1 --heads 16 --head-dim 128 --seq 1024,4096 --dtype bf16 \
             --backends standard,sdpa-flash,sdpa-cudnn --out "$OUT/bench_distributed.json"

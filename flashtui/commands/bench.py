@@ -289,10 +289,10 @@ def check_args(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     from flashtui.reports.table import render_session
 
-    check_args(args)
     rank = dist_cmd.from_args(args)  # None unless --distributed (then torchrun's env, or exit 2)
     if rank is not None and not rank.is_leader:
-        return dist_cmd.run_rank(args, rank, spec_from_args)
+        return dist_cmd.run_rank(args, rank, spec_from_args, check_args)
+    check_args(args)
     launcher = None
     profile_tmp: Path | None = None
     if args.profile:

@@ -76,10 +76,14 @@ def begin(recorder: SweepRecorder, cells: list[CellKey], info: RankInfo, note: A
 
 
 def run_rank(args: argparse.Namespace, info: RankInfo,
-             spec_from_args: Callable[[argparse.Namespace, bool], SweepSpec]) -> int:
+             spec_from_args: Callable[[argparse.Namespace, bool], SweepSpec],
+             check_args: Callable[[argparse.Namespace], None]) -> int:
     """A rank other than 0: run its share, hand it over (the worker does), one line, exit.
 
-    ``spec_from_args`` is bench's (passed in: this module must not import bench back)."""
+    ``spec_from_args`` and ``check_args`` are bench's (passed in: this module must not
+    import bench back). --out and --profile are rank 0's to write: not checked here, where
+    their folder may not even exist (another node)."""
+    check_args(argparse.Namespace(**{**vars(args), "out": None, "profile": None}))
     client = WorkerClient(cell_timeout_s=args.cell_timeout, env=worker_env(info))
     started = False
     statuses: dict[str, int] = {}

@@ -131,7 +131,7 @@ class RankGroup:
         if self.send_error is not None:
             return
         try:
-            dist.send_object_list([message], dst=0)
+            dist.send_object_list([message], dst=0, device=torch.device("cpu"))  # gloo
         except Exception as exc:  # noqa: BLE001 - rank 0 is gone or silent: say so once
             self.send_error = f"rank {self.info.rank} could not hand its cells to rank 0: {_one_line(exc)}"
 
@@ -150,7 +150,7 @@ class RankGroup:
         try:
             while True:
                 box: list[Any] = [None]
-                dist.recv_object_list(box, src=rank)
+                dist.recv_object_list(box, src=rank, device=torch.device("cpu"))
                 message = box[0]
                 if message.get("done"):
                     if message.get("error"):

@@ -139,3 +139,18 @@ def test_a_dead_rank_and_a_silent_rank_cost_only_their_own_cells(tmp_path):
     assert len(_stored_sessions(tmp_path / "data")) == 1
     rank1 = [line for line in r.stderr.splitlines() if line.startswith("flashtui: rank 1/3:")]
     assert rank1 and "its worker died" in rank1[-1], r.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_ranks_that_plan_different_sweeps_stop_at_once_with_one_line(tmp_path):
+    env = _env(tmp_path / "data", FLASHTUI_TEST_ARGS_RANK0="--seq 64", FLASHTUI_TEST_ARGS_RANK1="--seq 128")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+           str(ROOT / "tests" / "unit" / "dist_rank_args.py"), *BENCH[2:]]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env, cwd=ROOT)
+    assert r.returncode != 0
+    errors = [line for line in r.stderr.splitlines() if line.startswith("flashtui: error:")]
+    # Each rank that got to say it says one line (torchrun may stop the second one first;
+    # the traceback torchrun prints of its own ChildFailedError is torchrun's, not ours).
+    assert errors and all("planned a different spec than rank" in line for line in errors), r.stderr[-3000:]
+    assert not [line for line in r.stderr.splitlines() if 'File "' in line and "/flashtui/" in line]
+    assert not _stored_sessions(tmp_path / "data")

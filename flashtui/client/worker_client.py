@@ -388,7 +388,9 @@ class WorkerClient:
                 if isinstance(item, CellFinished):
                     if item.key in pending:
                         pending.remove(item.key)
-                    in_flight = None
+                    if item.key == in_flight or distributed is None:
+                        # (Under torchrun rank 0 also relays other ranks' cells meanwhile.)
+                        in_flight = None
                     yield item.replace(index=done)
                     done += 1
                     continue

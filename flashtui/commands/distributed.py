@@ -63,7 +63,7 @@ def begin(recorder: SweepRecorder, cells: list[CellKey], info: RankInfo, note: A
     recorder.session.provenance = {**recorder.session.provenance, "distributed": {
         "launcher": "torchrun", "world_size": info.world_size, "cells_per_rank": counts}}
     note(f"distributed: {info.world_size} rank(s); rank 0 runs {counts[0]} of {len(cells)} cells, "
-         "the other ranks' cells are recorded as they are handed over at the end")
+         "the other ranks' cells are recorded as each is handed over")
 
     def _cancel(signum: int, frame: object) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)

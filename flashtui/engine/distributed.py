@@ -10,9 +10,11 @@ operations time out and fail with a reason where NCCL's watchdog would abort the
 
 Hand-over: every rank but 0 sends each finished cell to rank 0 as it lands (so the wait
 between two messages is one cell, and ``timeout_s`` bounds that, not the whole sweep);
-rank 0 receives from each peer on a thread of its own while it measures, then emits the
-peers' cells in plan order after its own. A peer that dies (connection closed) or falls
-silent for ``timeout_s`` costs only its own missing cells, each recorded failed with why.
+rank 0 receives from each peer on a thread of its own while it measures and emits each
+peer cell at once as an ordinary CellFinished (so its client records and journals it live,
+and a later death of rank 0's worker loses only what had not arrived). A peer that dies
+(connection closed) or falls silent for ``timeout_s`` costs only its own missing cells,
+each recorded failed with why, after rank 0's own.
 """
 
 from __future__ import annotations
@@ -64,8 +66,10 @@ class RankGroup:
         self.host = socket.gethostname()
         self.hosts: list[str] = []
         self.send_error: str | None = None
-        self._received: dict[int, dict[str, Any]] = {}
+        self._received: set[int] = set()  # plan indices of peer cells already emitted
         self._errors: dict[int, str] = {}
+        self._emit: Callable[[Any], None] | None = None  # None once the sweep's events ended
+        self._emit_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._joined = False
 
@@ -135,18 +139,18 @@ class RankGroup:
         except Exception as exc:  # noqa: BLE001 - rank 0 is gone or silent: say so once
             self.send_error = f"rank {self.info.rank} could not hand its cells to rank 0: {_one_line(exc)}"
 
-    def start_receiving(self, n_cells: dict[int, int], progress: Callable[[str], None]) -> None:
-        """Rank 0: one thread per peer, receiving its cells until it says done."""
+    def start_receiving(self, emit: Callable[[Any], None]) -> None:
+        """Rank 0: one thread per peer, emitting its cells until it says done."""
+        self._emit = emit
         for rank in range(1, self.info.world_size):
-            thread = threading.Thread(target=self._receive_from, args=(rank, n_cells[rank], progress),
+            thread = threading.Thread(target=self._receive_from, args=(rank,),
                                       daemon=True, name=f"flashtui-rank-{rank}")
             thread.start()
             self._threads.append(thread)
 
-    def _receive_from(self, rank: int, expected: int, progress: Callable[[str], None]) -> None:
+    def _receive_from(self, rank: int) -> None:
         import torch.distributed as dist
 
-        got = 0
         try:
             while True:
                 box: list[Any] = [None]
@@ -156,29 +160,35 @@ class RankGroup:
                     if message.get("error"):
                         self._errors[rank] = str(message["error"])
                     return
-                self._received[int(message["index"])] = message["cell"]
-                got += 1
-                progress(f"rank {rank}: {got}/{expected} cells done (they are recorded at the end)")
+                index = int(message["index"])
+                with self._emit_lock:
+                    if self._emit is not None and index not in self._received:
+                        self._received.add(index)
+                        self._emit(CellFinished(index=index, cell=message["cell"]))
         except Exception as exc:  # noqa: BLE001 - a dead or silent peer: its cells fail with this
             self._errors[rank] = f"no word from rank {rank} within {self.info.timeout_s:g} s or it died: {_one_line(exc)}"
 
     def collect(self, cells: list[CellKey]) -> list[tuple[int, dict[str, Any]]]:
-        """Rank 0, after its own cells: every peer's cell in plan order; a missing one failed."""
+        """Rank 0, after its own cells: wait for the peers; each cell that never came, failed."""
         for thread in self._threads:
             thread.join()
+        self.stop_emitting()
         ranks = owner(cells, self.info.world_size)
         out = []
         for index, key in enumerate(cells):
-            if ranks[index] == 0:
+            if ranks[index] == 0 or index in self._received:
                 continue
-            data = self._received.get(index)
-            if data is None:
-                rank = ranks[index]
-                why = self._errors.get(rank) or f"rank {rank} stopped before it ran this cell"
-                data = Cell(key.backend, key.seq, key.dtype, status="failed", reason=why).to_dict()
-                data["extra"] = {"rank": rank, "world_size": self.info.world_size}
+            rank = ranks[index]
+            why = self._errors.get(rank) or f"rank {rank} stopped before it ran this cell"
+            data = Cell(key.backend, key.seq, key.dtype, status="failed", reason=why).to_dict()
+            data["extra"] = {"rank": rank, "world_size": self.info.world_size}
             out.append((index, data))
         return out
+
+    def stop_emitting(self) -> None:
+        """No peer cell may follow the sweep's SweepFinished (a cancelled rank 0 ends early)."""
+        with self._emit_lock:
+            self._emit = None
 
     def close(self) -> None:
         """Leave the group, unless a receiver still blocks in it (a cancelled rank 0)."""
@@ -204,8 +214,7 @@ def run_sweep(worker: Any, spec: SweepSpec, cells: list[CellKey], device: Any, i
         mine = share(cells, info.rank, info.world_size)
         worker.emit(SweepStarted(n_cells=len(cells)))
         if info.is_leader:
-            counts = {r: len(share(cells, r, info.world_size)) for r in range(info.world_size)}
-            group.start_receiving(counts, worker.progress)
+            group.start_receiving(worker.emit)
         cancelled = False
         runner = None
         try:
@@ -241,12 +250,14 @@ def run_sweep(worker: Any, spec: SweepSpec, cells: list[CellKey], device: Any, i
             if not cancelled:
                 for index, data in group.collect(cells):
                     worker.emit(CellFinished(index=index, cell=data))
+            group.stop_emitting()
         else:
             group.send({"done": True, "error": f"rank {info.rank} was cancelled first" if cancelled else None})
             if group.send_error is not None:
                 raise SpecError(group.send_error)
         worker.emit(SweepFinished(cancelled=cancelled))
     finally:
+        group.stop_emitting()
         group.close()
     if poisoned is not None:
         os._exit(EXIT_WORKER_POISONED)

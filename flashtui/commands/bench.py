@@ -222,7 +222,7 @@ class Progress:
 def drive(client: WorkerClient, spec: SweepSpec, recorder: SweepRecorder, progress: Progress,
           cells: list[CellKey] | None = None, rank: "dist_cmd.RankInfo | None" = None) -> None:
     """Run the sweep, folding every event into the recorder's session as it arrives
-    (``rank``: as rank 0 under torchrun, the other ranks' cells arriving at the end)."""
+    (``rank``: as rank 0 under torchrun, the other ranks' cells arriving as they finish)."""
     events = client.run_sweep(spec, cells) if rank is None else \
         dist_cmd.rank_events(client, spec, cells or client.plan(spec), rank)
     for msg in events:

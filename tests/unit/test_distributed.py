@@ -154,3 +154,22 @@ def test_ranks_that_plan_different_sweeps_stop_at_once_with_one_line(tmp_path):
     assert errors and all("planned a different spec than rank" in line for line in errors), r.stderr[-3000:]
     assert not [line for line in r.stderr.splitlines() if 'File "' in line and "/flashtui/" in line]
     assert not _stored_sessions(tmp_path / "data")
+
+
+@pytest.mark.slow
+def test_rank_0s_worker_dying_still_leaves_every_cell_once_in_its_session(tmp_path):
+    """Rank 0's worker is killed in its second cell and not restarted (it could not rejoin):
+    rank 0's CLI records every cell that never reached it as failed, saying why."""
+    env = _env(tmp_path / "data", FLASHTUI_INJECT_FAULT="kill@sdpa-math@64")
+    r = _torchrun(2, ["--seq", "64,128", "--json"], env)
+    assert r.returncode != 0
+    session = json.loads(r.stdout[r.stdout.index("{"):r.stdout.rindex("}") + 1])
+    cells = {(c["backend"], c["seq"]): c for c in session["cells"]}
+    assert len(session["cells"]) == len(cells) == 4
+    assert cells[("standard", 64)]["status"] == "ok"
+    assert cells[("sdpa-math", 64)]["status"] == "failed" and "SIGKILL" in cells[("sdpa-math", 64)]["reason"]
+    for backend in ("standard", "sdpa-math"):  # rank 1's: handed over in time, or failed with why
+        cell = cells[(backend, 128)]
+        assert (cell["status"] == "ok" and cell["extra"]["rank"] == 1) or \
+            "rank 0's worker died before this cell was gathered" in cell["reason"], cell
+    assert session["worker"]["crashes"] == 1 and session["worker"]["restarts"] == 0

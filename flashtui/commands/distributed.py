@@ -37,8 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="one rank of `torchrun --nproc-per-node N -m flashtui bench --distributed ...`: "
                             "cells are shared across ranks, rank 0 writes the session")
     group.add_argument("--dist-timeout", type=float, metavar="S",
-                       help=f"seconds a rank waits on another: to join, and for its next cell "
-                            f"(default {DEFAULT_TIMEOUT_S:g})")
+                       help=f"seconds rank 0 waits for another rank's next cell before it records that "
+                            f"rank's missing cells failed (default {DEFAULT_TIMEOUT_S:g}); joining waits "
+                            "at least the default")
 
 
 def from_args(args: argparse.Namespace) -> RankInfo | None:

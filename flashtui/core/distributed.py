@@ -22,7 +22,8 @@ ENV_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 # cuda:N from the start (not on cuda:0, where rank 0 measures).
 CUDA_DEVICE_ENV = "FLASHTUI_CUDA_DEVICE"
 
-# How long one rank waits on another (joining, the plan check, the next finished cell).
+# How long rank 0 waits for a rank's next finished cell (--dist-timeout), and the least
+# that joining and the plan check wait for the slowest rank.
 DEFAULT_TIMEOUT_S = 1800.0
 
 

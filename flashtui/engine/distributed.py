@@ -5,8 +5,9 @@ worker joins the group with ``init_method="env://"``: under torchrun that connec
 launcher's own rendezvous store at MASTER_ADDR:MASTER_PORT as a client
 (TORCHELASTIC_USE_AGENT_STORE), so nothing of flashtui binds that port. The backend is
 ``cpu:gloo,cuda:nccl`` for a GPU sweep (one NCCL all_reduce proves the device path at
-join time) and ``gloo`` on the CPU; the cell hand-over always goes over gloo, whose
-operations time out and fail with a reason where NCCL's watchdog would abort the process.
+join time) and ``gloo`` on the CPU; the cell hand-over goes over a gloo group of its own,
+whose operations time out (``timeout_s``) and fail with a reason where NCCL's watchdog
+would abort the process.
 
 Hand-over: every rank but 0 sends each finished cell to rank 0 as it lands (so the wait
 between two messages is one cell, and ``timeout_s`` bounds that, not the whole sweep);
@@ -28,7 +29,7 @@ from typing import Any, Callable
 
 import torch
 
-from flashtui.core.distributed import CUDA_DEVICE_ENV, RankInfo, owner, share
+from flashtui.core.distributed import CUDA_DEVICE_ENV, DEFAULT_TIMEOUT_S, RankInfo, owner, share
 from flashtui.core.protocol import CellFinished, CellStarted, SweepFinished, SweepStarted
 from flashtui.core.results import Cell
 from flashtui.core.spec import CellKey, SpecError, SweepSpec
@@ -72,6 +73,7 @@ class RankGroup:
         self._emit_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._joined = False
+        self._handover: Any = None  # the gloo group of the hand-over (its own timeout)
 
     # ---------------------------------------------------------------- joining
     def join(self) -> None:
@@ -91,10 +93,13 @@ class RankGroup:
         # env:// reads these (torchrun set them; the request carries the same values).
         os.environ["MASTER_ADDR"] = info.master_addr
         os.environ["MASTER_PORT"] = str(info.master_port)
+        # Joining waits for the slowest rank's worker start: never less than the default,
+        # whatever --dist-timeout says (that one bounds the wait for a rank's next cell).
+        join_s = max(info.timeout_s, DEFAULT_TIMEOUT_S)
         try:
             dist.init_process_group(self.backend, init_method="env://", rank=info.rank,
                                     world_size=info.world_size,
-                                    timeout=datetime.timedelta(seconds=info.timeout_s), **kwargs)
+                                    timeout=datetime.timedelta(seconds=join_s), **kwargs)
         except Exception as exc:  # noqa: BLE001 - one line for the user, whatever c10d raised
             raise SpecError(f"rank {info.rank} could not join the process group at "
                             f"{info.master_addr}:{info.master_port}: {_one_line(exc)}") from None
@@ -119,6 +124,7 @@ class RankGroup:
             dist.all_reduce(ones)  # over NCCL: the GPU path works before any cell is timed
             if int(ones.item()) != self.info.world_size:
                 raise SpecError(f"NCCL all_reduce over {self.info.world_size} ranks gave {ones.item():g}")
+        self._handover = dist.new_group(backend="gloo", timeout=datetime.timedelta(seconds=self.info.timeout_s))
 
     def annotate(self, cell: dict[str, Any]) -> dict[str, Any]:
         """Where a cell ran: rank, pid, device and host."""
@@ -135,7 +141,7 @@ class RankGroup:
         if self.send_error is not None:
             return
         try:
-            dist.send_object_list([message], dst=0, device=torch.device("cpu"))  # gloo
+            dist.send_object_list([message], dst=0, group=self._handover, device=torch.device("cpu"))
         except Exception as exc:  # noqa: BLE001 - rank 0 is gone or silent: say so once
             self.send_error = f"rank {self.info.rank} could not hand its cells to rank 0: {_one_line(exc)}"
 
@@ -154,7 +160,7 @@ class RankGroup:
         try:
             while True:
                 box: list[Any] = [None]
-                dist.recv_object_list(box, src=rank, device=torch.device("cpu"))
+                dist.recv_object_list(box, src=rank, group=self._handover, device=torch.device("cpu"))
                 message = box[0]
                 if message.get("done"):
                     if message.get("error"):

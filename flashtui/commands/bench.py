@@ -237,6 +237,8 @@ def drive(client: WorkerClient, spec: SweepSpec, recorder: SweepRecorder, progre
         elif cell is not None:
             progress.done += 1
             took = f" {fmt_ms(cell.median_ms)}" if cell.status == "ok" and cell.median_ms is not None else ""
+            if rank is not None and "rank" in cell.extra:
+                took += f" (rank {cell.extra['rank']})"
             progress.show(f"{cell.key.label()}: {cell.status}{took}", milestone=True)
         elif isinstance(msg, proto.WorkerDied):
             progress.note(f"worker died: {msg.reason}")

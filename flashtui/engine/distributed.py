@@ -65,7 +65,6 @@ class RankGroup:
         self.backend = "cpu:gloo,cuda:nccl" if self.cuda else "gloo"
         self.device_index: int | None = info.local_rank if self.cuda else None
         self.host = socket.gethostname()
-        self.hosts: list[str] = []
         self.send_error: str | None = None
         self._received: set[int] = set()  # plan indices of peer cells already emitted
         self._errors: dict[int, str] = {}
@@ -113,7 +112,6 @@ class RankGroup:
         mine = {"spec": spec, "cells": [k.to_list() for k in cells], "host": self.host}
         everyone: list[Any] = [None] * self.info.world_size
         dist.all_gather_object(everyone, mine)
-        self.hosts = [str(e["host"]) for e in everyone]
         for rank, theirs in enumerate(everyone):
             if theirs["spec"] != spec or theirs["cells"] != mine["cells"]:
                 what = "spec" if theirs["spec"] != spec else f"plan ({len(theirs['cells'])} cells, here {len(cells)})"

@@ -49,6 +49,15 @@ for part in $parts; do case $part in
   tests-variants) run pytest_gpu_variants python -m pytest -m gpu -q -p no:cacheprovider -rs tests/gpu/test_variants_gpu.py ;;
   capacity) run capacity python -m flashtui doctor --capacity --backends standard,sdpa-flash,sdpa-cudnn,fa4 \
             --batch 1 --heads 16 --head-dim 128 --dtype bf16 --max-seq 1048576 ;;
+  # issue 18: the NCCL path under torchrun (DIST_NPROC GPUs, default 1); dist_check fails unless
+  # every cell is ok, recorded once, by a rank on cpu:gloo,cuda:nccl with its CUDA device index.
+  distributed) run bench_distributed python -m torch.distributed.run --standalone --nproc-per-node "${DIST_NPROC:-1}" \
+            -m flashtui bench --distributed --batch 1 --heads 16 --head-dim 128 --seq 1024,4096 --dtype bf16 \
+            --backends standard,sdpa-flash,sdpa-cudnn --out "$OUT/bench_distributed.json"
+         run dist_check python -c "import json,sys; d=json.load(open(sys.argv[1])); c=d['cells']; \
+bad=[x['backend'] for x in c if x['status']!='ok' or x['extra'].get('dist_backend')!='cpu:gloo,cuda:nccl' or x['extra'].get('device_index') is None]; \
+keys=[(x['backend'],x['seq'],x['dtype']) for x in c]; print(json.dumps([(x['backend'],x['seq'],x['extra'].get('rank'),x['extra'].get('device_index')) for x in c])); \
+sys.exit('not ok or not on NCCL/cuda:N: %s' % bad if bad else 'a cell twice' if len(set(keys))!=len(keys) else 0)" "$OUT/bench_distributed.json" ;;
   *) [ -f "benchmarks/$part" ] && run "${part%.*}" python "benchmarks/$part" ;;
 esac; done
 exit 0

@@ -190,8 +190,8 @@ class SweepRecorder:
         return self.journal.new_warning() if self.journal is not None else None
 
     def _attach_telemetry(self, cell: Cell) -> None:
-        if self.sampler is None:
-            return
+        if self.sampler is None or cell.extra.get("rank", 0) != 0:
+            return  # another torchrun rank's cell ran on another GPU than the one sampled
         t0, t1 = cell.extra.get("t_start_wall_s"), cell.extra.get("t_end_wall_s")
         if t0 and t1:
             cell.telemetry = self.sampler.window(t0, t1, clock="wall")

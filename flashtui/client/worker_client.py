@@ -326,12 +326,15 @@ class WorkerClient:
         assert self.ready is not None
         return spec.cells(self.ready.available(spec.device))
 
-    def run_sweep(self, spec: SweepSpec, cells: list[CellKey] | None = None) -> Iterator[Event]:
+    def run_sweep(self, spec: SweepSpec, cells: list[CellKey] | None = None, *,
+                  distributed: dict[str, Any] | None = None) -> Iterator[Event]:
         """Run the cells (default: the whole plan) and yield every event as it arrives.
 
         The last event is always ``SweepFinished``. Worker death mid-cell yields a
         ``CellFinished`` with status "failed" and the reason, then ``WorkerDied`` and
         ``WorkerRestarted``, and the sweep continues on a fresh worker.
+        ``distributed`` (core.distributed.RankInfo.to_request()): the worker is one rank
+        under torchrun; a dead one is not restarted (it cannot rejoin its process group).
         """
         pending = list(cells) if cells is not None else self.plan(spec)
         self._cancel_requested.clear()
@@ -340,7 +343,7 @@ class WorkerClient:
         first = True
         while pending:
             self.start()
-            self._send(RunSweep(spec=spec.to_dict(), cells=tuple(pending)))
+            self._send(RunSweep(spec=spec.to_dict(), cells=tuple(pending), distributed=distributed))
             in_flight: CellKey | None = None
             cell_started_at = time.monotonic()
             finished_normally = False
@@ -380,7 +383,7 @@ class WorkerClient:
                         yield CellFinished(index=done, cell=failed.to_dict())
                         pending.remove(in_flight)
                         done += 1
-                    if self._cancel_requested.is_set() or not pending:
+                    if self._cancel_requested.is_set() or not pending or distributed is not None:
                         break
                     self.restart()
                     yield WorkerRestarted(pid=self.pid, restarts=self.restarts)
@@ -400,7 +403,9 @@ class WorkerClient:
                 if isinstance(item, CellFinished):
                     if item.key in pending:
                         pending.remove(item.key)
-                    in_flight = None
+                    if item.key == in_flight or distributed is None:
+                        # (Under torchrun rank 0 also relays other ranks' cells meanwhile.)
+                        in_flight = None
                     yield item.replace(index=done)
                     done += 1
                     continue
@@ -416,7 +421,7 @@ class WorkerClient:
                     pending = []
                     break
                 yield item
-            if finished_normally or self._cancel_requested.is_set():
+            if finished_normally or self._cancel_requested.is_set() or distributed is not None:
                 break
         if first:
             yield SweepStarted(n_cells=total)

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from flashtui.store import index as store
-from flashtui.errors import HangUp, StorageError
+from flashtui.commands import distributed as dist_cmd
+from flashtui.errors import HangUp, StorageError, UsageError
 from flashtui.client.worker_client import WorkerClient, WorkerError
 from flashtui.client.recorder import MARK_PYSPY_RECORD, SweepRecorder, phase_totals  # noqa: F401 - re-exported
 from flashtui.core import protocol as proto
@@ -135,6 +136,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--phases", action="store_true",
                    help="after the table, where the wall time went (worker start, compile, warm-up, "
                         "timing, memory, dispatch, parity oracle, parity); always in --json")
+    dist_cmd.add_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -222,9 +224,12 @@ class Progress:
 
 
 def drive(client: WorkerClient, spec: SweepSpec, recorder: SweepRecorder, progress: Progress,
-          cells: list[CellKey] | None = None) -> None:
-    """Run the sweep, folding every event into the recorder's session as it arrives."""
-    for msg in client.run_sweep(spec, cells):
+          cells: list[CellKey] | None = None, rank: "dist_cmd.RankInfo | None" = None) -> None:
+    """Run the sweep, folding every event into the recorder's session as it arrives
+    (``rank``: as rank 0 under torchrun, the other ranks' cells arriving as they finish)."""
+    events = client.run_sweep(spec, cells) if rank is None else \
+        dist_cmd.rank_events(client, spec, cells or client.plan(spec), rank)
+    for msg in events:
         cell = recorder.handle(msg)
         if isinstance(msg, proto.SweepStarted):
             progress.total = max(msg.n_cells, 1)
@@ -236,6 +241,8 @@ def drive(client: WorkerClient, spec: SweepSpec, recorder: SweepRecorder, progre
         elif cell is not None:
             progress.done += 1
             took = f" {fmt_ms(cell.median_ms)}" if cell.status == "ok" and cell.median_ms is not None else ""
+            if rank is not None and "rank" in cell.extra:
+                took += f" (rank {cell.extra['rank']})"
             progress.show(f"{cell.key.label()}: {cell.status}{took}", milestone=True)
         elif isinstance(msg, proto.WorkerDied):
             progress.note(f"worker died: {msg.reason}")
@@ -288,8 +295,15 @@ def check_args(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     from flashtui.reports.table import render_session
 
+    if getattr(args, "distributed", False) and getattr(args, "host", None):
+        raise UsageError("--host and --distributed do not go together: under torchrun each rank's "
+                         "worker runs on that rank's own node")
+    rank = dist_cmd.from_args(args)  # None unless --distributed (then torchrun's env, or exit 2)
+    if rank is not None and not rank.is_leader:
+        return dist_cmd.run_rank(args, rank, spec_from_args, check_args)
     check_args(args)
-    client, profile_tmp, remote_profile = make_client(args)
+    client, profile_tmp, remote_profile = make_client(
+        args, env=dist_cmd.worker_env(rank) if rank is not None else None)
     progress = Progress(1, enabled=not args.quiet)
     progress.show("starting worker (importing torch, initializing CUDA)")
     recorder: SweepRecorder | None = None
@@ -319,7 +333,9 @@ def run(args: argparse.Namespace) -> int:
         # Started once the journal is open (a storage error then leaves no sampler running).
         recorder.sampler = SweepRecorder.start_monitor(spec, ready, args.monitor_hz,
                                                        factory=getattr(client, "nvml_sampler", None))
-        drive(client, spec, recorder, progress, cells)
+        if rank is not None:
+            dist_cmd.begin(recorder, cells, rank, progress.note)
+        drive(client, spec, recorder, progress, cells, rank)
         status = recorder.session.status if recorder.session.status != "running" else "complete"
         swept = True
     except KeyboardInterrupt as exc:
@@ -355,7 +371,8 @@ def run(args: argparse.Namespace) -> int:
     return exit_code(recorder.session)
 
 
-def make_client(args: argparse.Namespace) -> tuple[WorkerClient, Path | None, str | None]:
+def make_client(args: argparse.Namespace, env: dict[str, str] | None = None
+                ) -> tuple[WorkerClient, Path | None, str | None]:
     """The worker client for this run: over ssh for ``--host``, else a local process.
 
     Under ``--profile`` the worker runs inside ``py-spy record`` (on the host for --host,
@@ -388,7 +405,7 @@ def make_client(args: argparse.Namespace) -> tuple[WorkerClient, Path | None, st
             raise SpecError("--profile needs py-spy: pip install py-spy")
         profile_tmp = temp_path_beside(args.profile)
         launcher = record_command(profile_tmp)
-    return WorkerClient(cell_timeout_s=args.cell_timeout, launcher=launcher), profile_tmp, None
+    return WorkerClient(cell_timeout_s=args.cell_timeout, launcher=launcher, env=env), profile_tmp, None
 
 
 def _fetch_remote_profile(client: Any, remote_path: str, local_tmp: Path, progress: Progress) -> None:

@@ -99,6 +99,9 @@ class RunSweep(Request):
 
     spec: dict[str, Any]
     cells: tuple[CellKey, ...]  # wire: [[backend, seq, dtype], ...]
+    # Added in v1: this worker is one rank under torchrun (core.distributed.RankInfo's
+    # fields). It runs its share of ``cells``; rank 0 also sends every other rank's cells.
+    distributed: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -116,9 +116,10 @@ class Worker:
         import torch  # noqa: F401
 
         step("import_torch")
-        from flashtui.engine import backends, provenance
+        from flashtui.engine import backends, distributed, provenance
 
         step("import_engine")
+        distributed.pin_device_from_env()  # a rank's context on its own GPU, never on cuda:0
         self.device, self.device_details = provenance.detect_device()
         step("cuda_init" if self.device.kind == "cuda" else "device_detect")
         self.provenance = provenance.collect(self.device, self.device_details)
@@ -171,6 +172,11 @@ class Worker:
         cells: list[CellKey] = list(msg.cells)
         device = self.device_for(spec)
         self.cancel.clear()
+        if msg.distributed is not None:  # one rank under torchrun: its share, then the hand-over
+            from flashtui.core.distributed import RankInfo
+            from flashtui.engine.distributed import run_sweep
+
+            return run_sweep(self, spec, cells, device, RankInfo.from_request(msg.distributed))
         runner = self._runner(spec, device)
         from flashtui.engine.memory import is_poisoned
         self.emit(SweepStarted(n_cells=len(cells)))

@@ -71,7 +71,12 @@ def test_every_brief_message_is_registered_once_with_its_kind():
 def test_the_wire_format_of_version_1_is_unchanged():
     """The exact JSON the old (dict-based) protocol wrote: same keys, same shapes."""
     run = json.loads(encode(proto.RunSweep(spec={"seqs": [64]}, cells=(CellKey("standard", 64, "fp32"),))))
-    assert run == {"v": 1, "type": "RunSweep", "spec": {"seqs": [64]}, "cells": [["standard", 64, "fp32"]]}
+    # ``distributed`` was added within v1 (fields are only ever added): null unless under torchrun,
+    # and a request without it (an older client's) decodes to None.
+    assert run == {"v": 1, "type": "RunSweep", "spec": {"seqs": [64]}, "cells": [["standard", 64, "fp32"]],
+                   "distributed": None}
+    old_run = '{"v":1,"type":"RunSweep","spec":{"seqs":[64]},"cells":[["standard",64,"fp32"]]}'
+    assert decode(old_run) == proto.RunSweep(spec={"seqs": [64]}, cells=(CellKey("standard", 64, "fp32"),))
     started = json.loads(encode(proto.CellStarted(index=1, backend="fa2", seq=128, dtype="bf16")))
     assert started == {"v": 1, "type": "CellStarted", "index": 1, "backend": "fa2", "seq": 128, "dtype": "bf16"}
     assert json.loads(encode(proto.Cancel())) == {"v": 1, "type": "Cancel"}

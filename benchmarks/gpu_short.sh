@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The GPU check for a short lease (~4 min), most needed first; each part has its own time
+# cap and writes under $OUT as it goes, so a call cut short keeps what finished.
+#   source .device/base/env.sh && bash benchmarks/gpu_short.sh
+# 1. fidelity at the launch-bound shape (B=4 S=1024) against do_bench/do_bench_cudagraph,
+#    after the graph-sizing change (issue 13); 2. --gpus all / --workers 2 and torchrun on
+#    the one GPU (issue 18); 3. the doctor's GPU tests and NVML's clocks-event reasons;
+#    4. quick answers (issue 14): doctor cold/repeat, first cell, default bench cold/warm.
+set -uo pipefail
+OUT=${OUT:-gpu-out}; mkdir -p "$OUT"
+part() { local name=$1 cap=$2; shift 2; echo "== $name (cap ${cap}s): $*" | tee -a "$OUT/short.log"
+  local t0=$(date +%s); timeout "$cap" "$@" > "$OUT/$name.txt" 2> "$OUT/$name.err"; local rc=$?
+  echo "== $name rc=$rc $(( $(date +%s) - t0 ))s" | tee -a "$OUT/short.log"; tail -n 25 "$OUT/$name.txt"; }
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,power.draw --format=csv > "$OUT/nvidia-smi.csv" 2>&1
+part fidelity_1024 60 python benchmarks/fidelity.py --shapes 4x1024 --dtype bf16 --rounds 1 \
+  --backends standard,sdpa-flash,sdpa-cudnn,fa4 --out "$OUT/fidelity_1024.md"
+part workers 70 bash benchmarks/gpu_suite.sh workers
+part distributed 40 bash benchmarks/gpu_suite.sh distributed
+part pytest_gpu 70 python -m pytest -m gpu -q -p no:cacheprovider -rs tests/gpu/test_doctor_gpu.py \
+  "tests/gpu/test_monitor_gpu.py::test_sampler_at_20hz_fills_memory_readings"
+part quick 200 python benchmarks/quick.py --out "$OUT"
+exit 0

@@ -303,12 +303,14 @@ def partial_matrix(cells: list[dict[str, Any]], backends: Iterable[str],
             "backends": {name: {"available": True, "cells_run": 0} for name in backends}}
 
 
-def render_cache_line(report: dict[str, Any]) -> str | None:
-    """'cached 3 min ago, --fresh probes again', or why it probed again; None without a cache."""
+def render_cache_line(report: dict[str, Any], again: str = "--fresh") -> str | None:
+    """'cached 3 min ago, --fresh probes again', or why it probed again; None without a cache.
+
+    ``again``: what probes again where the line is shown (the TUI says ``r``)."""
     if report.get("cached"):
         age_s = report.get("cached_age_s") or 0.0
         age = f"{age_s / 60:.0f} min" if age_s >= 60 else f"{age_s:.0f} s"
-        return f"cached {age} ago, --fresh probes again"
+        return f"cached {age} ago, {again} probes again"
     changes = (report.get("cache") or {}).get("changes")
     if changes:
         return f"probed again: the environment changed since the cached answer ({'; '.join(changes)})"

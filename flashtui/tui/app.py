@@ -50,6 +50,13 @@ def default_worker_factory() -> Any:
     return WorkerClient()
 
 
+def _doctor_cache() -> Any:
+    """The cache ``flashtui doctor`` uses for its default options (auto device, quick, fastest)."""
+    from flashtui.client.doctor_cache import DoctorCache
+
+    return DoctorCache()
+
+
 def default_sampler_factory(ready: proto.WorkerReady, rate_hz: float | None = None) -> Any:
     """An NVML sampler aimed at the worker's device (it reports its own 'why not')."""
     from flashtui.monitor import nvml
@@ -87,6 +94,7 @@ class FlashTuiApp(App[int]):
         config_path: Path | None = None,
         screenshot_dir: str | os.PathLike[str] | None = None,
         journal: bool = True,
+        doctor_cache: bool | None = None,
     ) -> None:
         super().__init__()
         self.default_spec_overrides = dict(default_spec_overrides or {})
@@ -99,7 +107,11 @@ class FlashTuiApp(App[int]):
         # State, in plain Python (controllers.py); the app routes and renders.
         self.sweep = SweepController(journal=journal)
         self.pyspy = PySpyController()
-        self.doctor = DoctorController()
+        # The doctor's cache describes this machine: used with the local worker only (a
+        # scripted or remote worker's answer is not this environment's), unless told.
+        if doctor_cache is None:
+            doctor_cache = worker_factory is default_worker_factory
+        self.doctor = DoctorController(cache=_doctor_cache() if doctor_cache else None)
         # Threads and timers.
         self.bridge: WorkerBridge | None = None
         self.pyspy_poller: Any | None = None
@@ -417,6 +429,7 @@ class FlashTuiApp(App[int]):
         return None
 
     def _doctor_status(self, text: str, state: str) -> None:
+        self.doctor.status = (text, state)  # kept: a screen mounted later shows it too
         screen = self._doctor_screen()
         if screen is not None:
             screen.set_status(text, state)
@@ -433,7 +446,33 @@ class FlashTuiApp(App[int]):
         if self.doctor.nvml is None:
             self.run_worker(self._probe_nvml, thread=True, exclusive=True, group="nvml")
         if self.doctor.report is None and not self.doctor.probe_running:
+            if self.doctor.cache is None:
+                self.action_probe()
+                return
+            self._doctor_status("checking the doctor cache…", "running")
+            self.run_worker(self._lookup_doctor_cache, thread=True, exclusive=True, group="doctor-cache")
+
+    def _lookup_doctor_cache(self) -> None:
+        """In a thread: the fingerprint reads installed packages and NVML (milliseconds)."""
+        lookup = self.doctor.lookup_cache()
+        nvml = nvml_state() if lookup is not None and lookup.entry is not None and self.doctor.nvml is None \
+            else None
+        self.call_from_thread(self._doctor_cache_answered, lookup, nvml)
+
+    def _doctor_cache_answered(self, lookup: Any, nvml: dict[str, Any] | None) -> None:
+        """Show the cached answer when the environment is unchanged; else probe."""
+        if self.doctor.report is not None or self.doctor.probe_running:
+            return  # r was pressed meanwhile: the probe answers
+        if nvml is not None:
+            self._nvml_probed(nvml)
+        status = self.doctor.answer_from_cache(lookup)
+        if status is None:
             self.action_probe()
+            return
+        screen = self._doctor_screen()
+        if screen is not None and self.doctor.report is not None:
+            screen.show_report(self.doctor.report)
+        self._doctor_status(status, "done")
 
     def _probe_nvml(self) -> None:
         """In a thread: NVML init can take a moment on a GPU box."""
@@ -463,6 +502,14 @@ class FlashTuiApp(App[int]):
     @on(m.ProbeProgress)
     def _probe_progress(self, message: m.ProbeProgress) -> None:
         self._doctor_status(self.doctor.probe_progress(message.text), "running")
+
+    @on(m.ProbeCell)
+    def _probe_cell(self, message: m.ProbeCell) -> None:
+        """The matrix fills in as its cells finish (the slow backends come last)."""
+        text = self.doctor.probe_cell(message.event)
+        screen = self._doctor_screen()
+        if screen is not None:
+            screen.show_matrix_text(text)
 
     @on(m.ProbeFinished)
     def _probe_finished(self, message: m.ProbeFinished) -> None:

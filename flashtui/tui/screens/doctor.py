@@ -4,7 +4,9 @@ The same report as ``flashtui doctor`` (flashtui.reports.doctor renders it, torc
 environment, the backend x dtype x head_dim capability matrix with each reason, the
 labelled "fastest here" probe and the advice. The probe itself runs in the worker
 (tiny kernels, seconds on CPU, minutes on a GPU where fa4/flex compile first); the app
-asks the bridge for it and pushes progress lines and the finished report in here.
+asks the bridge for it and pushes progress lines, the matrix as its cells finish
+(ProbeCellFinished) and the finished report in here. A first visit answers from the
+doctor cache while the environment is unchanged (the status says how old; r probes again).
 The screen holds no state: it is given the app's DoctorController (controllers.py),
 whose report survives leaving and coming back, and shows what that holds.
 """
@@ -70,10 +72,14 @@ class DoctorScreen(Screen):
     def show_known(self) -> None:
         """What the doctor knows: the last report, or the environment from WorkerReady."""
         self.set_nvml(self.doctor.nvml)
+        if self.doctor.status is not None:
+            self.set_status(*self.doctor.status)
         if self.doctor.report is not None:
             self.show_report(self.doctor.report)
         elif self.doctor.ready is not None:
             self.show_environment(self.doctor.preview())
+            if self.doctor.probe_running and self.doctor.cells:  # left mid-probe, back again
+                self.show_matrix_text(self.doctor.partial_text())
         else:
             self.query_one("#doctor-env", Static).update("waiting for the worker to start…")
 
@@ -105,6 +111,11 @@ class DoctorScreen(Screen):
         self.query_one("#doctor-matrix", Static).update(render_matrix(report.get("matrix")))
         self.query_one("#doctor-fastest", Static).update(render_fastest(report.get("fastest")))
         self.query_one("#doctor-advice", Static).update(render_advice(report.get("advice") or []))
+
+    def show_matrix_text(self, text: str) -> None:
+        """The matrix while the probe runs: cells finished so far, the others NA."""
+        if self.is_mounted:
+            self.query_one("#doctor-matrix", Static).update(text)
 
     def text(self) -> str:
         """Everything the report sections show, as plain text (tests, screen readers)."""

@@ -756,31 +756,30 @@ class FlashTuiApp(App[int]):
         except (OSError, ValueError) as exc:
             self.notify(f"cannot save the screenshot: {getattr(exc, 'strerror', None) or exc}", severity="error")
             return
-        self.notify(f"screenshot saved: {path}", title="screenshot", timeout=6)
+        sent = self.deliver_to_browser(path, "screenshot")
+        self.notify(f"screenshot saved: {path}{sent}", title="screenshot", timeout=6)
+
+    def deliver_to_browser(self, path: str, what: str) -> str:
+        """Under ``flashtui serve`` (Textual's web driver) the file written on the server
+        also goes to the browser as a download (App.deliver_binary); in a terminal, nothing.
+        Returns the words to add to the notification."""
+        if not self.is_web:
+            return ""
+        try:
+            self.deliver_binary(Path(path), save_filename=Path(path).name, open_method="download", name=what)
+        except Exception as exc:  # noqa: BLE001 - the file on the server stands
+            self.notify(f"cannot send the {what} to the browser: {one_line(exc)}", severity="warning")
+            return ""
+        return " (and sent to your browser as a download)"
 
     def action_export(self) -> None:
         session = self.sweep.session
         if session is None or not session.cells:
             self.notify("nothing to export yet: run a sweep first", severity="warning")
             return
-        from flashtui.tui.screens.export import ExportScreen, format_for_path
+        from flashtui.tui.screens.sessions import export_with_dialog
 
-        def write(path: str | None) -> None:
-            if not path:
-                return
-            try:
-                from flashtui.reports import export_session
-            except ImportError:
-                self.notify("export is not available in this build", severity="error")
-                return
-            try:
-                export_session(session, format_for_path(path) or "json", path)
-            except Exception as exc:
-                self.notify(f"export failed: {one_line(exc)}", severity="error", title="export")
-                return
-            self.notify(f"exported to {path}", title="export", timeout=6)
-
-        self.push_screen(ExportScreen(f"flashtui-{session.id}.html"), write)
+        export_with_dialog(self, session)  # the same dialog and writer as the Sessions screen's
 
 
 def run_app(args: Any = None) -> int:

@@ -506,10 +506,10 @@ class FlashTuiApp(App[int]):
     @on(m.ProbeCell)
     def _probe_cell(self, message: m.ProbeCell) -> None:
         """The matrix fills in as its cells finish (the slow backends come last)."""
-        text = self.doctor.probe_cell(message.event)
+        progress, matrix = self.doctor.probe_cell(message.event)
         screen = self._doctor_screen()
         if screen is not None:
-            screen.show_matrix_text(text)
+            screen.show_matrix(matrix, progress)
 
     @on(m.ProbeFinished)
     def _probe_finished(self, message: m.ProbeFinished) -> None:

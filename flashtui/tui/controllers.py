@@ -437,20 +437,20 @@ class DoctorController:
         elapsed = self.clock() - self._probe_started_s
         return f"probing: {text} ({fmt_clock(elapsed)})"
 
-    def probe_cell(self, event: proto.ProbeCellFinished) -> str:
-        """One matrix cell finished: the matrix so far as text (unprobed cells show NA)."""
+    def probe_cell(self, event: proto.ProbeCellFinished) -> tuple[str, dict[str, Any]]:
+        """One matrix cell finished: ('5/81 cells probed', the matrix so far; unprobed
+        cells show NA)."""
         self.cells.append(dict(event.cell))
         self.n_cells = max(self.n_cells, int(event.n_cells or 0))
-        return self.partial_text()
+        return self.partial()
 
-    def partial_text(self) -> str:
-        """'5/81 cells probed' and the matrix of the cells finished so far."""
-        from flashtui.reports.doctor import partial_matrix, render_matrix
+    def partial(self) -> tuple[str, dict[str, Any]]:
+        """'5/81 cells probed' and a matrix of the cells finished so far."""
+        from flashtui.reports.doctor import partial_matrix
 
         names = list(self.ready.backends) if self.ready is not None else []
         names += [n for n in dict.fromkeys(c["backend"] for c in self.cells) if n not in names]
-        matrix = render_matrix(partial_matrix(self.cells, names))
-        return f"{len(self.cells)}/{self.n_cells or '?'} cells probed\n{matrix}"
+        return f"{len(self.cells)}/{self.n_cells or '?'} cells probed", partial_matrix(self.cells, names)
 
     def probe_finished(self, event: proto.ProbeFinished, ready: proto.WorkerReady,
                        seconds: float) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flashtui.core.units import NA
 from flashtui.testing import NoSampler, screen_text, wait_for
 from flashtui.tui import messages as m
 from flashtui.tui.app import FlashTuiApp
@@ -68,20 +69,23 @@ async def test_doctor_fills_in_live_then_a_new_app_answers_from_the_cache_and_r_
         await wait_for(pilot, lambda: app.sweep.ready, 60, "WorkerReady")
         await pilot.press("d")
         screen = app.screen
-        original = screen.show_matrix_text
+        original = screen.show_matrix
 
-        def record(text):
-            original(text)
-            partial.append((str(screen.query_one("#doctor-matrix").render()), app.doctor.report is not None))
+        def record(matrix, progress=""):
+            original(matrix, progress)
+            if progress:  # a ProbeCell's update (the finished report shows the matrix without)
+                partial.append((screen.matrix_text(), app.doctor.report is not None))
 
-        screen.show_matrix_text = record
+        screen.show_matrix = record
         await wait_for(pilot, lambda: app.doctor.report, 120, "ProbeFinished")
         assert app.doctor.report["cached"] is False
         n_cells = len(app.doctor.report["matrix"]["cells"])
     shown = [text for text, _ in partial if text]
     assert len(shown) == n_cells > 1  # one matrix update per cell
     assert not any(done for _, done in partial)  # every update came before the report
-    assert shown[0].startswith(f"1/{n_cells} cells probed") and "standard" in shown[0]
+    assert shown[0].startswith(f"1/{n_cells} cells probed")
+    first = next(line for line in shown[0].splitlines() if line.startswith("standard ")).split()
+    assert first[1] == "ok" and set(first[2:10]) == {NA}  # one cell in, the rest not yet
     assert shown[-1].startswith(f"{n_cells}/{n_cells} cells probed")
     # The probe was cached where flashtui doctor looks; age it by 3 minutes.
     cache = DoctorCache()

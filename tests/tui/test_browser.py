@@ -4,11 +4,13 @@ A real server (``python -m flashtui serve --port N`` on 127.0.0.1), a real Chrom
 (Debian's; skipped with the reason when absent) driven over DevTools, a screenshot
 decoded with zlib and checked against the Setup screen's own colours as Pilot renders
 them (screen background, header), which textual-serve's splash page does not have. A
-second tab starts a second app process with its own worker.
+screenshot taken in the browser arrives as a download with the bytes saved on the
+server. A second tab starts a second app process with its own worker.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -97,11 +99,13 @@ def _near(a: tuple[int, int, int], b: tuple[int, int, int], tolerance: int = 6) 
 
 
 @pytest.fixture
-def server():
+def server(tmp_path):
     port = _free_port()
+    (tmp_path / "shots").mkdir()
     proc = subprocess.Popen([sys.executable, "-m", "flashtui", "serve", "--port", str(port)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+                                 "FLASHTUI_SCREENSHOT_DIR": str(tmp_path / "shots")})
     try:
         url = f"http://127.0.0.1:{port}/"
         page = _wait_http(url, proc)
@@ -115,7 +119,7 @@ def server():
             proc.wait()
 
 
-async def test_served_app_shows_the_setup_screen_in_chromium_and_each_tab_gets_its_own_worker(server):
+async def test_served_app_shows_the_setup_screen_in_chromium_and_each_tab_gets_its_own_worker(server, tmp_path):
     url, index_html, proc = server
     assert f'data-session-websocket-url="ws://127.0.0.1:{url.rsplit(":", 1)[1].rstrip("/")}/ws"' in index_html
     screen_bg, header_bg = await _setup_colours()
@@ -144,6 +148,23 @@ async def test_served_app_shows_the_setup_screen_in_chromium_and_each_tab_gets_i
             else:
                 raise AssertionError(f"the browser does not show the Setup screen: {verdict}")
             assert counts[dominant] < 0.97 * width * height  # not one flat colour: text is drawn
+            # A screenshot (the palette's Screenshot: Setup's text fields take plain keys) is
+            # written on the server and reaches the browser as a download of the same bytes.
+            downloads = tmp_path / "downloads"
+            downloads.mkdir()
+            await page.call("Page.setDownloadBehavior", behavior="allow", downloadPath=str(downloads))
+            await page.evaluate("document.querySelector('.xterm-helper-textarea').focus()")
+            await _key(page, "p", "KeyP", 80, modifiers=2)  # ctrl+p
+            await asyncio.sleep(0.5)
+            await page.call("Input.insertText", text="Screenshot")
+            await asyncio.sleep(0.5)
+            await _key(page, "Enter", "Enter", 13, text="\r")
+            await wait_for_async(lambda: [p for p in downloads.iterdir() if p.suffix == ".svg"], 30,
+                                 "the screenshot's download")
+            (downloaded,) = [p for p in downloads.iterdir() if p.suffix == ".svg"]
+            (saved,) = (tmp_path / "shots").glob("*.svg")
+            assert downloaded.name == saved.name and downloaded.read_bytes() == saved.read_bytes()
+            assert "<svg" in downloaded.read_text()[:200] and "flashtui" in downloaded.read_text()
             # One app process per connection, each with its own worker.
             await wait_for_async(lambda: len(_apps(proc.pid)) == 1 and _workers(_apps(proc.pid)[0]), 90,
                                  "the first tab's app and worker")
@@ -161,9 +182,14 @@ async def test_served_app_shows_the_setup_screen_in_chromium_and_each_tab_gets_i
         browser.close()
 
 
-async def wait_for_async(predicate, timeout_s: float, what: str):
-    import asyncio
+async def _key(page, key: str, code: str, vk: int, modifiers: int = 0, text: str | None = None) -> None:
+    """One key press in the page (DevTools Input): xterm.js turns it into terminal input."""
+    base = dict(key=key, code=code, windowsVirtualKeyCode=vk, nativeVirtualKeyCode=vk, modifiers=modifiers)
+    await page.call("Input.dispatchKeyEvent", type="keyDown", **base, **({"text": text} if text else {}))
+    await page.call("Input.dispatchKeyEvent", type="keyUp", **base)
 
+
+async def wait_for_async(predicate, timeout_s: float, what: str):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         value = predicate()

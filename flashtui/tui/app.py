@@ -51,10 +51,12 @@ def default_worker_factory() -> Any:
 
 
 def _doctor_cache() -> Any:
-    """The cache ``flashtui doctor`` uses for its default options (auto device, quick, fastest)."""
-    from flashtui.client.doctor_cache import DoctorCache
+    """The cache ``flashtui doctor`` uses for the same options: auto device, the fastest
+    probe, quick unless the worker inherits FLASHTUI_PROBE_FULL (as its probe then does)."""
+    from flashtui.client.doctor_cache import DoctorCache, probe_options
 
-    return DoctorCache()
+    full = os.environ.get("FLASHTUI_PROBE_FULL", "") not in ("", "0")
+    return DoctorCache(probe_options(None, full=full, fastest=True))
 
 
 def default_sampler_factory(ready: proto.WorkerReady, rate_hz: float | None = None) -> Any:

@@ -73,6 +73,14 @@ def _descendants(root: int) -> dict[int, str]:
     return found
 
 
+def _alive(pid: int) -> bool:
+    """Running (a zombie awaiting its parent's wait counts as ended)."""
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def _apps(server_pid: int) -> list[int]:
     return sorted(pid for pid, cmd in _descendants(server_pid).items() if "-m flashtui tui" in cmd
                   and not cmd.startswith(("/bin/sh", "sh ")))
@@ -173,8 +181,13 @@ async def test_served_app_shows_the_setup_screen_in_chromium_and_each_tab_gets_i
                                  90, "a second app and worker for the second tab")
             first_app, second_app = _apps(proc.pid)
             assert set(_workers(first_app)).isdisjoint(_workers(second_app))
+            second_workers = _workers(second_app)
             await page.call("Target.closeTarget", targetId=second["targetId"])
             await wait_for_async(lambda: _apps(proc.pid) == [first_app], 60, "the second tab's app to end")
+            # Its worker ends with it (not orphaned); the first tab's is still there.
+            await wait_for_async(lambda: not any(_alive(pid) for pid in second_workers), 30,
+                                 "the second tab's worker to end")
+            assert _workers(first_app)
         finally:
             await ws.close()
             await session.close()

@@ -97,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "Each browser tab gets its own app and its own worker process.")
     serve.add_argument("--port", type=int, default=8000, help="the port on 127.0.0.1 (default 8000)")
     serve.add_argument("--debug", action="store_true", help="textual-serve's debug logging")
+    add_host_arguments(serve, sub=True)  # each connection's TUI runs its worker on HOST
     serve.set_defaults(func=_run_serve)
     for name in COMMAND_MODULES:
         try:
@@ -127,7 +128,8 @@ def _served() -> bool:
 def _run_serve(args: argparse.Namespace) -> int:
     from flashtui.tui.serve import serve
 
-    return serve(args.port, debug=args.debug)
+    return serve(args.port, debug=args.debug, host=getattr(args, "host", None),
+                 remote_python=getattr(args, "remote_python", None))
 
 
 def _run_tui(args: argparse.Namespace) -> int:
@@ -149,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         func = getattr(args, "func", None) or _run_tui
         if getattr(args, "host", None) and args.command not in HOST_COMMANDS:
-            raise UsageError(f"--host works with the TUI and bench, not {args.command}")
+            raise UsageError(f"--host works with the TUI, serve and bench, not {args.command}")
         if func is not _run_tui:
             install_hangup_handler()
         return int(func(args) or 0)

@@ -27,9 +27,13 @@ INSTALL_HINT = "textual-serve is not installed: pip install 'flashtui[web]' (or 
 WEB_DRIVER_ENV = "TEXTUAL_DRIVER"
 
 
-def app_command() -> str:
-    """The shell command textual-serve runs for each connection: this interpreter's flashtui."""
-    return shlex.join([sys.executable, "-m", "flashtui", "tui"])
+def app_command(host: str | None = None, remote_python: str | None = None) -> str:
+    """The shell command textual-serve runs for each connection: this interpreter's flashtui
+    (with ``--host``: that TUI's worker runs over ssh, as ``flashtui --host`` does)."""
+    argv = [sys.executable, "-m", "flashtui", "tui"]
+    if host:
+        argv += ["--host", host] + (["--remote-python", remote_python] if remote_python else [])
+    return shlex.join(argv)
 
 
 def under_web_driver(environ: dict[str, str]) -> bool:
@@ -49,8 +53,9 @@ def _check_port(port: int) -> None:
             raise WorkerError(f"cannot listen on {HOST}:{port}: {exc.strerror or exc}") from None
 
 
-def serve(port: int = DEFAULT_PORT, debug: bool = False) -> int:
-    """Serve the app on http://127.0.0.1:PORT until Ctrl+C."""
+def serve(port: int = DEFAULT_PORT, debug: bool = False, host: str | None = None,
+          remote_python: str | None = None) -> int:
+    """Serve the app on http://127.0.0.1:PORT until Ctrl+C (``host``: workers over ssh)."""
     if not 0 < port < 65536:
         raise UsageError(f"--port {port}: must be 1-65535")
     try:
@@ -58,7 +63,7 @@ def serve(port: int = DEFAULT_PORT, debug: bool = False) -> int:
     except ModuleNotFoundError:
         raise UsageError(INSTALL_HINT) from None
     _check_port(port)
-    server = Server(app_command(), host=HOST, port=port, title="flashtui")
+    server = Server(app_command(host, remote_python), host=HOST, port=port, title="flashtui")
     server.serve(debug=debug)
     return 0
 

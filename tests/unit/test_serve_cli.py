@@ -36,6 +36,19 @@ def test_a_port_in_use_is_one_line_and_exit_2():
 
 
 def test_each_connection_runs_this_interpreters_tui_under_the_web_driver():
-    assert app_command().split()[:4] == [sys.executable, "-m", "flashtui", "tui"]
+    assert app_command().split() == [sys.executable, "-m", "flashtui", "tui"]
+    assert app_command("gpu box", "/opt/py/bin/python").endswith(
+        "-m flashtui tui --host 'gpu box' --remote-python /opt/py/bin/python")
     assert under_web_driver({"TEXTUAL_DRIVER": "textual.drivers.web_driver:WebDriver"})
     assert not under_web_driver({})
+
+
+def test_serve_takes_host_and_other_commands_still_refuse_it():
+    from flashtui.cli import build_parser
+
+    args = build_parser().parse_args(["serve", "--port", "8123", "--host", "gpu-box"])
+    assert (args.port, args.host) == (8123, "gpu-box")
+    result = subprocess.run([sys.executable, "-m", "flashtui", "--host", "gpu-box", "sessions"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "flashtui: error: --host works with the TUI, serve and bench, not sessions"

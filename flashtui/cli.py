@@ -91,6 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
     tui = subparsers.add_parser("tui", help="the terminal UI (the default)")
     add_host_arguments(tui, sub=True)
     tui.set_defaults(func=_run_tui)
+    serve = subparsers.add_parser(
+        "serve", help="the terminal UI in a browser on http://127.0.0.1:PORT (textual-serve)",
+        description="Serve the TUI to a browser on 127.0.0.1 only (tunnel it with ssh -L). "
+                    "Each browser tab gets its own app and its own worker process.")
+    serve.add_argument("--port", type=int, default=8000, help="the port on 127.0.0.1 (default 8000)")
+    serve.add_argument("--debug", action="store_true", help="textual-serve's debug logging")
+    add_host_arguments(serve, sub=True)  # each connection's TUI runs its worker on HOST
+    serve.set_defaults(func=_run_serve)
     for name in COMMAND_MODULES:
         try:
             module = importlib.import_module(f"flashtui.commands.{name}")
@@ -110,8 +118,22 @@ def _has_terminal() -> bool:
         return False
 
 
+def _served() -> bool:
+    """Started by ``flashtui serve`` (textual-serve's web driver): no tty, and none needed."""
+    from flashtui.tui.serve import under_web_driver
+
+    return under_web_driver(dict(os.environ))
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    from flashtui.tui.serve import serve
+
+    return serve(args.port, debug=args.debug, host=getattr(args, "host", None),
+                 remote_python=getattr(args, "remote_python", None))
+
+
 def _run_tui(args: argparse.Namespace) -> int:
-    if not _has_terminal():
+    if not _has_terminal() and not _served():
         # Piped, redirected or under cron: a full-screen UI would hang or print escape codes.
         raise UsageError("the TUI needs a terminal (stdin and stdout a tty); "
                          "for a headless run use `flashtui bench` (see `flashtui bench --help`)")
@@ -129,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         func = getattr(args, "func", None) or _run_tui
         if getattr(args, "host", None) and args.command not in HOST_COMMANDS:
-            raise UsageError(f"--host works with the TUI and bench, not {args.command}")
+            raise UsageError(f"--host works with the TUI, serve and bench, not {args.command}")
         if func is not _run_tui:
             install_hangup_handler()
         return int(func(args) or 0)

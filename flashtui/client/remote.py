@@ -179,7 +179,7 @@ def preflight(target: SshTarget, timeout_s: float = PREFLIGHT_TIMEOUT_S) -> dict
 
 
 # The commands that can use a remote worker (cli refuses --host before any other).
-HOST_COMMANDS = (None, "tui", "bench")
+HOST_COMMANDS = (None, "tui", "bench", "serve")  # serve: each connection's TUI runs with --host
 
 
 def add_host_arguments(parser: Any, *, sub: bool = False) -> None:

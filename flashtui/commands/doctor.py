@@ -30,14 +30,13 @@ import time
 from typing import Any
 
 from flashtui.errors import UsageError
-from flashtui.client import environment
+from flashtui.client.doctor_cache import DoctorCache, cached_provenance, probe_options
 from flashtui.client.worker_client import WorkerClient
 from flashtui.core.protocol import (
     Capacity, CapacityFinished, Probe, ProbeCellFinished, ProbeFinished, Progress, WorkerReady,
 )
 from flashtui.reports.doctor import (CAPACITY_SCHEMA, build_report, render_capacity, render_matrix_row,
                                      render_preview, render_report)
-from flashtui.store import probe_cache
 from flashtui.core.spec import SpecError, SweepSpec, parse_backends, parse_dtypes
 from flashtui.commands.bench import _arg_type, _positive
 
@@ -197,18 +196,14 @@ def _run_probe(args: argparse.Namespace) -> int:
     if args.full:
         env = {**(env or os.environ), "FLASHTUI_PROBE_FULL": "1"}
     # What needs no torch first: it decides whether the cached answer still holds.
-    options = {"device": args.device, "full": bool(args.full), "fastest": bool(args.fastest)}
-    env_preview = environment.preview()
-    fingerprint = environment.fingerprint(env_preview, options)
-    path = probe_cache.cache_file(environment.cache_root(), options)
-    lookup = probe_cache.Lookup(path) if args.fresh else probe_cache.load(path, fingerprint)
+    doctor_cache = DoctorCache(probe_options(args.device, args.full, args.fastest))
+    lookup = doctor_cache.lookup(fresh=args.fresh)
+    env_preview, path = doctor_cache.env_preview or {}, lookup.path
     if lookup.entry is not None:
         entry = lookup.entry
         _check_device(args, entry["ready"].get("provenance") or {})
-        cache = {"cached": True, "cached_age_s": round(lookup.age_s() or 0.0, 1),
-                 "probed_at_unix": entry["probed_at_unix"], "path": str(path)}
         return _emit(args, build_report(entry["ready"], entry["probe"], env_preview["nvml"],
-                                        _pyspy_state(), notes, cache))
+                                        _pyspy_state(), notes, cached_provenance(lookup)))
 
     client = WorkerClient(env=env)
     live = LiveBlock(args)
@@ -248,11 +243,10 @@ def _run_probe(args: argparse.Namespace) -> int:
     result = reply.result
     cache: dict[str, Any] = {"cached": False, "cached_age_s": None, "probed_at_unix": probed_at_unix,
                              "path": str(path), "changes": lookup.changes}
-    if not (result.get("matrix") or {}).get("poisoned"):  # a poisoned context is this run's, not the box's
-        error = probe_cache.save(path, fingerprint, ready.fields(), result, probed_at_unix)
-        if error:
-            cache["write_error"] = error
-            _note(args, f"flashtui doctor: {error}")
+    error = doctor_cache.save(ready.fields(), result, probed_at_unix)  # not a poisoned context's
+    if error:
+        cache["write_error"] = error
+        _note(args, f"flashtui doctor: {error}")
     live.erase()
     return _emit(args, build_report(ready.fields(), result, env_preview["nvml"], _pyspy_state(), notes, cache))
 

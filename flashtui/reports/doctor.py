@@ -160,8 +160,14 @@ def _reason_lines(name: str, cells: list[dict[str, Any]], dtypes: list[str], hea
 
 def render_matrix(matrix: dict[str, Any] | None) -> str:
     """A compact backend x (dtype/head_dim) table, then each distinct reason once."""
+    return "\n".join(part for part in render_matrix_parts(matrix) if part)
+
+
+def render_matrix_parts(matrix: dict[str, Any] | None) -> tuple[str, str, str]:
+    """(title, table, legend and reasons): prose a narrow screen may wrap, and the grid,
+    which must not wrap (the TUI scrolls it sideways instead)."""
     if not matrix:
-        return "capability matrix: NA (not probed)"
+        return "capability matrix: NA (not probed)", "", ""
     dtypes, head_dims = matrix["dtypes"], matrix["head_dims"]
     by_backend: dict[str, list[dict[str, Any]]] = {}
     for cell in matrix["cells"]:
@@ -181,10 +187,10 @@ def render_matrix(matrix: dict[str, Any] | None) -> str:
     title = (f"capability matrix (dtype/head_dim; each cell ran B={shape.get('batch')} H={shape.get('heads')} "
              f"S={shape.get('seq')} causal, {shape.get('pass')}"
              f"{'' if matrix.get('full') else '; quick mode'})")
-    parts = [title, render_rows(header, rows, right={len(header) - 1}), LEGEND]
+    notes = [LEGEND]
     if reasons:
-        parts += ["why:", *reasons]
-    return "\n".join(parts)
+        notes += ["why:", *reasons]
+    return title, render_rows(header, rows, right={len(header) - 1}), "\n".join(notes)
 
 
 VARIANT_MARKS = {"native": "native", "mask": "mask", "no": "-"}
@@ -303,12 +309,14 @@ def partial_matrix(cells: list[dict[str, Any]], backends: Iterable[str],
             "backends": {name: {"available": True, "cells_run": 0} for name in backends}}
 
 
-def render_cache_line(report: dict[str, Any]) -> str | None:
-    """'cached 3 min ago, --fresh probes again', or why it probed again; None without a cache."""
+def render_cache_line(report: dict[str, Any], again: str = "--fresh") -> str | None:
+    """'cached 3 min ago, --fresh probes again', or why it probed again; None without a cache.
+
+    ``again``: what probes again where the line is shown (the TUI says ``r``)."""
     if report.get("cached"):
         age_s = report.get("cached_age_s") or 0.0
         age = f"{age_s / 60:.0f} min" if age_s >= 60 else f"{age_s:.0f} s"
-        return f"cached {age} ago, --fresh probes again"
+        return f"cached {age} ago, {again} probes again"
     changes = (report.get("cache") or {}).get("changes")
     if changes:
         return f"probed again: the environment changed since the cached answer ({'; '.join(changes)})"
@@ -358,6 +366,6 @@ def render_capacity(result: dict[str, Any]) -> str:
 
 
 __all__ = ["SCHEMA", "CAPACITY_SCHEMA", "PROVENANCE_OF_ANSWER", "build_report", "client_advice",
-           "render_report", "render_preview", "render_matrix_row", "partial_matrix", "render_cache_line",
+           "render_report", "render_preview", "render_matrix_row", "render_matrix_parts", "partial_matrix", "render_cache_line",
            "render_matrix", "render_variants", "render_fastest", "render_advice", "render_environment",
            "render_capacity"]

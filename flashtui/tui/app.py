@@ -50,6 +50,15 @@ def default_worker_factory() -> Any:
     return WorkerClient()
 
 
+def _doctor_cache() -> Any:
+    """The cache ``flashtui doctor`` uses for the same options: auto device, the fastest
+    probe, quick unless the worker inherits FLASHTUI_PROBE_FULL (as its probe then does)."""
+    from flashtui.client.doctor_cache import DoctorCache, probe_options
+
+    full = os.environ.get("FLASHTUI_PROBE_FULL", "") not in ("", "0")
+    return DoctorCache(probe_options(None, full=full, fastest=True))
+
+
 def default_sampler_factory(ready: proto.WorkerReady, rate_hz: float | None = None) -> Any:
     """An NVML sampler aimed at the worker's device (it reports its own 'why not')."""
     from flashtui.monitor import nvml
@@ -87,6 +96,7 @@ class FlashTuiApp(App[int]):
         config_path: Path | None = None,
         screenshot_dir: str | os.PathLike[str] | None = None,
         journal: bool = True,
+        doctor_cache: bool | None = None,
     ) -> None:
         super().__init__()
         self.default_spec_overrides = dict(default_spec_overrides or {})
@@ -99,7 +109,11 @@ class FlashTuiApp(App[int]):
         # State, in plain Python (controllers.py); the app routes and renders.
         self.sweep = SweepController(journal=journal)
         self.pyspy = PySpyController()
-        self.doctor = DoctorController()
+        # The doctor's cache describes this machine: used with the local worker only (a
+        # scripted or remote worker's answer is not this environment's), unless told.
+        if doctor_cache is None:
+            doctor_cache = worker_factory is default_worker_factory
+        self.doctor = DoctorController(cache=_doctor_cache() if doctor_cache else None)
         # Threads and timers.
         self.bridge: WorkerBridge | None = None
         self.pyspy_poller: Any | None = None
@@ -417,6 +431,7 @@ class FlashTuiApp(App[int]):
         return None
 
     def _doctor_status(self, text: str, state: str) -> None:
+        self.doctor.status = (text, state)  # kept: a screen mounted later shows it too
         screen = self._doctor_screen()
         if screen is not None:
             screen.set_status(text, state)
@@ -433,7 +448,33 @@ class FlashTuiApp(App[int]):
         if self.doctor.nvml is None:
             self.run_worker(self._probe_nvml, thread=True, exclusive=True, group="nvml")
         if self.doctor.report is None and not self.doctor.probe_running:
+            if self.doctor.cache is None:
+                self.action_probe()
+                return
+            self._doctor_status("checking the doctor cache…", "running")
+            self.run_worker(self._lookup_doctor_cache, thread=True, exclusive=True, group="doctor-cache")
+
+    def _lookup_doctor_cache(self) -> None:
+        """In a thread: the fingerprint reads installed packages and NVML (milliseconds)."""
+        lookup = self.doctor.lookup_cache()
+        nvml = nvml_state() if lookup is not None and lookup.entry is not None and self.doctor.nvml is None \
+            else None
+        self.call_from_thread(self._doctor_cache_answered, lookup, nvml)
+
+    def _doctor_cache_answered(self, lookup: Any, nvml: dict[str, Any] | None) -> None:
+        """Show the cached answer when the environment is unchanged; else probe."""
+        if self.doctor.report is not None or self.doctor.probe_running:
+            return  # r was pressed meanwhile: the probe answers
+        if nvml is not None:
+            self._nvml_probed(nvml)
+        status = self.doctor.answer_from_cache(lookup)
+        if status is None:
             self.action_probe()
+            return
+        screen = self._doctor_screen()
+        if screen is not None and self.doctor.report is not None:
+            screen.show_report(self.doctor.report)
+        self._doctor_status(status, "done")
 
     def _probe_nvml(self) -> None:
         """In a thread: NVML init can take a moment on a GPU box."""
@@ -463,6 +504,14 @@ class FlashTuiApp(App[int]):
     @on(m.ProbeProgress)
     def _probe_progress(self, message: m.ProbeProgress) -> None:
         self._doctor_status(self.doctor.probe_progress(message.text), "running")
+
+    @on(m.ProbeCell)
+    def _probe_cell(self, message: m.ProbeCell) -> None:
+        """The matrix fills in as its cells finish (the slow backends come last)."""
+        progress, matrix = self.doctor.probe_cell(message.event)
+        screen = self._doctor_screen()
+        if screen is not None:
+            screen.show_matrix(matrix, progress)
 
     @on(m.ProbeFinished)
     def _probe_finished(self, message: m.ProbeFinished) -> None:
@@ -709,31 +758,30 @@ class FlashTuiApp(App[int]):
         except (OSError, ValueError) as exc:
             self.notify(f"cannot save the screenshot: {getattr(exc, 'strerror', None) or exc}", severity="error")
             return
-        self.notify(f"screenshot saved: {path}", title="screenshot", timeout=6)
+        sent = self.deliver_to_browser(path, "screenshot")
+        self.notify(f"screenshot saved: {path}{sent}", title="screenshot", timeout=6)
+
+    def deliver_to_browser(self, path: str, what: str) -> str:
+        """Under ``flashtui serve`` (Textual's web driver) the file written on the server
+        also goes to the browser as a download (App.deliver_binary); in a terminal, nothing.
+        Returns the words to add to the notification."""
+        if not self.is_web:
+            return ""
+        try:
+            self.deliver_binary(Path(path), save_filename=Path(path).name, open_method="download", name=what)
+        except Exception as exc:  # noqa: BLE001 - the file on the server stands
+            self.notify(f"cannot send the {what} to the browser: {one_line(exc)}", severity="warning")
+            return ""
+        return " (and sent to your browser as a download)"
 
     def action_export(self) -> None:
         session = self.sweep.session
         if session is None or not session.cells:
             self.notify("nothing to export yet: run a sweep first", severity="warning")
             return
-        from flashtui.tui.screens.export import ExportScreen, format_for_path
+        from flashtui.tui.screens.sessions import export_with_dialog
 
-        def write(path: str | None) -> None:
-            if not path:
-                return
-            try:
-                from flashtui.reports import export_session
-            except ImportError:
-                self.notify("export is not available in this build", severity="error")
-                return
-            try:
-                export_session(session, format_for_path(path) or "json", path)
-            except Exception as exc:
-                self.notify(f"export failed: {one_line(exc)}", severity="error", title="export")
-                return
-            self.notify(f"exported to {path}", title="export", timeout=6)
-
-        self.push_screen(ExportScreen(f"flashtui-{session.id}.html"), write)
+        export_with_dialog(self, session)  # the same dialog and writer as the Sessions screen's
 
 
 def run_app(args: Any = None) -> int:

@@ -190,7 +190,8 @@ class WorkerBridge:
     def probe(self, fastest: bool = True, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
         """Run the worker's capability probe in the background; False while busy.
 
-        Posts ProbeProgress (the worker's Progress lines), then ProbeFinished or
+        Posts ProbeProgress (the worker's Progress lines) and ProbeCell (each finished
+        matrix cell), then ProbeFinished or
         ProbeFailed. Shares the operations lock with sweeps: the client is not re-entrant.
         """
         if self._busy.is_set():
@@ -206,6 +207,8 @@ class WorkerBridge:
         def on_event(event: proto.Event) -> None:
             if isinstance(event, proto.Progress):
                 self.post(m.ProbeProgress(event.text))
+            elif isinstance(event, proto.ProbeCellFinished):
+                self.post(m.ProbeCell(event))
 
         try:
             with self._ops_lock:

@@ -353,17 +353,30 @@ class PySpyController:
 
 # ----------------------------------------------------------------------- doctor
 class DoctorController:
-    """The doctor's report, NVML's state and the probe in flight; the screen reads them."""
+    """The doctor's report, NVML's state and the probe in flight; the screen reads them.
+
+    ``cache`` (a client.doctor_cache.DoctorCache, or None for a worker that is not this
+    machine's, e.g. a scripted one): a first visit answers from it while the environment
+    is unchanged, and a finished probe is stored in it, the same file ``flashtui doctor``
+    uses. While a probe runs, :attr:`cells` holds the matrix cells finished so far.
+    """
 
     def __init__(self, pyspy_state: Callable[[], dict[str, Any]] = pyspy_state,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, cache: Any | None = None,
+                 wall_clock: Callable[[], float] = time.time) -> None:
         self.pyspy_state = pyspy_state
         self.clock = clock
+        self.wall_clock = wall_clock
+        self.cache = cache
         self.ready: proto.WorkerReady | None = None
         self.report: dict[str, Any] | None = None  # build_report's object, once probed
         self.nvml: dict[str, Any] | None = None
         self.probe_running = False
         self._probe_started_s = 0.0
+        self.cells: list[dict[str, Any]] = []  # matrix cells of the probe in flight
+        self.n_cells = 0
+        self._changes: list[str] = []  # why the cache did not answer (for the report)
+        self.status: tuple[str, str] | None = None  # the screen's status line and its state
 
     def preview(self) -> dict[str, Any]:
         """A report with the environment only (before or without a probe)."""
@@ -372,6 +385,33 @@ class DoctorController:
         return build_report(self.ready.fields() if self.ready else {}, {}, self.nvml or {},
                             self.pyspy_state())
 
+    # ------------------------------------------------------------ the cache
+    def lookup_cache(self) -> Any | None:
+        """The cache's Lookup (blocking for milliseconds: run it off the UI thread); None
+        without a cache or when reading it failed (then the probe runs)."""
+        if self.cache is None:
+            return None
+        try:
+            return self.cache.lookup()
+        except Exception:  # noqa: BLE001 - no cache is no answer, never a crash
+            return None
+
+    def answer_from_cache(self, lookup: Any | None) -> str | None:
+        """Take the cached answer when it holds: the status line ('cached 3 min ago, r
+        probes again'); None when the probe must run (no entry, or a probe already ran)."""
+        from flashtui.client.doctor_cache import cached_provenance
+        from flashtui.reports.doctor import build_report, render_cache_line
+
+        if lookup is None or self.report is not None or self.probe_running:
+            return None
+        if lookup.entry is None:
+            self._changes = list(lookup.changes)
+            return None
+        self.report = build_report(lookup.entry["ready"], lookup.entry["probe"], self.nvml or {},
+                                   self.pyspy_state(), cache=cached_provenance(lookup))
+        return render_cache_line(self.report, again="r")
+
+    # ------------------------------------------------------------ the probe
     def refusal(self, *, has_worker: bool, sweep_running: bool,
                 busy_with: str | None) -> tuple[str, Note | None] | None:
         """Why the probe cannot run now: (the status line, a note), or None."""
@@ -389,21 +429,53 @@ class DoctorController:
     def probe_started(self) -> str:
         self.probe_running = True
         self._probe_started_s = self.clock()
+        self.cells = []
+        self.n_cells = 0
         return "probing: starting…"
 
     def probe_progress(self, text: str) -> str:
         elapsed = self.clock() - self._probe_started_s
         return f"probing: {text} ({fmt_clock(elapsed)})"
 
+    def probe_cell(self, event: proto.ProbeCellFinished) -> tuple[str, dict[str, Any]]:
+        """One matrix cell finished: ('5/81 cells probed', the matrix so far; unprobed
+        cells show NA)."""
+        self.cells.append(dict(event.cell))
+        self.n_cells = max(self.n_cells, int(event.n_cells or 0))
+        return self.partial()
+
+    def partial(self) -> tuple[str, dict[str, Any]]:
+        """'5/81 cells probed' and a matrix of the cells finished so far."""
+        from flashtui.reports.doctor import partial_matrix
+
+        names = list(self.ready.backends) if self.ready is not None else []
+        names += [n for n in dict.fromkeys(c["backend"] for c in self.cells) if n not in names]
+        return f"{len(self.cells)}/{self.n_cells or '?'} cells probed", partial_matrix(self.cells, names)
+
     def probe_finished(self, event: proto.ProbeFinished, ready: proto.WorkerReady,
                        seconds: float) -> str:
-        """Build the report (NVML's state must be known: see nvml_probed)."""
-        from flashtui.reports.doctor import build_report
+        """Build the report (NVML's state must be known: see nvml_probed) and cache it."""
+        from flashtui.reports.doctor import build_report, render_cache_line
 
         self.probe_running = False
         self.ready = self.ready or ready
-        self.report = build_report(ready.fields(), event.result, self.nvml or {}, self.pyspy_state())
-        return f"probe finished in {fmt_clock(seconds)} (r probes again)"
+        probed_at_unix = self.wall_clock()
+        cache: dict[str, Any] = {"cached": False, "cached_age_s": None, "probed_at_unix": probed_at_unix,
+                                 "changes": self._changes}
+        if self.cache is not None:  # the next first visit (or flashtui doctor) answers from it
+            try:
+                error = self.cache.save(ready.fields(), event.result, probed_at_unix)
+            except Exception as exc:  # noqa: BLE001 - the answer stands without a cache
+                error = f"cannot write the doctor cache: {exc}"
+            cache["path"] = str(self.cache.path) if self.cache.path else None
+            if error:
+                cache["write_error"] = error
+        self._changes = []
+        self.cells = []
+        self.report = build_report(ready.fields(), event.result, self.nvml or {}, self.pyspy_state(),
+                                   cache=cache)
+        why = render_cache_line(self.report, again="r")
+        return f"probe finished in {fmt_clock(seconds)} (r probes again)" + (f"; {why}" if why else "")
 
     def probe_failed(self, reason: str) -> tuple[str, Note]:
         self.probe_running = False

@@ -131,14 +131,9 @@ class ProbeProgress(Message):
         self.text = text
 
 
-class ProbeCell(Message):
-    """One capability-matrix cell finished (worker ProbeCellFinished): the matrix fills in."""
-
-    def __init__(self, cell: dict[str, Any], index: int, n_cells: int) -> None:
-        super().__init__()
-        self.cell = cell
-        self.index = index
-        self.n_cells = n_cells
+class ProbeCell(WorkerEvent[proto.ProbeCellFinished]):
+    """One capability-matrix cell finished (``event``: cell, index, n_cells): the matrix
+    fills in while the probe runs (the slow backends come last)."""
 
 
 class ProbeFinished(Message):

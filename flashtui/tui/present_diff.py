@@ -115,16 +115,23 @@ def verdict(dist: dict[str, Any], standard: dict[str, Any] | None, dtype: str) -
 
 def distribution_text(cell: dict[str, Any]) -> tuple[str, list[str]]:
     """Title and body lines for one cell dict, or (title, [reason]) when there is none."""
+    title, head, histogram, tail = distribution_parts(cell)
+    return title, head + ([""] + histogram + [""] if histogram else []) + tail
+
+
+def distribution_parts(cell: dict[str, Any]) -> tuple[str, list[str], list[str], list[str]]:
+    """(title, prose above, histogram lines, prose below): the prose may wrap on a narrow
+    screen; the histogram's columns must not (the TUI scrolls it sideways)."""
     title = f"|out − reference| of {cell.get('backend')} seq={cell.get('seq')} {cell.get('dtype')}"
     parity = cell.get("parity") or {}
     dist = parity.get("abs_diff")
     if not dist:
         why = parity.get("reason") or (cell.get("reason") if cell.get("status") != "ok" else None)
-        return title, [f"no difference distribution for this cell: {why or 'parity was not computed'}"]
+        return title, [f"no difference distribution for this cell: {why or 'parity was not computed'}"], [], []
     standard = parity.get("standard_abs_diff")
     reference = parity.get("reference") or "fp64"
-    lines = [f"{int(dist.get('n') or 0):,} output elements vs the {reference} reference; "
-             f"max {fmt_sci(parity.get('max_abs'))}, mean {fmt_sci(parity.get('mean_abs'))}", ""]
-    lines += histogram_lines(dist, standard, str(cell.get("backend")), f"standard ({cell.get('dtype')})")
-    lines += ["", quantile_line(dist, standard), verdict(dist, standard, str(cell.get("dtype")))]
-    return title, lines
+    head = [f"{int(dist.get('n') or 0):,} output elements vs the {reference} reference; "
+            f"max {fmt_sci(parity.get('max_abs'))}, mean {fmt_sci(parity.get('mean_abs'))}"]
+    histogram = histogram_lines(dist, standard, str(cell.get("backend")), f"standard ({cell.get('dtype')})")
+    tail = [quantile_line(dist, standard), verdict(dist, standard, str(cell.get("dtype")))]
+    return title, head, histogram, tail

@@ -63,3 +63,41 @@ async def test_markers_tell_series_apart_under_no_color(isolated_dirs, monkeypat
         plain = app.screen.query_one("#chart-time").render().plain
         for name in ("standard", "sdpa-math", "sdpa-flash"):
             assert backend_style(name).marker * 2 in plain  # a distinct marker each, colour or not
+
+
+CHARTS_TEXT_SCRIPT = """
+import asyncio, sys
+from flashtui.testing import screen_text
+from tests.tui.test_snapshots import _charts, scripted_app
+
+async def main():
+    app = scripted_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _charts(pilot)
+        sys.stdout.write(screen_text(app))
+
+asyncio.run(main())
+"""
+
+
+def test_80x24_charts_do_not_depend_on_the_string_hash_seed(tmp_path):
+    """The old 80x24 Charts flake: plotext de-duplicates y ticks through a set, so with two
+    ticks on one row the label drawn depended on PYTHONHASHSEED (seeds 1 and 2 drew
+    different labels). Ticks now fit one per row: every seed draws the same screen."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    texts = []
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(root),
+               "FLASHTUI_DATA_DIR": str(tmp_path / seed / "data"),
+               "FLASHTUI_CONFIG_DIR": str(tmp_path / seed / "config")}
+        run = subprocess.run([sys.executable, "-c", CHARTS_TEXT_SCRIPT], capture_output=True, text=True,
+                             timeout=120, env=env, cwd=root)
+        assert run.returncode == 0, run.stderr[-2000:]
+        texts.append(run.stdout)
+    assert "time vs seq (log)" in texts[0] and "┤" in texts[0]
+    assert texts[0] == texts[1]

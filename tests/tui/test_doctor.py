@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flashtui.core.units import NA
 from flashtui.testing import NoSampler, screen_text, wait_for
 from flashtui.tui import messages as m
 from flashtui.tui.app import FlashTuiApp
@@ -46,3 +47,68 @@ async def test_doctor_probes_the_real_worker_and_shows_matrix_reasons_and_advice
         await wait_for(pilot, lambda: sum(isinstance(x, m.ProbeFinished) for x in seen) > n_finished,
                        120, "second probe")
         assert "standard" in screen_text(app)
+
+
+async def test_doctor_fills_in_live_then_a_new_app_answers_from_the_cache_and_r_probes(isolated_dirs):
+    """Real worker, real probe: the matrix updates per ProbeCellFinished before the report;
+    the answer is cached; a second app's first visit answers from the cache (its age in
+    the status line, no probe); r probes again."""
+    import json
+
+    from flashtui.client.doctor_cache import DoctorCache
+
+    partial: list[tuple[str, bool]] = []  # (matrix text, report already built) per ProbeCell
+    app = FlashTuiApp(default_spec_overrides=TINY_CPU, sampler_factory=NoSampler)
+    assert app.doctor.cache is not None  # the local worker: its answer is this machine's
+
+    def spy(message):
+        if isinstance(message, m.ProbeCell):
+            partial.append(("", app.doctor.report is not None))
+
+    async with app.run_test(size=(160, 50), message_hook=spy) as pilot:
+        await wait_for(pilot, lambda: app.sweep.ready, 60, "WorkerReady")
+        await pilot.press("d")
+        screen = app.screen
+        original = screen.show_matrix
+
+        def record(matrix, progress=""):
+            original(matrix, progress)
+            if progress:  # a ProbeCell's update (the finished report shows the matrix without)
+                partial.append((screen.matrix_text(), app.doctor.report is not None))
+
+        screen.show_matrix = record
+        await wait_for(pilot, lambda: app.doctor.report, 120, "ProbeFinished")
+        assert app.doctor.report["cached"] is False
+        n_cells = len(app.doctor.report["matrix"]["cells"])
+    shown = [text for text, _ in partial if text]
+    assert len(shown) == n_cells > 1  # one matrix update per cell
+    assert not any(done for _, done in partial)  # every update came before the report
+    assert shown[0].startswith(f"1/{n_cells} cells probed")
+    first = next(line for line in shown[0].splitlines() if line.startswith("standard ")).split()
+    assert first[1] == "ok" and set(first[2:10]) == {NA}  # one cell in, the rest not yet
+    assert shown[-1].startswith(f"{n_cells}/{n_cells} cells probed")
+    # The probe was cached where flashtui doctor looks; age it by 3 minutes.
+    cache = DoctorCache()
+    assert cache.lookup().entry is not None
+    entry = json.loads(cache.path.read_text())
+    entry["probed_at_unix"] -= 180
+    cache.path.write_text(json.dumps(entry))
+
+    seen = []
+    again = FlashTuiApp(default_spec_overrides=TINY_CPU, sampler_factory=NoSampler)
+    async with again.run_test(size=(160, 50), message_hook=seen.append) as pilot:
+        await pilot.press("d")  # before the worker is even ready: the cache answers
+        await wait_for(pilot, lambda: again.doctor.report, 20, "cached answer")
+        assert again.doctor.report["cached"] is True
+        text = again.screen.text()
+        assert "cached 3 min ago, r probes again" in text.splitlines()[0]
+        assert "standard " in text and "advice:" in text
+        assert not any(isinstance(x, (m.ProbeCell, m.ProbeFinished)) for x in seen)
+        await wait_for(pilot, lambda: again.sweep.ready, 60, "WorkerReady")
+        await pilot.press("r")
+        await wait_for(pilot, lambda: any(isinstance(x, m.ProbeFinished) for x in seen), 120, "re-probe")
+        await pilot.pause(0.1)
+        assert any(isinstance(x, m.ProbeCell) for x in seen)
+        assert again.doctor.report["cached"] is False
+        assert again.screen.text().startswith("probe finished in")
+    assert DoctorCache().lookup().age_s() < 60  # the re-probe replaced the aged entry

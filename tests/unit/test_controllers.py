@@ -171,3 +171,41 @@ def test_doctor_controller_refuses_while_busy_and_builds_the_report():
     assert doctor.ready is ready and doctor.preview()["nvml"]["reason"] == "no driver (test)"
     status, note = doctor.probe_failed("the worker died")
     assert "r tries again" in status and note.title == "doctor"
+
+
+def test_doctor_controller_caches_a_probe_and_answers_the_next_first_visit_from_it(monkeypatch):
+    """A real DoctorCache under the test's FLASHTUI_CACHE_DIR: probe -> stored; a fresh
+    controller answers from it; a changed fingerprint probes again and says what changed."""
+    from flashtui.client import environment
+    from flashtui.client.doctor_cache import DoctorCache
+
+    _, ready, _ = load_recording()
+    result = json.loads(PROBE_RESULT_PATH.read_text())
+    no_pyspy = lambda: {"available": False, "path": None, "reason": "no py-spy"}  # noqa: E731
+    wall = [1_000_000.0]
+    first = DoctorController(pyspy_state=no_pyspy, cache=DoctorCache(), wall_clock=lambda: wall[0])
+    assert first.answer_from_cache(first.lookup_cache()) is None  # nothing cached yet
+    first.probe_started()
+    cells = result["matrix"]["cells"]
+    first.ready = ready
+    progress, matrix = first.probe_cell(proto.ProbeCellFinished(cell=cells[0], index=0, n_cells=len(cells)))
+    assert progress == f"1/{len(cells)} cells probed" and matrix["cells"] == [cells[0]]
+    assert list(matrix["backends"])[:len(ready.backends)] == list(ready.backends)
+    first.probe_finished(proto.ProbeFinished(result=result), ready, 3.0)
+    assert first.report["cached"] is False and first.cells == []
+
+    second = DoctorController(pyspy_state=no_pyspy, cache=DoctorCache())
+    lookup = second.lookup_cache()
+    assert lookup.entry["probed_at_unix"] == 1_000_000.0
+    status = second.answer_from_cache(lookup)
+    assert status.startswith("cached ") and status.endswith(" ago, r probes again")
+    assert second.report["cached"] is True and second.report["matrix"] == first.report["matrix"]
+
+    real_versions = environment.package_versions
+    monkeypatch.setattr(environment, "package_versions",
+                        lambda: {**real_versions(), "flash_attn": "9.9.9"})
+    third = DoctorController(pyspy_state=no_pyspy, cache=DoctorCache())
+    assert third.answer_from_cache(third.lookup_cache()) is None
+    third.probe_started()
+    status = third.probe_finished(proto.ProbeFinished(result=result), ready, 3.0)
+    assert "the environment changed since the cached answer (flash_attn absent -> 9.9.9)" in status

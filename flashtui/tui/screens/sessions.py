@@ -300,7 +300,10 @@ def export_with_dialog(app: Any, session: Session) -> None:
         except Exception as exc:
             app.notify(f"export failed: {_one_line(exc)}", severity="error", title="export")
             return
-        app.notify(f"exported to {path}", title="export", timeout=6)
+        # Under flashtui serve the file also goes to the browser as a download.
+        deliver = getattr(app, "deliver_to_browser", None)
+        sent = deliver(path, "export") if deliver is not None else ""
+        app.notify(f"exported to {path}{sent}", title="export", timeout=6)
 
     app.push_screen(ExportScreen(f"flashtui-{session.id}.html"), write)
 

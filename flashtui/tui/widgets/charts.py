@@ -68,6 +68,11 @@ class ChartsPanel(Grid):
             return
         self._draw(self.cells)
 
+    def on_resize(self) -> None:
+        """Plot heights changed: redraw, so the y ticks fit the new rows (_y_tick_room)."""
+        if self.is_mounted and self._drawn_cells is not None and self.is_on_screen:
+            self._draw(self.cells)
+
     def on_show(self) -> None:
         if self._redraw_when_shown:
             self._redraw_when_shown = False
@@ -121,7 +126,7 @@ class ChartsPanel(Grid):
         if peak and seqs:
             plt.hline(peak, "gray")  # the roofline: the GPU's dense peak for this dtype
         if log_y and plotted:
-            ticks = _log_ticks(min(plotted), max(plotted))
+            ticks = _log_ticks(min(plotted), max(plotted), n_ticks=_y_tick_room(widget))
             plt.yticks(ticks, [f"{10 ** t:.3g}" for t in ticks])
         if seqs:
             plt.xticks([math.log2(s) for s in seqs if s > 0], [str(s) for s in seqs if s > 0])
@@ -141,13 +146,30 @@ class ChartsPanel(Grid):
         widget.refresh()
 
 
-def _log_ticks(low: float, high: float, n_ticks: int = 5) -> list[float]:
+# Rows of a PlotextPlot that are not its canvas: the title, two frame lines, the x tick
+# labels and the x label.
+PLOT_FRAME_ROWS = 5
+MAX_Y_TICKS = 5
+
+
+def _y_tick_room(widget: PlotextPlot) -> int:
+    """How many y ticks fit one per canvas row (MAX_Y_TICKS before the first layout).
+
+    Why it matters: plotext de-duplicates ticks through a set of (tick, label) tuples,
+    whose order follows Python's per-process string hash seed; when two ticks land on
+    one row, the one drawn last wins, so the label shown changed from run to run (the
+    80x24 Charts snapshot's flake). One tick per row leaves nothing to that order."""
+    rows = widget.size.height - PLOT_FRAME_ROWS
+    return MAX_Y_TICKS if rows <= 0 else max(2, min(MAX_Y_TICKS, rows))
+
+
+def _log_ticks(low: float, high: float, n_ticks: int = MAX_Y_TICKS) -> list[float]:
     """log10 positions for a y axis from ``low`` to ``high`` (log10 units): the whole
     decades inside when there are at least three, else evenly spaced from end to end
     (so the top and bottom values are labelled)."""
     decades = [float(t) for t in range(math.ceil(low), math.floor(high) + 1)]
     if len(decades) >= 3:
-        step = max(1, len(decades) // n_ticks)
+        step = max(1, math.ceil(len(decades) / n_ticks))  # at most n_ticks of them
         return decades[::step]
     if high - low < 1e-12:
         return [low]

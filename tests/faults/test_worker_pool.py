@@ -134,6 +134,7 @@ def test_gpus_on_a_box_without_a_gpu_is_one_line_exit_2(runs):
     (["--gpus", "x"], "--gpus takes 'all' or GPU indices such as 0,1; got 'x'"),
     (["--gpus", "0,0"], "--gpus names GPU 0 twice"),
     (["--workers", "2", "--profile", "p.json"], "--profile records one worker under py-spy"),
+    (["--workers", "2", "--host", "gpu-box"], "--gpus/--workers start local workers; they do not go with --host"),
 ])
 def test_bad_pool_flags_are_one_line_exit_2_before_any_worker(args, needle, data_dir, tmp_path):
     run = flashtui(["bench", *TINY, "--quiet", *args], data_dir, timeout=60, cwd=tmp_path)

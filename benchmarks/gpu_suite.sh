@@ -58,6 +58,13 @@ for part in $parts; do case $part in
 bad=[x['backend'] for x in c if x['status']!='ok' or x['extra'].get('dist_backend')!='cpu:gloo,cuda:nccl' or x['extra'].get('device_index') is None]; \
 keys=[(x['backend'],x['seq'],x['dtype']) for x in c]; print(json.dumps([(x['backend'],x['seq'],x['extra'].get('rank'),x['extra'].get('device_index')) for x in c])); \
 sys.exit('not ok or not on NCCL/cuda:N: %s' % bad if bad else 'a cell twice' if len(set(keys))!=len(keys) else 0)" "$OUT/bench_distributed.json" ;;
+  workers) W="--batch 1 --heads 16 --head-dim 128 --seq 1024,2048 --backends standard,sdpa-flash --dtype bf16 --no-journal"
+         timed workers_plain python -m flashtui bench $W --out "$OUT/workers_plain.json"
+         timed workers_gpus python -m flashtui bench $W --gpus all --out "$OUT/workers_gpus.json"
+         timed workers_2 python -m flashtui bench $W --workers 2 --out "$OUT/workers_2.json"
+         timed workers_bad python -m flashtui bench $W --gpus 99 --quiet
+         run workers_compare python benchmarks/workers_compare.py "$OUT/workers_plain.json" \
+           "$OUT/workers_gpus.json" "$OUT/workers_2.json" "$OUT/workers_bad.err" ;;  # issue 18
   *) [ -f "benchmarks/$part" ] && run "${part%.*}" python "benchmarks/$part" ;;
 esac; done
 exit 0

@@ -77,6 +77,9 @@ class SweepRecorder:
         self.on_storage_error = on_storage_error
         # Set on every cell's extra while present (see set_mark).
         self.cell_marks = dict(cell_marks or {})
+        # A worker pool over several GPUs: one sampler per GPU, by the cells' extra.device_index
+        # (``sampler`` is then the first GPU's, whose samples stay in attachments.nvml).
+        self.device_samplers: dict[int, Any] = {}
         self.closed = False
         self._since_s = time.monotonic()
 
@@ -190,11 +193,20 @@ class SweepRecorder:
         return self.journal.new_warning() if self.journal is not None else None
 
     def _attach_telemetry(self, cell: Cell) -> None:
-        if self.sampler is None or cell.extra.get("rank", 0) != 0:
+        if cell.extra.get("rank", 0) != 0:
             return  # another torchrun rank's cell ran on another GPU than the one sampled
+        # A pool's cell: its own GPU's sampler; without per-GPU samplers (the TUI's one, on
+        # its worker's cuda:0), only a cell of GPU 0 may take that one's readings.
+        index = cell.extra.get("device_index")
+        if self.device_samplers:
+            sampler = self.device_samplers.get(index)
+        else:
+            sampler = self.sampler if index in (None, 0) else None
+        if sampler is None:
+            return
         t0, t1 = cell.extra.get("t_start_wall_s"), cell.extra.get("t_end_wall_s")
         if t0 and t1:
-            cell.telemetry = self.sampler.window(t0, t1, clock="wall")
+            cell.telemetry = sampler.window(t0, t1, clock="wall")
             # The engine judged the spread and the host; the GPU's own conditions are
             # judged here, where the NVML readings are (a throttled cell is noisy too).
             gpu_reason = telemetry_noise_reason(cell.telemetry)
@@ -239,21 +251,28 @@ class SweepRecorder:
         if status is not None and self.session.status == "running":
             self.session.finish(status)
         if self.sampler is not None:
-            if self.owns_sampler:
-                self.sampler.stop()
-            samples = [s.to_dict() for s in self.sampler.samples(None if self.owns_sampler else self._since_s)]
-            if len(samples) > MAX_SAMPLES_KEPT:
-                step = -(-len(samples) // MAX_SAMPLES_KEPT)
-                samples = samples[::step]
-            self.session.attachments["nvml"] = {
-                "status": self.sampler.status.to_dict(),
-                "rate_hz": self.sampler.rate_hz,
-                "stats": self.sampler.stats(),
-                "samples": samples,
-            }
+            self.session.attachments["nvml"] = self._sampler_attachment(self.sampler)
+        # The other GPUs of a pool, by device index (attachments.nvml is the first GPU's).
+        for index, sampler in sorted(self.device_samplers.items()):
+            if sampler is self.sampler:
+                self.session.attachments["nvml"]["device_index"] = index
+            else:
+                by_device = self.session.attachments.setdefault("nvml_by_device", {})
+                by_device[str(index)] = {**self._sampler_attachment(sampler), "device_index": index}
         journal = self.journal
         if journal is not None:
             self._journal_op(lambda: journal.finish(self.session))
+
+    def _sampler_attachment(self, sampler: Any) -> dict[str, Any]:
+        """A sampler's samples (thinned past MAX_SAMPLES_KEPT), status and stats; stops it if owned."""
+        if self.owns_sampler:
+            sampler.stop()
+        samples = [s.to_dict() for s in sampler.samples(None if self.owns_sampler else self._since_s)]
+        if len(samples) > MAX_SAMPLES_KEPT:
+            step = -(-len(samples) // MAX_SAMPLES_KEPT)
+            samples = samples[::step]
+        return {"status": sampler.status.to_dict(), "rate_hz": sampler.rate_hz,
+                "stats": sampler.stats(), "samples": samples}
 
 
 def phase_totals(session: Session, worker_start_s: float, wall_s: float) -> dict[str, float]:

@@ -327,7 +327,8 @@ class WorkerClient:
         return spec.cells(self.ready.available(spec.device))
 
     def run_sweep(self, spec: SweepSpec, cells: list[CellKey] | None = None, *,
-                  distributed: dict[str, Any] | None = None) -> Iterator[Event]:
+                  distributed: dict[str, Any] | None = None,
+                  restart_on_death: bool = True) -> Iterator[Event]:
         """Run the cells (default: the whole plan) and yield every event as it arrives.
 
         The last event is always ``SweepFinished``. Worker death mid-cell yields a
@@ -335,6 +336,8 @@ class WorkerClient:
         ``WorkerRestarted``, and the sweep continues on a fresh worker.
         ``distributed`` (core.distributed.RankInfo.to_request()): the worker is one rank
         under torchrun; a dead one is not restarted (it cannot rejoin its process group).
+        ``restart_on_death=False`` (a worker pool, which hands the cells left to other
+        workers): it stops after ``WorkerDied`` and the failed cell too.
         """
         pending = list(cells) if cells is not None else self.plan(spec)
         self._cancel_requested.clear()
@@ -383,7 +386,8 @@ class WorkerClient:
                         yield CellFinished(index=done, cell=failed.to_dict())
                         pending.remove(in_flight)
                         done += 1
-                    if self._cancel_requested.is_set() or not pending or distributed is not None:
+                    if (self._cancel_requested.is_set() or not pending or distributed is not None
+                            or not restart_on_death):
                         break
                     self.restart()
                     yield WorkerRestarted(pid=self.pid, restarts=self.restarts)
@@ -421,7 +425,8 @@ class WorkerClient:
                     pending = []
                     break
                 yield item
-            if finished_normally or self._cancel_requested.is_set() or distributed is not None:
+            if (finished_normally or self._cancel_requested.is_set() or distributed is not None
+                    or not restart_on_death):
                 break
         if first:
             yield SweepStarted(n_cells=total)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -125,6 +126,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="kill and restart the worker when one cell takes longer than S seconds")
     p.add_argument("--monitor-hz", type=_non_negative_float, default=10.0, metavar="HZ",
                    help="NVML sampling rate during the sweep (0 turns it off; default 10, max 50)")
+    pool = p.add_argument_group("parallel workers (cells shared out, merged into one session)")
+    pool.add_argument("--gpus", metavar="all|0,1,...",
+                      help="one worker per GPU, each pinned with CUDA_VISIBLE_DEVICES")
+    pool.add_argument("--workers", type=_positive("workers"), metavar="N",
+                      help="N workers per device (the CPU, or each --gpus GPU); more than one on a "
+                           "device marks its timings shared (noisy)")
     p.add_argument("--profile", metavar="PATH",
                    help="record the worker under py-spy; write a speedscope profile to PATH")
     p.add_argument("--no-journal", dest="journal", action="store_false",
@@ -235,7 +242,9 @@ def drive(client: WorkerClient, spec: SweepSpec, recorder: SweepRecorder, progre
             progress.total = max(msg.n_cells, 1)
         elif isinstance(msg, proto.CellStarted):
             progress.current = msg.key.label()
-            progress.show(progress.current)
+            # A worker pool: what each GPU (or worker) is on, in one line.
+            status_line = getattr(client, "status_line", None)
+            progress.show(status_line() if status_line else progress.current)
         elif isinstance(msg, proto.Progress):
             progress.show(msg.text)
         elif cell is not None:
@@ -284,6 +293,7 @@ def check_args(args: argparse.Namespace) -> None:
             raise SpecError(f"--cell-timeout {args.cell_timeout:g} s is below what a cell needs: "
                             f"{spec.warmup_ms / 1e3:g} s of warm-up (--warmup-ms) plus at least "
                             f"{MIN_CELL_S:g} s to run; give {least_s:g} or more")
+    _check_pool_args(args)
     targets = {}
     for flag, path in (("--out", args.out), ("--profile", args.profile)):
         if path:
@@ -307,6 +317,7 @@ def run(args: argparse.Namespace) -> int:
     progress = Progress(1, enabled=not args.quiet)
     progress.show("starting worker (importing torch, initializing CUDA)")
     recorder: SweepRecorder | None = None
+    pool = None
     status = "failed"
     swept = False  # True once the sweep ran to its end (not an error before or during it)
     out_error: str | None = None
@@ -322,17 +333,24 @@ def run(args: argparse.Namespace) -> int:
             progress.note(f"note: {note}")
         cells = spec.cells(ready.available(spec.device))
         progress.total = len(cells)
+        pool = _start_pool(args, client, ready, spec, progress)
+        if pool is not None:
+            client = pool  # type: ignore[assignment] - WorkerClient's face, over N workers
+            ready = pool.ready  # the first slot's worker (pinned to its GPU) speaks for the session
         # Under --profile the worker runs inside py-spy record, whose samples pause it.
         marks = {MARK_PYSPY_RECORD: True} if args.profile else None
         recorder = SweepRecorder.begin(spec, ready, ready_wall_s=client.ready_wall_s, journal=args.journal,
                                        cell_marks=marks)
         # The journal appears with the first cell: the neighbours' note is in its header.
-        # (Another host's GPU neighbours are not visible to this machine's NVML.)
-        _warn_about_neighbours(recorder.session, ready.pid,
+        # (Another host's GPU neighbours are not visible to this machine's NVML; a pool's
+        # workers are this process's children: own_pid = this process passes over them.)
+        _warn_about_neighbours(recorder.session, ready.pid if pool is None else os.getpid(),
                                spec.device == ready.device_kind and not getattr(client, "remote_host", None))
         # Started once the journal is open (a storage error then leaves no sampler running).
         recorder.sampler = SweepRecorder.start_monitor(spec, ready, args.monitor_hz,
                                                        factory=getattr(client, "nvml_sampler", None))
+        if pool is not None:
+            _monitor_pool(pool, recorder, spec, args.monitor_hz)
         if rank is not None:
             dist_cmd.begin(recorder, cells, rank, progress.note)
         drive(client, spec, recorder, progress, cells, rank)
@@ -348,6 +366,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         progress.close()
         client.close()
+        if recorder is not None and pool is not None:
+            _end_pool(pool, recorder)
         if recorder is not None:
             if remote_profile is not None and profile_tmp is not None:
                 _fetch_remote_profile(client, remote_profile, profile_tmp, progress)
@@ -414,6 +434,75 @@ def _fetch_remote_profile(client: Any, remote_path: str, local_tmp: Path, progre
         client.fetch_file(remote_path, local_tmp)
     except (OSError, subprocess.TimeoutExpired) as exc:
         progress.note(f"profile not copied from {client.remote_host}: {exc}")
+
+
+def _check_pool_args(args: argparse.Namespace) -> None:
+    """--gpus/--workers checks that need no worker (the GPU count is checked once one runs)."""
+    gpus = getattr(args, "gpus", None)
+    if gpus is None and getattr(args, "workers", None) is None:
+        return
+    from flashtui.client.worker_pool import parse_gpus
+
+    if gpus is not None:
+        parse_gpus(gpus)
+        if args.device == "cpu":
+            raise SpecError("--gpus runs workers on GPUs but --device cpu was given; "
+                            "use --workers N to share the CPU")
+    for flag in ("host", "distributed"):
+        if getattr(args, flag, None):
+            raise SpecError(f"--gpus/--workers start local workers; they do not go with --{flag}")
+    if args.profile:
+        raise SpecError("--profile records one worker under py-spy; drop --gpus/--workers to profile")
+
+
+def _start_pool(args: argparse.Namespace, client: WorkerClient, ready: proto.WorkerReady, spec: SweepSpec,
+                progress: Progress) -> Any:
+    """The worker pool --gpus/--workers ask for, started (None: the plain single worker).
+
+    Built by client.worker_pool.pool_for (which keeps the first worker where it can).
+    Started before the journal opens: a bad --gpus stores nothing.
+    """
+    if getattr(args, "gpus", None) is None and getattr(args, "workers", None) is None:
+        return None
+    from flashtui.client.worker_pool import pinned_env, pool_for
+
+    def make_client(env: dict[str, str]) -> WorkerClient:
+        return WorkerClient(env=pinned_env(env), cell_timeout_s=args.cell_timeout)
+
+    pool = pool_for(client, ready, device=spec.device, gpus=args.gpus, workers=args.workers,
+                    make_client=make_client)
+    where = ", ".join(sorted({s.label for s in pool.slots}))
+    progress.show(f"starting {len(pool.slots)} workers ({where})")
+    try:
+        pool.start()
+    except BaseException:
+        pool.close()
+        raise
+    return pool
+
+
+def _monitor_pool(pool: Any, recorder: SweepRecorder, spec: SweepSpec, monitor_hz: float) -> None:
+    """Record the pool's workers; on GPUs, one NVML sampler per GPU (each found by its own
+    worker's PCI bus id) in place of the first worker's, which may sit on another GPU."""
+    recorder.session.worker["pool"] = pool.summary()
+    devices = sorted({s.device_index for s in pool.slots if s.device_index is not None})
+    if recorder.sampler is None or not devices:
+        return
+    recorder.sampler.stop()
+    recorder.sampler = None
+    for index in devices:
+        i = next(n for n, s in enumerate(pool.slots) if s.device_index == index)
+        sampler = SweepRecorder.start_monitor(spec, pool.readies[i], monitor_hz)
+        if sampler is not None:
+            recorder.device_samplers[index] = sampler
+            recorder.sampler = recorder.sampler or sampler
+
+
+def _end_pool(pool: Any, recorder: SweepRecorder) -> None:
+    """Record the pool's workers, and any cell finished but not yet handed on (Ctrl-C)."""
+    for event in pool.take_unmerged():
+        recorder.handle(event)
+    recorder.session.worker["pool"] = pool.summary()
 
 
 def _warn_about_neighbours(session: Session, worker_pid: int, on_device: bool) -> None:

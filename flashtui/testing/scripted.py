@@ -80,7 +80,9 @@ class ScriptedClient:
             raise RuntimeError(f"the scripted client does not answer {request.type}")
         return proto.ProbeFinished(result=json.loads(PROBE_RESULT_PATH.read_text()))
 
-    def run_sweep(self, spec: SweepSpec, cells: list[CellKey] | None = None) -> Iterator[proto.Event]:
+    def run_sweep(self, spec: SweepSpec, cells: list[CellKey] | None = None,
+                  **_options: Any) -> Iterator[proto.Event]:
+        """``_options``: WorkerClient's (restart_on_death); nothing here dies."""
         self._cancel = False
         plan = list(cells) if cells is not None else spec.cells(CPU_ONLY)
         yield proto.SweepStarted(n_cells=len(plan))

@@ -279,7 +279,11 @@ class FlashTuiApp(App[int]):
 
     def _tick_progress(self, final: bool = False) -> None:
         if self.run_screen is not None and self.run_screen.is_mounted:
-            self.run_screen.set_progress(*self.sweep.progress(final))
+            done, total, text = self.sweep.progress(final)
+            pool = getattr(self.bridge, "pool", None)
+            if pool is not None and not final:  # a sweep over several workers: each one's progress
+                text = f"{text} · {pool.status_line()}"
+            self.run_screen.set_progress(done, total, text)
 
     def _schedule_cells_redraw(self) -> None:
         if not self._cells_redraw_pending:
@@ -308,7 +312,7 @@ class FlashTuiApp(App[int]):
 
     @on(SetupScreen.RunRequested)
     async def _run_requested(self, message: SetupScreen.RunRequested) -> None:
-        await self.start_sweep(message.spec)
+        await self.start_sweep(message.spec, gpus=getattr(message, "gpus", None))
 
     async def _ensure_run_screen(self) -> Any:
         from flashtui.tui.screens.run import RunScreen
@@ -321,8 +325,10 @@ class FlashTuiApp(App[int]):
             self._redraw_monitor()
         return self.run_screen
 
-    async def start_sweep(self, spec: SweepSpec, cells: list[CellKey] | None = None) -> bool:
-        """Start ``spec`` (all cells, or only ``cells`` into the current session)."""
+    async def start_sweep(self, spec: SweepSpec, cells: list[CellKey] | None = None,
+                          gpus: str | None = None) -> bool:
+        """Start ``spec`` (all cells, or only ``cells`` into the current session);
+        ``gpus`` ('all', '0,1'): one worker per GPU (the bridge builds the pool)."""
         refusal = self.sweep.refusal(has_worker=self.bridge is not None, busy_with=self._busy_with())
         if refusal is not None or self.bridge is None:
             if refusal is not None:
@@ -337,7 +343,10 @@ class FlashTuiApp(App[int]):
         done, total, _ = self.sweep.progress()
         screen.set_progress(done, total, "starting…")
         self.show(view)
-        self.bridge.run_sweep(spec, cells)
+        if gpus:
+            self.bridge.run_sweep(spec, cells, gpus=gpus)
+        else:
+            self.bridge.run_sweep(spec, cells)
         if self.sweep_timer is None:
             self.sweep_timer = self.set_interval(1.0, self._tick_progress)
         self.update_pyspy_sampling()
@@ -351,6 +360,8 @@ class FlashTuiApp(App[int]):
     @on(m.CellStarted)
     def _cell_started(self, message: m.CellStarted) -> None:
         self.show(self.sweep.cell_started(message.event))
+        if getattr(self.bridge, "pool", None) is not None:
+            self._tick_progress()  # each GPU's cell, as it starts
 
     @on(m.Progress)
     def _progress(self, message: m.Progress) -> None:

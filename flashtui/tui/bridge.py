@@ -46,6 +46,10 @@ class WorkerBridge:
         self._closed = False
         # What holds the client now: "sweep", "restart" or "probe" (None when idle).
         self.busy_with: str | None = None
+        # A sweep over several workers (the Setup screen's GPUs field): the pool while it runs,
+        # and how its extra workers are built (env overrides -> a client; tests pass fakes).
+        self.pool: Any | None = None
+        self.client_factory: Callable[[dict[str, str]], Any] | None = None
 
     # ------------------------------------------------------------------ status
     @property
@@ -112,6 +116,13 @@ class WorkerBridge:
                 self.sampler.stop()
             except Exception:
                 pass
+        pool = self.pool
+        if pool is not None:  # a sweep over several workers: stop its own workers too
+            try:
+                pool.cancel()
+                pool.close(timeout_s=1.0)
+            except Exception:
+                pass
         try:
             self.client.cancel()
         except Exception:
@@ -122,20 +133,45 @@ class WorkerBridge:
             pass
 
     # ------------------------------------------------------------------ sweeps
-    def run_sweep(self, spec: SweepSpec, cells: list[CellKey] | None = None) -> bool:
-        """Start a sweep in the background; False when one is already running."""
+    def run_sweep(self, spec: SweepSpec, cells: list[CellKey] | None = None, gpus: str | None = None) -> bool:
+        """Start a sweep in the background; False when one is already running.
+
+        ``gpus`` ('all', '0,1'): one worker per GPU (client.worker_pool), this bridge's
+        worker kept as GPU 0's; the extra workers are closed when the sweep ends."""
         if self._busy.is_set():
             return False
         self._busy.set()
         self.busy_with = "sweep"
-        self._thread(self._run_sweep, spec, cells, name="flashtui-bridge-sweep")
+        self._thread(self._run_sweep, spec, cells, gpus, name="flashtui-bridge-sweep")
         return True
 
-    def _run_sweep(self, spec: SweepSpec, cells: list[CellKey] | None) -> None:
+    def _make_pool(self, spec: SweepSpec, gpus: str) -> Any:
+        from flashtui.client.worker_pool import pinned_env, pool_for
+        from flashtui.errors import SpecError
+
+        if getattr(self.client, "remote_host", None):
+            raise SpecError("GPUs: one worker per GPU starts local workers; not with --host")
+
+        factory = self.client_factory
+        if factory is None:
+            from flashtui.client.worker_client import WorkerClient
+
+            timeout_s = getattr(self.client, "cell_timeout_s", None)
+
+            def factory(env: dict[str, str]) -> Any:
+                return WorkerClient(env=pinned_env(env), cell_timeout_s=timeout_s)
+        pool = pool_for(self.client, self.client.start(), device=spec.device, gpus=gpus, workers=None,
+                        make_client=factory, first_owned=False)
+        self.pool = pool
+        pool.start()
+        return pool
+
+    def _run_sweep(self, spec: SweepSpec, cells: list[CellKey] | None, gpus: str | None = None) -> None:
         finished = False
         try:
             with self._ops_lock:
-                for event in self.client.run_sweep(spec, cells):
+                runner = self._make_pool(spec, gpus) if gpus else self.client
+                for event in runner.run_sweep(spec, cells):
                     message = m.from_event(event)
                     if message is None:
                         continue
@@ -148,6 +184,9 @@ class WorkerBridge:
         except Exception as exc:
             self.post(m.BridgeError(f"sweep stopped: {one_line(exc)}"))
         finally:
+            if self.pool is not None:
+                pool, self.pool = self.pool, None
+                pool.close(timeout_s=1.0)  # its own workers only: this bridge's stays
             self.busy_with = None
             self._busy.clear()
             if not finished:  # the sweep thread failed (BridgeError said why): it ended early
@@ -156,7 +195,7 @@ class WorkerBridge:
     def cancel(self) -> None:
         """Stop after the cell in flight (thread-safe)."""
         try:
-            self.client.cancel()
+            (self.pool or self.client).cancel()
         except Exception:
             pass
 

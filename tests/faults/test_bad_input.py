@@ -375,6 +375,9 @@ TUI_CORPUS = [
     ({"pad": "1.0"}, "--pad must be a fraction of each row in [0, 1)"),
     ({"q_len": "600"}, "--q-len 600 is larger than seq 128"),
     ({"softcap": "-1"}, "--softcap must be a positive number"),
+    # The GPUs field (one worker per GPU): checked as `bench --gpus` is.
+    ({"gpus": "x"}, "--gpus takes 'all' or GPU indices such as 0,1; got 'x'"),
+    ({"gpus": "0"}, "GPUs: one worker per GPU needs device cuda"),
 ]
 
 

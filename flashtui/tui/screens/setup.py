@@ -95,9 +95,10 @@ class SetupScreen(Screen):
     class RunRequested(Message):
         """The user asked to run ``spec``."""
 
-        def __init__(self, spec: SweepSpec) -> None:
+        def __init__(self, spec: SweepSpec, gpus: str | None = None) -> None:
             super().__init__()
             self.spec = spec
+            self.gpus = gpus  # 'all' or '0,1': one worker per GPU; None: the one worker
 
     def __init__(self, defaults: dict[str, Any]) -> None:
         super().__init__(id="setup")
@@ -105,6 +106,7 @@ class SetupScreen(Screen):
         self.backend_info: dict[str, dict[str, Any]] | None = None
         self.cpu_backend_info: dict[str, dict[str, Any]] | None = None
         self.user_edited = False
+        self.ready: WorkerReady | None = None
         self.last_error: str | None = None
         self._filling = False
 
@@ -143,6 +145,8 @@ class SetupScreen(Screen):
                 for field_id, label, kind, hint in VARIANT_INPUTS:
                     yield Label(label, classes="field-label")
                     yield Input(placeholder=hint, type=kind, compact=True, id=field_id)
+                yield Label("GPUs", classes="field-label")
+                yield Input(placeholder="all, 0,1: worker per GPU", compact=True, id="gpus")
             with Horizontal(id="flags-row"):
                 yield Checkbox("causal", True, id="causal")
                 yield Checkbox("parity", True, id="parity")
@@ -199,6 +203,7 @@ class SetupScreen(Screen):
         """The worker is up: grey out unavailable backends, apply device defaults."""
         self.backend_info = ready.backends
         self.cpu_backend_info = ready.cpu_backends
+        self.ready = ready
         status = self.query_one("#worker-status", Static)
         status.update(f"worker ready on {ready.device_kind} (pid {ready.pid})")
         self.defaults = dict(defaults)
@@ -286,6 +291,21 @@ class SetupScreen(Screen):
             **{field_id: self._int_or_text(field_id) or None for field_id, *_ in VARIANT_INPUTS},
         )
 
+    def gpus_choice(self) -> str | None:
+        """The GPUs field: None (one worker) or 'all' / '0,1', checked against the worker's
+        GPU count (client.worker_pool); SpecError with one line when it cannot be run."""
+        text = self.query_one("#gpus", Input).value.strip()
+        if not text:
+            return None
+        from flashtui.client.worker_pool import parse_gpus, resolve_gpus
+
+        choice = parse_gpus(text)
+        if self.query_one("#device", Select).value != "cuda":
+            raise SpecError("GPUs: one worker per GPU needs device cuda")
+        if self.ready is not None:
+            resolve_gpus(choice, self.ready)
+        return text
+
     def _update_model_fields(self) -> None:
         """Model modes take heads and head_dim from the model's config: grey them out and
         say so; a built-in name is a config only (random weights, nothing downloaded)."""
@@ -320,6 +340,7 @@ class SetupScreen(Screen):
             seqs_input.add_class("-invalid-spec")
         try:
             spec = self.build_spec()
+            gpus = self.gpus_choice()
         except SpecError as exc:
             self.last_error = str(exc)
             error.update(f"✗ {exc}")
@@ -329,8 +350,9 @@ class SetupScreen(Screen):
         n_cells = len(spec.cells())
         notes = "".join(f" · note: {note}" for note in spec.notes())
         variant = "" if spec.variant == "dense" else f" · {spec.variant}"
+        where = f" · on GPUs {gpus}" if gpus else ""
         error.update(f"✓ {n_cells} cells: {len(spec.resolve_backends())} backends × "
-                     f"{len(spec.seqs)} seqs × {len(spec.dtypes)} dtypes{variant}{notes}")
+                     f"{len(spec.seqs)} seqs × {len(spec.dtypes)} dtypes{variant}{where}{notes}")
         error.remove_class("-error")
         return spec
 
@@ -341,7 +363,7 @@ class SetupScreen(Screen):
             self.notify(self.last_error or "the form is not valid", severity="error",
                         title="cannot run")
             return
-        self.post_message(self.RunRequested(spec))
+        self.post_message(self.RunRequested(spec, self.gpus_choice()))
 
     @on(Button.Pressed, "#run")
     def _run_pressed(self) -> None:

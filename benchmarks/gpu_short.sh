@@ -4,8 +4,8 @@
 #   source .device/base/env.sh && bash benchmarks/gpu_short.sh
 # 1. fidelity at the launch-bound shape (B=4 S=1024) against do_bench/do_bench_cudagraph,
 #    after the graph-sizing change (issue 13); 2. --gpus all / --workers 2 and torchrun on
-#    the one GPU (issue 18); 3. the doctor's GPU tests and NVML's clocks-event reasons;
-#    4. quick answers (issue 14): doctor cold/repeat, first cell, default bench cold/warm.
+#    the one GPU (issue 18); 3. quick answers (issue 14): doctor cold/repeat, first cell,
+#    default bench cold/warm; 4. the doctor's GPU tests and NVML's clocks-event reasons.
 set -uo pipefail
 OUT=${OUT:-gpu-out}; mkdir -p "$OUT"
 part() { local name=$1 cap=$2; shift 2; echo "== $name (cap ${cap}s): $*" | tee -a "$OUT/short.log"
@@ -16,7 +16,7 @@ part fidelity_1024 60 python benchmarks/fidelity.py --shapes 4x1024 --dtype bf16
   --backends standard,sdpa-flash,sdpa-cudnn,fa4 --out "$OUT/fidelity_1024.md"
 part workers 70 bash benchmarks/gpu_suite.sh workers
 part distributed 40 bash benchmarks/gpu_suite.sh distributed
+part quick 200 python benchmarks/quick.py --out "$OUT"
 part pytest_gpu 70 python -m pytest -m gpu -q -p no:cacheprovider -rs tests/gpu/test_doctor_gpu.py \
   "tests/gpu/test_monitor_gpu.py::test_sampler_at_20hz_fills_memory_readings"
-part quick 200 python benchmarks/quick.py --out "$OUT"
 exit 0

@@ -150,13 +150,17 @@ def _fastest_findings(cells: list[Cell], tag: str) -> list[str]:
 
 
 def _bandwidth_text(cells: list[Cell]) -> str:
-    """``"; memory-bound: 4100 GB/s, 85% of HBM peak"`` for decode winners, else ``""``."""
+    """``"; judged on bandwidth (1.0 FLOP/byte, memory-bound): 4100 GB/s, 85% of HBM peak"``
+    for winners whose shape is memory-bound by the roofline, else ``""``. The FLOPs per byte
+    say why (below the GPU's ridge point); the % of peak says how close the kernel got,
+    which for a short prefill can be far (it is then launch- or latency-bound instead)."""
     bound = [c for c in cells if memory_bound(c) and c.gbps is not None]
     if not bound:
         return ""
     best = max(bound, key=lambda c: c.gbps)
     pct = f", {fmt_pct(best.pct_bw_peak)} of HBM peak" if best.pct_bw_peak is not None else ""
-    return f"; memory-bound: {fmt_gbps(best.gbps)}{pct}"
+    intensity = (f"{best.flops / best.bytes:.3g} FLOP/byte, " if best.flops and best.bytes else "")
+    return f"; judged on bandwidth ({intensity}memory-bound): {fmt_gbps(best.gbps)}{pct}"
 
 
 def _status_findings(cells: list[Cell], tag: str) -> list[str]:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Callable, Iterable
 
+from flashtui.core import palette
+
 from flashtui.core.results import Cell
 from flashtui.core.session import Session
 from flashtui.core.results import memory_bound
@@ -25,12 +27,8 @@ from flashtui.reports.markdown import (
     ordered_dtypes, result_columns, result_row, spec_summary, variant_lines,
 )
 
-# One stable colour per backend (Okabe-Ito based, readable by most colour-blind eyes).
-BACKEND_COLORS = {
-    "standard": "#444444", "sdpa-math": "#999999", "sdpa-flash": "#0072B2",
-    "sdpa-efficient": "#56B4E9", "sdpa-cudnn": "#009E73", "flex": "#CC79A7",
-    "fa2": "#E69F00", "fa3": "#D55E00", "fa4": "#7B3FA0",
-}
+# One stable colour per backend, the TUI's too (core.palette); a series it does not know
+# (a model name) gets one of these by its name.
 EXTRA_COLORS = ("#1B9E77", "#A6761D", "#E7298A", "#66A61E", "#7570B3")
 
 CHART_WIDTH_PX = 600
@@ -39,8 +37,9 @@ MARGIN_LEFT_PX, MARGIN_RIGHT_PX, MARGIN_TOP_PX, MARGIN_BOTTOM_PX = 70, 140, 34, 
 
 
 def backend_color(name: str) -> str:
-    if name in BACKEND_COLORS:
-        return BACKEND_COLORS[name]
+    known = palette.BACKEND_STYLES.get(name.split(" ")[0])
+    if known is not None:
+        return known.color_hex
     return EXTRA_COLORS[sum(name.encode()) % len(EXTRA_COLORS)]
 
 
@@ -423,4 +422,4 @@ def render(session: Session) -> str:
     return "\n".join(parts) + "\n"
 
 
-__all__ = ["BACKEND_COLORS", "Series", "bar_chart", "charts_for", "line_chart", "render"]
+__all__ = ["backend_color", "Series", "bar_chart", "charts_for", "line_chart", "render"]

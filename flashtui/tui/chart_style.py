@@ -1,28 +1,30 @@
-"""One colour and one marker per backend, the same in every chart and legend.
+"""The charts' style per backend, in plotext's terms (RGB tuples), from core.palette.
 
 Pure data (no plotext import): the Charts tab, the stored-session viewer and the tests
-all read :func:`backend_style`. Markers differ for every backend, so the series stay
-apart under NO_COLOR (where Textual draws every colour as grey) and in a monochrome
-screenshot. A series named 'backend dtype' (several dtypes) keeps its backend's style.
+all read :func:`backend_style`; the HTML export reads the same palette, so a backend has
+one colour and one marker in every chart and legend. A series named 'backend dtype'
+(several dtypes) keeps its backend's style.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
+from flashtui.core import palette
 from flashtui.core.spec import BACKENDS
 
 
 class Style(NamedTuple):
-    color: str   # a plotext colour name
-    marker: str  # one character, distinct per backend
+    color: tuple[int, int, int]  # plotext takes RGB tuples: drawn as truecolor, never remapped
+    marker: str                  # one character, distinct per backend
 
 
-# In BACKENDS order; colours chosen to read on dark and light themes.
-_PALETTE = (("red", "●"), ("blue", "■"), ("green", "▲"), ("orange", "◆"), ("magenta", "✚"),
-            ("cyan", "✖"), ("yellow", "★"), ("white", "○"), ("gray", "□"), ("violet", "△"))
-STYLES: dict[str, Style] = {name: Style(*_PALETTE[i % len(_PALETTE)]) for i, name in enumerate(BACKENDS)}
-_FALLBACK = Style("white", "·")
+def _style(source: palette.BackendStyle) -> Style:
+    return Style(palette.hex_to_rgb(source.color_hex), source.marker)
+
+
+STYLES: dict[str, Style] = {name: _style(palette.backend_style(name)) for name in BACKENDS}
+_FALLBACK = _style(palette.FALLBACK_STYLE)
 
 
 def backend_style(series_name: str) -> Style:

@@ -15,6 +15,13 @@ def test_every_backend_has_its_own_colour_and_marker():
     assert len({s.marker for s in STYLES.values()}) == len(BACKENDS)
     assert len({s.color for s in STYLES.values()}) == len(BACKENDS)
     assert backend_style("sdpa-flash bf16") == STYLES["sdpa-flash"]  # several dtypes: same style
+    # RGB, so the terminal's palette cannot fold two backends into one hue (blue and magenta
+    # both drew purple as ANSI names); and the HTML export draws the same colours.
+    from flashtui.reports.html import backend_color
+
+    for name, style in STYLES.items():
+        assert isinstance(style.color, tuple) and len(style.color) == 3
+        assert backend_color(name) == "#%02X%02X%02X" % style.color
 
 
 def legend_colour(plot, name: str) -> str | None:

@@ -64,7 +64,7 @@ def test_markdown_html_csv_json_carry_the_variant(decode_run):
     # The fastest finding says its GB/s, from trustworthy cells only: on a loaded box this
     # real CPU run's cells may be noisy, and then no cell is cited (and the report says why).
     if any(c.trustworthy for c in decode_run.cells):
-        assert "memory-bound:" in md
+        assert "FLOP/byte, memory-bound): " in md
     else:
         assert "noisy, left out of these findings" in md
     html = render_session(decode_run, "html")

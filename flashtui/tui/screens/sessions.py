@@ -365,6 +365,8 @@ class SessionViewScreen(Screen):
                 host.mount(Static(reason or "charts unavailable", id="view-charts-unavailable"))
                 return
             charts = panel_class(id="view-charts-panel")
+            # The session's own GPU decides the roofline, as on the Run screen.
+            charts.device_name = self.session.provenance.get("device_name")
             charts.cells = self.cells
             host.mount(charts)
 

@@ -114,12 +114,18 @@ def test_the_model_loader_passes_the_specs_choice_not_a_constant():
         assert not isinstance(value, ast.Constant), ast.dump(value)
 
 
-def test_textual_serve_if_offered_binds_localhost():
-    """No `serve` command today; if one appears, its host must default to localhost."""
-    from flashtui.cli import UsageError, build_parser
+def test_textual_serve_binds_localhost_and_nothing_wider():
+    """`flashtui serve` hands textual-serve 127.0.0.1, takes no option to widen it, and no
+    source file that mentions textual-serve binds every interface."""
+    import inspect
 
-    with pytest.raises(UsageError):
-        build_parser().parse_args(["serve"])
+    from flashtui.cli import build_parser
+    from flashtui.tui import serve
+
+    args = build_parser().parse_args(["serve"])
+    assert not any(name in vars(args) for name in ("bind", "address", "listen"))
+    assert serve.HOST == "127.0.0.1"
+    assert "host=HOST" in inspect.getsource(serve.serve)  # the Server gets the constant
     for path in SOURCES:
         text = path.read_text(encoding="utf-8")
         if "textual_serve" in text or "textual-serve" in text or "textual serve" in text:

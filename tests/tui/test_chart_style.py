@@ -108,3 +108,25 @@ def test_80x24_charts_do_not_depend_on_the_string_hash_seed(tmp_path):
         texts.append(run.stdout)
     assert "time vs seq (log)" in texts[0] and "┤" in texts[0]
     assert texts[0] == texts[1]
+
+
+async def test_a_short_terminal_gets_one_legend_row_naming_every_backend(isolated_dirs):
+    # At 80x24 the plots have no room for plotext's own legends: the row below names every
+    # backend with its marker in its colour; at 160x50 the plots' legends do and it is hidden.
+    app = scripted_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _charts(pilot)
+        legend = app.screen.query_one("#chart-legend")
+        assert legend.display
+        text = legend.render()
+        names = {c["backend"] for c in app.screen.query_one("#charts-panel").cells}
+        assert names
+        for name in names:
+            style = backend_style(name)
+            at = text.plain.index(f"{style.marker} {name}")
+            colours = {str(span.style) for span in text.spans if span.start <= at < span.end}
+            assert colours == {"rgb({},{},{})".format(*style.color)}, (name, colours)
+    app = scripted_app()
+    async with app.run_test(size=(160, 50)) as pilot:
+        await _charts(pilot)
+        assert not app.screen.query_one("#chart-legend").display

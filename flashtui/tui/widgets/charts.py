@@ -16,7 +16,9 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.containers import Grid
 from textual.reactive import reactive
+from textual.widgets import Static
 from textual_plotext import PlotextPlot
+from rich.text import Text
 
 import math
 
@@ -36,9 +38,28 @@ class ChartsPanel(Grid):
 
     PLOT_IDS = ("chart-time", "chart-memory", "chart-error", "chart-speedup", "chart-saving", "chart-tflops")
 
+    # Below this height plotext has no room for its legends inside the plots: one legend
+    # row under the grid names every backend's marker and colour instead.
+    LEGEND_ROW_BELOW_ROWS = 36
+
     def compose(self) -> ComposeResult:
         for plot_id in self.PLOT_IDS:
             yield PlotextPlot(id=plot_id)
+        yield Static(id="chart-legend", classes="chart-legend")
+
+    def _update_legend(self, cells: tuple[dict[str, Any], ...]) -> None:
+        legend = self.query_one("#chart-legend", Static)
+        shown = self.size.height < self.LEGEND_ROW_BELOW_ROWS
+        legend.display = shown
+        self.set_class(shown, "-legend-row")
+        text = Text()
+        for name in dict.fromkeys(c["backend"] for c in cells):
+            style = backend_style(name)
+            if text:
+                text.append("  ")
+            text.append(style.marker, style="rgb({},{},{})".format(*style.color))
+            text.append(f" {name}")
+        legend.update(text)
 
     def on_mount(self) -> None:
         self._draw(self.cells)
@@ -80,6 +101,7 @@ class ChartsPanel(Grid):
 
     def _draw(self, cells: tuple[dict[str, Any], ...]) -> None:
         self._drawn_cells = cells
+        self._update_legend(cells)
         self._lines(self.query_one("#chart-time", PlotextPlot), "time vs seq (log)", "ms",
                     present.series_by_backend(cells, "median_ms"), log_y=True)
         memory = present.series_by_backend(cells, lambda c: _mib(present.memory_bytes_for_chart(c)))

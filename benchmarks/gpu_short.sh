@@ -8,15 +8,21 @@
 #    default bench cold/warm; 4. the doctor's GPU tests and NVML's clocks-event reasons.
 set -uo pipefail
 OUT=${OUT:-gpu-out}; mkdir -p "$OUT"
-part() { local name=$1 cap=$2; shift 2; echo "== $name (cap ${cap}s): $*" | tee -a "$OUT/short.log"
-  local t0=$(date +%s); timeout "$cap" "$@" > "$OUT/$name.txt" 2> "$OUT/$name.err"; local rc=$?
-  echo "== $name rc=$rc $(( $(date +%s) - t0 ))s" | tee -a "$OUT/short.log"; tail -n 25 "$OUT/$name.txt"; }
-nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,power.draw --format=csv > "$OUT/nvidia-smi.csv" 2>&1
+# The device tool brings back only a few files from $OUT: everything is written to WORK
+# and packed into one $OUT/short.tar.gz after every part (a call cut short keeps the rest).
+WORK=${WORK:-/tmp/flashtui-short}; mkdir -p "$WORK"
+pack() { tar czf "$OUT/short.tar.gz" -C "$WORK" . 2>/dev/null; }
+part() { local name=$1 cap=$2; shift 2; echo "== $name (cap ${cap}s): $*" | tee -a "$WORK/short.log"
+  ( while sleep 15; do pack; done ) & local packer=$!  # a long part is packed as it goes
+  local t0=$(date +%s); timeout "$cap" "$@" > "$WORK/$name.txt" 2> "$WORK/$name.err"; local rc=$?
+  kill "$packer" 2>/dev/null; wait "$packer" 2>/dev/null
+  echo "== $name rc=$rc $(( $(date +%s) - t0 ))s" | tee -a "$WORK/short.log"; tail -n 25 "$WORK/$name.txt"; pack; }
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,power.draw --format=csv > "$WORK/nvidia-smi.csv" 2>&1
 part fidelity_1024 60 python benchmarks/fidelity.py --shapes 4x1024 --dtype bf16 --rounds 1 \
-  --backends standard,sdpa-flash,sdpa-cudnn,fa4 --out "$OUT/fidelity_1024.md"
-part workers 70 bash benchmarks/gpu_suite.sh workers
-part distributed 40 bash benchmarks/gpu_suite.sh distributed
-part quick 200 python benchmarks/quick.py --out "$OUT"
+  --backends standard,sdpa-flash,sdpa-cudnn,fa4 --out "$WORK/fidelity_1024.md"
+part workers 70 env OUT="$WORK" bash benchmarks/gpu_suite.sh workers
+part distributed 40 env OUT="$WORK" bash benchmarks/gpu_suite.sh distributed
+part quick 200 python benchmarks/quick.py --out "$WORK"
 part pytest_gpu 70 python -m pytest -m gpu -q -p no:cacheprovider -rs tests/gpu/test_doctor_gpu.py \
   "tests/gpu/test_monitor_gpu.py::test_sampler_at_20hz_fills_memory_readings"
 exit 0

@@ -141,8 +141,14 @@ def render_session(session: Session) -> str:
         columns = header_for(mode, bandwidth)
         parts.append(render_rows(columns, (cell_row(c, mode, bandwidth) for c in cells),
                                  right=set(range(1, len(columns) - 2))))
+    on_cpu = spec.get("device") == "cpu"
     parts.append("\nspeedup = standard's median / this median (the loop time a Python caller sees)"
-                 + ("; kernel = the kernels' own time (CUDA-graph replay)." if mode == "kernel" else "."))
+                 + ("; kernel = the kernels' own time (CUDA-graph replay)." if mode == "kernel" and not on_cpu
+                    else "."))
+    if on_cpu and mode == "kernel":
+        parts.append("kernel, host, peak mem, %peak: NA on the CPU (no CUDA graph to replay, no separate "
+                     "launch cost, no CUDA allocator to read peaks from, no known FLOP/s peak for a CPU); "
+                     "theory is the bytes the algorithm needs.")
     if any(memory_bound(c) for c in session.cells):
         parts.append("< memory-bound (e.g. one decode step reading its KV cache): judge it on GB/s, "
                      "the least HBM traffic (q, k, v read once, o written once) over the median, "

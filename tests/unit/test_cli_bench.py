@@ -118,3 +118,15 @@ def test_bad_model_is_one_line_exit_2_and_never_hangs(model, needle, tmp_path):
     assert r.returncode == 2, r.stderr
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and needle in lines[0], r.stderr
+
+
+def test_a_cpu_table_says_why_its_gpu_columns_are_na():
+    from flashtui.core.results import Cell
+    from flashtui.core.session import Session
+    from flashtui.reports.table import render_session
+
+    session = Session(spec={"device": "cpu", "mode": "kernel", "seqs": [64], "dtypes": ["fp32"]})
+    session.add_cell(Cell("standard", 64, "fp32", status="ok", median_ms=0.09, iqr_ms=0.008))
+    text = render_session(session)
+    assert "kernel, host, peak mem, %peak: NA on the CPU (no CUDA graph to replay" in text
+    assert "CUDA-graph replay" not in text  # the GPU footnote is not printed for a CPU run

@@ -42,6 +42,8 @@ SAMPLE_REDRAW_MIN_INTERVAL_S = 0.25
 # Push finished cells into the three tables at most this often (a burst of cells, or a
 # re-run that changes every speedup, becomes one redraw instead of many).
 CELLS_REDRAW_MIN_INTERVAL_S = 0.2
+# The worker starts after Setup's first frame, or after this long at the latest.
+WORKER_START_FALLBACK_S = 0.3
 
 
 def default_worker_factory() -> Any:
@@ -116,6 +118,7 @@ class FlashTuiApp(App[int]):
         self.doctor = DoctorController(cache=_doctor_cache() if doctor_cache else None)
         # Threads and timers.
         self.bridge: WorkerBridge | None = None
+        self._worker_start_requested = False
         self.pyspy_poller: Any | None = None
         self.sweep_timer: Any | None = None
         # Screens the app pushes data into.
@@ -164,8 +167,18 @@ class FlashTuiApp(App[int]):
             bridge = self.bridge
             self.pyspy_poller = PySpyPoller(lambda: bridge.worker_pid, self.post_message)
             # After the first frame: the worker's interpreter and torch import compete
-            # for the same cores, and the user should see the form at once.
-            self.call_after_refresh(self.bridge.start)
+            # for the same cores, and the user should see the form at once. A screen's
+            # after-refresh callbacks run only while that screen is current, so a key that
+            # covers Setup at once (d: the Doctor) would hold the start back: a timer makes
+            # sure it happens anyway (whichever comes first starts it, once).
+            self.call_after_refresh(self._start_worker)
+            self.set_timer(WORKER_START_FALLBACK_S, self._start_worker)
+
+    def _start_worker(self) -> None:
+        if self.bridge is None or self._worker_start_requested:
+            return
+        self._worker_start_requested = True
+        self.bridge.start()
 
     def _install_hangup_handler(self) -> None:
         import asyncio

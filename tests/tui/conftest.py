@@ -15,8 +15,9 @@ TINY_CPU = dict(device="cpu", backends=("standard", "sdpa-math", "sdpa-flash"),
 
 @pytest.fixture(autouse=True)
 def isolated_dirs(tmp_path, monkeypatch):
-    """Config, data and screenshots under tmp_path; never the user's real dirs."""
+    """Config, data, cache and screenshots under tmp_path; never the user's real dirs."""
     monkeypatch.setenv("FLASHTUI_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("FLASHTUI_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("FLASHTUI_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("NO_COLOR", raising=False)
     return tmp_path

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The GPU check for a short lease (~4 min), most needed first; each part has its own time
 # cap and writes under $OUT as it goes, so a call cut short keeps what finished.
-#   source .device/base/env.sh && bash benchmarks/gpu_short.sh
+#   source .device/base/env.sh && bash benchmarks/gpu_short.sh [PART...]
+# PARTS (default: fidelity_1024 workers distributed quick pytest_gpu):
+#   fidelity_1024 workers distributed quick pytest_gpu variants_tests variants shots fidelity
 # 1. fidelity at the launch-bound shape (B=4 S=1024) against do_bench/do_bench_cudagraph,
 #    after the graph-sizing change (issue 13); 2. --gpus all / --workers 2 and torchrun on
 #    the one GPU (issue 18); 3. quick answers (issue 14): doctor cold/repeat, first cell,
@@ -18,11 +20,23 @@ part() { local name=$1 cap=$2; shift 2; echo "== $name (cap ${cap}s): $*" | tee 
   kill "$packer" 2>/dev/null; wait "$packer" 2>/dev/null
   echo "== $name rc=$rc $(( $(date +%s) - t0 ))s" | tee -a "$WORK/short.log"; tail -n 25 "$WORK/$name.txt"; pack; }
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,power.draw --format=csv > "$WORK/nvidia-smi.csv" 2>&1
-part fidelity_1024 60 python benchmarks/fidelity.py --shapes 4x1024 --dtype bf16 --rounds 1 \
-  --backends standard,sdpa-flash,sdpa-cudnn,fa4 --out "$WORK/fidelity_1024.md"
-part workers 70 env OUT="$WORK" bash benchmarks/gpu_suite.sh workers
-part distributed 40 env OUT="$WORK" bash benchmarks/gpu_suite.sh distributed
-part quick 200 python benchmarks/quick.py --out "$WORK"
-part pytest_gpu 70 python -m pytest -m gpu -q -p no:cacheprovider -rs tests/gpu/test_doctor_gpu.py \
-  "tests/gpu/test_monitor_gpu.py::test_sampler_at_20hz_fills_memory_readings"
+# The TUI shots (issue 16): the acceptance sweep at 160x50, redrawn at 80x24 from the same app.
+SHOT="--mode kernel --seq 1024,2048,4096,8192,16384,32768 --dtype bf16 --batch 1 --heads 16 --head-dim 128"
+for p in ${*:-fidelity_1024 workers distributed quick pytest_gpu}; do case $p in
+  fidelity_1024) part fidelity_1024 60 python benchmarks/fidelity.py --shapes 4x1024 --dtype bf16 --rounds 1 \
+    --backends standard,sdpa-flash,sdpa-cudnn,fa4 --out "$WORK/fidelity_1024.md" ;;
+  fidelity) part fidelity 240 python benchmarks/fidelity.py --shapes 4x1024,2x4096,1x16384 --dtype bf16 \
+    --out "$WORK/fidelity.md" ;;
+  workers) part workers 70 env OUT="$WORK" bash benchmarks/gpu_suite.sh workers ;;
+  distributed) part distributed 40 env OUT="$WORK" bash benchmarks/gpu_suite.sh distributed ;;
+  quick) part quick ${QUICK_CAP:-330} python benchmarks/quick.py --out "$WORK" ;;
+  pytest_gpu) part pytest_gpu 90 python -m pytest -m gpu -q -p no:cacheprovider -rs tests/gpu/test_doctor_gpu.py \
+    "tests/gpu/test_monitor_gpu.py::test_sampler_at_20hz_fills_memory_readings" ;;
+  variants_tests) part variants_tests 150 python -m pytest -m gpu -q -p no:cacheprovider -rs \
+    tests/gpu/test_variants_gpu.py ;;
+  variants) part variants_run ${VARIANTS_CAP:-420} env OUT="$WORK" bash benchmarks/variants.sh ;;
+  shots) part shots ${SHOTS_CAP:-300} python benchmarks/tui_screenshot.py $SHOT --no-pyspy --no-journal \
+    --timeout-s $(( ${SHOTS_CAP:-300} - 40 )) --out "$WORK/shots" --size 160x50 --also-size 80x24 ;;
+  *) echo "unknown part $p" ;;
+esac; done
 exit 0

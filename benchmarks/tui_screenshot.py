@@ -57,6 +57,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-pyspy", dest="pyspy", action="store_false", help="skip the py-spy tab shot")
     p.add_argument("--out", default="tui-screenshots", help="folder for the SVG files")
     p.add_argument("--size", default="160x50", help="terminal WIDTHxHEIGHT in cells")
+    p.add_argument("--also-size", action="append", default=[], metavar="WxH",
+                   help="after the sweep, resize the same app to WxH and save run-WxH.svg and "
+                        "charts-WxH.svg too (repeatable; the same session, redrawn at that size)")
     p.add_argument("--timeout-s", type=float, default=1800.0, help="longest wait for SweepFinished")
     p.add_argument("--probe-timeout-s", type=float, default=900.0, help="longest wait for the probe")
     p.add_argument("--pyspy-wait-s", type=float, default=30.0,
@@ -148,6 +151,9 @@ async def shoot(args: argparse.Namespace) -> int:
     try:
         overrides = spec_overrides(args)
         width, height = (int(v) for v in args.size.lower().split("x"))
+        also = [tuple(int(v) for v in size.lower().split("x")) for size in args.also_size]
+        if any(len(size) != 2 for size in also):
+            raise ValueError(f"--also-size takes WIDTHxHEIGHT, got {args.also_size}")
     except (SpecError, ValueError) as exc:
         note(f"bad input: {exc}")
         return 2
@@ -223,10 +229,22 @@ async def shoot(args: argparse.Namespace) -> int:
         await pilot.press("g")
         await pilot.pause(1.0)  # charts redraw at most every 0.5 s
         save("charts.svg")
+        for w, h in also:  # the same finished session redrawn at another terminal size
+            await pilot.press("g")  # back to the live tab
+            await pilot.resize_terminal(w, h)
+            await pilot.pause(1.0)
+            save(f"run-{w}x{h}.svg")
+            await pilot.press("g")
+            await pilot.pause(1.0)
+            save(f"charts-{w}x{h}.svg")
         if reporter is not None:
             reporter.cancel()
         if app.sweep.session is not None:
             note(f"session {app.sweep.session.id}: {len(app.sweep.session.cells)} cells, status {app.sweep.session.status}")
+            import json
+
+            # The session itself, so the shots can be checked against (and redrawn from) it.
+            (out / "session.json").write_text(json.dumps(app.sweep.session.to_dict(), indent=1) + "\n")
     print("\n".join(str(p) for p in saved))
     return 0 if done else 1
 

@@ -13,7 +13,9 @@ KERNEL="--batch 1 --heads 16 --head-dim 128 --dtype bf16 --reps 10 --no-journal 
 DECODE="--batch 8 --heads 32 --kv-heads 8 --head-dim 128 --dtype bf16 --q-len 1 --reps 20 --no-journal --monitor-hz 0"
 bench() { local name=$1; shift; local t0=$(date +%s)
   echo "== $name: python -m flashtui bench $*" | tee -a "$log"
-  python -m flashtui bench --quiet "$@" --out "$json/$name.json" >> "$log" 2>> "$OUT/variants.err"
+  # Each run has its own cap (BENCH_CAP_S, default 150 s), so one slow run cannot take the rest.
+  timeout -k 5 "${BENCH_CAP_S:-150}" python -m flashtui bench --quiet "$@" --out "$json/$name.json" \
+    >> "$log" 2>> "$OUT/variants.err"
   echo "== $name rc=$? $(( $(date +%s) - t0 ))s" | tee -a "$log"; }
 bench window $KERNEL --seq 32768 --window 4096 --backends standard,sdpa,sdpa-flash,sdpa-efficient,flex,fa4
 bench softcap $KERNEL --seq 8192 --softcap 50 --backends standard,sdpa,flex,fa4
@@ -24,4 +26,4 @@ bench decode $DECODE --seq 4096,32768,131072 --backends standard,sdpa,sdpa-flash
 bench decode_paged $DECODE --seq 4096,32768,131072 --page-size 256 --backends fa4
 bench mistral_window --mode prefill --model mistral-7b-v0.1 --seq 8192 --batch 1 --dtype bf16 --reps 5 \
   --no-journal --monitor-hz 0 --backends standard,sdpa,flex,fa4
-tar czf "$OUT/variants-sessions.tar.gz" -C "$OUT" variants_json && rm -rf "$json"
+tar czf "$OUT/variants-sessions.tar.gz" -C "$OUT" variants_json

@@ -7,6 +7,10 @@ parser and sets ``func`` to a handler ``(args) -> int``. Handlers raise a
 environment refused: ``main`` catches it once and prints one line on stderr with the
 error's exit code, never a traceback. Exit codes are listed in ``flashtui/errors.py``.
 
+SIGTERM (``timeout``, a job scheduler) is turned into :class:`Terminated` the same way:
+the worker is stopped at once and every finished cell still reaches the table, ``--out``
+and the journal; the exit code is 143.
+
 Hang-up: a headless command turns SIGHUP (the SSH session dropped) into
 :class:`HangUp`, a KeyboardInterrupt, so the same ``finally`` paths that handle Ctrl-C
 stop the worker and write the journal footer ("cancelled"). Writes to the dead
@@ -29,9 +33,11 @@ from flashtui.errors import (  # noqa: F401 - EXIT_* and UsageError re-exported 
     EXIT_HANGUP,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_TERMINATED,
     EXIT_USAGE,
     FlashtuiError,
     HangUp,
+    Terminated,
     UsageError,
     one_line,
 )
@@ -65,12 +71,19 @@ def _on_sighup(signum: int, frame: object) -> None:
     raise HangUp()
 
 
+def _on_sigterm(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # clean-up must not be interrupted again
+    raise Terminated()
+
+
 def install_hangup_handler() -> None:
-    """SIGHUP -> HangUp in the main thread (headless commands; the TUI has its own)."""
-    try:
-        signal.signal(signal.SIGHUP, _on_sighup)
-    except (ValueError, AttributeError, OSError):  # not the main thread / no SIGHUP here
-        pass
+    """SIGHUP -> HangUp and SIGTERM -> Terminated in the main thread (headless commands;
+    the TUI has its own)."""
+    for signum, handler in (("SIGHUP", _on_sighup), ("SIGTERM", _on_sigterm)):
+        try:
+            signal.signal(getattr(signal, signum), handler)
+        except (ValueError, AttributeError, OSError):  # not the main thread / no such signal here
+            pass
 
 
 class _Parser(argparse.ArgumentParser):
@@ -160,6 +173,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except HangUp:
         return EXIT_HANGUP  # nobody to tell: the terminal is gone
+    except Terminated:
+        print("flashtui: terminated (SIGTERM); finished cells were kept", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print("flashtui: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

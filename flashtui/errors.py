@@ -15,6 +15,7 @@ EXIT_ENV = 3  # the worker or the environment failed
 EXIT_WORKER_POISONED = 75  # the worker's own exit: a CUDA error poisoned its context (EX_TEMPFAIL)
 EXIT_HANGUP = 129  # SIGHUP: the terminal went away (128 + 1)
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
+EXIT_TERMINATED = 143  # SIGTERM: `timeout`, a job scheduler, kill (128 + 15)
 
 
 class FlashtuiError(Exception):
@@ -51,6 +52,10 @@ class WorkerError(FlashtuiError, RuntimeError):
 
 class HangUp(KeyboardInterrupt):
     """SIGHUP: the terminal went away. Clean up like Ctrl-C, but nobody is reading."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, a scheduler, ``kill``): clean up like Ctrl-C, at once."""
 
 
 def one_line(exc: BaseException) -> str:

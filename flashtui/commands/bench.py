@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from flashtui.store import index as store
 from flashtui.commands import distributed as dist_cmd
-from flashtui.errors import HangUp, StorageError, UsageError
+from flashtui.errors import HangUp, StorageError, Terminated, UsageError
 from flashtui.client.worker_client import WorkerClient, WorkerError
 from flashtui.client.recorder import MARK_PYSPY_RECORD, SweepRecorder, phase_totals  # noqa: F401 - re-exported
 from flashtui.core import protocol as proto
@@ -358,9 +358,10 @@ def run(args: argparse.Namespace) -> int:
         swept = True
     except KeyboardInterrupt as exc:
         status = "cancelled"
-        if isinstance(exc, HangUp):
-            # The terminal is gone (SSH dropped): stop the worker now, not after its
-            # cell, so nothing is left holding GPU memory. Finished cells are journaled.
+        if isinstance(exc, (HangUp, Terminated)):
+            # The terminal is gone (SSH dropped), or SIGTERM asks us to end now (a
+            # `timeout`, a scheduler): stop the worker at once, not after its cell, so
+            # nothing is left holding GPU memory. Finished cells are still emitted.
             client.kill()
         raise
     finally:

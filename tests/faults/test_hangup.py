@@ -109,6 +109,39 @@ def test_sighup_to_bench_stops_the_worker_within_2s_and_keeps_the_journal(data_d
     print(f"worker gone {took:.2f} s after SIGHUP")
 
 
+def test_sigterm_to_bench_stops_the_worker_and_keeps_the_table_out_file_and_journal(data_dir, tmp_path):
+    """`timeout 150 flashtui bench --out F` ran past its cap on the H200 and lost every
+    finished cell: SIGTERM now ends the run like Ctrl-C, at once (exit 143)."""
+    out = tmp_path / "partial.json"
+    proc = subprocess.Popen([sys.executable, "-m", "flashtui", *SWEEP, "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=flashtui_env(data_dir, FLASHTUI_INJECT_FAULT=FAULT), cwd=REPO,
+                            start_new_session=True)
+    workers: list[int] = []
+    try:
+        wait_until(lambda: _cells_on_disk(data_dir) >= 2, 90, "two finished cells in the journal")
+        workers = worker_pids_of(proc.pid)
+        assert len(workers) == 1 and pid_alive(workers[0]), workers
+        os.kill(proc.pid, signal.SIGTERM)  # what `timeout` sends
+        took = gone_within(workers, WORKER_GONE_S)
+        stdout, err = proc.communicate(timeout=30)
+    finally:
+        kill_quietly([proc.pid, *workers])
+    text = err.decode(errors="replace")
+    assert proc.returncode == 143, text[-2000:]
+    assert "Traceback" not in text
+    assert "terminated (SIGTERM); finished cells were kept" in text
+    assert b"standard" in stdout  # the table of what finished still reached stdout
+    import json
+
+    session = json.loads(out.read_text())
+    assert session["status"] == "cancelled"
+    assert [(c["seq"], c["status"]) for c in session["cells"]] == [(32, "ok"), (40, "ok")]
+    assert all_worker_pids_with_env(str(data_dir)) == []
+    _check_journal_after_hangup(data_dir)
+    print(f"worker gone {took:.2f} s after SIGTERM")
+
+
 def test_terminal_hangup_under_a_real_pty(data_dir):
     """Close the master side of the CLI's controlling terminal: the kernel sends the
     SIGHUP, and every later write to the terminal fails (EIO) -- the clean-up must not."""

@@ -432,7 +432,8 @@ def _flash_attn_prepare(module: str, name: str) -> Callable[..., Prepared]:
             q, k, v = _bshd_inputs(q, k, v, shape)
             return Prepared(forward=lambda: _first(flash_attn_func(q, k, v, causal=shape.causal)),
                             inputs=(q, k, v), to_bhsd=_bshd_to_bhsd)
-        kwargs = vp.flash_kwargs(layout, name, shape.backward)
+        capability = torch.cuda.get_device_capability(q.device) if q.is_cuda else None
+        kwargs = vp.flash_kwargs(layout, name, shape.backward, capability)
         if "page_size" in used:
             return _flash_paged(package, module, q, k, v, shape, kwargs)
         if "docs" in used or "pad" in used:

@@ -246,15 +246,26 @@ def check_keywords(fn: Callable, names: list[str], what: str) -> None:
             "interface differs from the one flashtui drives (flash-attn-4 4.0.0b36's); upgrade it")
 
 
-def flash_kwargs(layout: Layout, backend: str, backward: bool) -> dict[str, Any]:
-    """window_size / softcap / num_splits keywords of a FlashAttention call for ``layout``."""
+def splits_kv(backend: str, capability: tuple[int, int] | None) -> bool:
+    """Whether ``backend`` splits the KV cache over CTAs in decode on this GPU: FA3 does on
+    Hopper; FA4 only on Blackwell (SM 10.x/11.x) - on SM 8.x/9.x its forward asserts
+    "SplitKV not supported" (flash-attn-4 4.0.0b36), so a decode step there is one split."""
+    if backend == "fa3":
+        return True
+    return backend == "fa4" and capability is not None and capability[0] in (10, 11)
+
+
+def flash_kwargs(layout: Layout, backend: str, backward: bool,
+                 capability: tuple[int, int] | None = None) -> dict[str, Any]:
+    """window_size / softcap / num_splits keywords of a FlashAttention call for ``layout``
+    (``capability``: the GPU's compute capability, which decides split-KV for fa4)."""
     kwargs: dict[str, Any] = {}
     window = layout.effective_window
     if window is not None:
         kwargs["window_size"] = (window - 1, 0)
     if layout.softcap is not None:
         kwargs["softcap"] = float(layout.softcap)
-    if backend in ("fa3", "fa4") and layout.q_len < layout.seq and not backward:
+    if layout.q_len < layout.seq and not backward and splits_kv(backend, capability):
         kwargs["num_splits"] = 0  # <= 0: the library's own split-KV heuristic (decode)
     return kwargs
 
@@ -294,5 +305,5 @@ def paged_cache(k_bshd: torch.Tensor, v_bshd: torch.Tensor, page_size: int,
 __all__ = [
     "FLASH_ATTN_BACKENDS", "MASK", "NATIVE", "NO", "Plan", "SDPA_BACKENDS", "SignatureMismatch",
     "check_keywords", "cu_seqlens", "doc_ids", "features", "flash_kwargs", "flex_mods", "full_mask",
-    "mask_bytes", "mask_rows", "pad_starts", "paged_cache", "plan", "query_valid", "token_index",
+    "mask_bytes", "mask_rows", "pad_starts", "paged_cache", "plan", "query_valid", "splits_kv", "token_index",
 ]

@@ -316,11 +316,15 @@ def test_fa4_paths_pack_and_unpack_right(name, monkeypatch):
     expected = real_rows(hand_attention(q, k, v, lay), real(lay))
     assert (real_rows(out.double(), real(lay)) - expected).abs().max() < 1e-5
     used = vp.features(lay)
-    kwargs = vp.flash_kwargs(lay, "fa4", False)
+    kwargs = vp.flash_kwargs(lay, "fa4", False, capability=(10, 0))
     if "window" in used:
         assert kwargs["window_size"] == (lay.window - 1, 0)
     if lay.q_len < lay.seq:
-        assert kwargs["num_splits"] == 0  # the library's split-KV heuristic for decode
+        assert kwargs["num_splits"] == 0  # Blackwell: the library's split-KV heuristic for decode
+        # Hopper: flash-attn-4 asserts "SplitKV not supported on SM 9.0" (seen on the H200),
+        # so no num_splits is passed there (the library's default, one split).
+        assert "num_splits" not in vp.flash_kwargs(lay, "fa4", False, capability=(9, 0))
+        assert vp.flash_kwargs(lay, "fa3", False, capability=(9, 0))["num_splits"] == 0
 
 
 def test_fa4_varlen_gradients_reach_the_padded_inputs(monkeypatch):

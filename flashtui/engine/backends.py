@@ -332,10 +332,28 @@ def _sdpa_refusal(kernel_name: str, backend_name: str) -> Callable[[Prepared, Sh
             ok = check(params, True)
         if ok:
             return None
-        why = sdpa_reasons([str(w.message) for w in caught]) or "no reason given"
+        why = sdpa_reasons([str(w.message) for w in caught]) or documented_refusal(
+            kernel_name, gqa=gqa, masked=mask is not None, shape=shape)
         masked = " with an attn_mask" if mask is not None else ""
-        return f"PyTorch's {what} refuses {shape.dtype} head_dim {shape.head_dim}{masked}: {why}"
+        gqa_words = f" with GQA ({shape.kv_heads} KV heads for {shape.heads})" if gqa else ""
+        return f"PyTorch's {what} refuses {shape.dtype} head_dim {shape.head_dim}{masked}{gqa_words}: {why}"
     return refusal
+
+
+def documented_refusal(kernel_name: str, gqa: bool, masked: bool, shape: Shape) -> str:
+    """Why a kernel refused when PyTorch's check printed its reason to the C++ log instead
+    of Python's warnings (seen on the H200, torch 2.11): the documented rule that applies
+    (torch.nn.functional.scaled_dot_product_attention: enable_gqa runs in the flash and
+    math kernels on CUDA only; the flash kernel takes no attn_mask), said as such."""
+    rules = []
+    if gqa and kernel_name == "EFFICIENT_ATTENTION":
+        rules.append("PyTorch documents GQA (enable_gqa) for the flash and math kernels only; "
+                     "repeat K/V to full heads or use sdpa-flash")
+    if masked and kernel_name == "FLASH_ATTENTION":
+        rules.append("the flash kernel takes no attn_mask (use flex or fa4 for this variant)")
+    if not rules:
+        return "PyTorch gave no reason (its check logs to the worker's stderr)"
+    return "no reason printed; " + "; ".join(rules)
 
 
 def sdpa_choice(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, shape: Shape,

@@ -12,7 +12,7 @@ import pytest
 from flashtui.core.results import Cell
 from flashtui.core.spec import SweepSpec
 from flashtui.engine import dispatch, hostload
-from flashtui.engine.backends import DeviceInfo, clean_warning, sdpa_reasons
+from flashtui.engine.backends import DeviceInfo, Shape, clean_warning, documented_refusal, sdpa_reasons
 from flashtui.engine.kernel import KernelRunner
 from flashtui.engine.timing import NOISY_IQR_FRACTION, judge, summarize, time_calls
 
@@ -106,6 +106,18 @@ def test_pytorch_warnings_lose_the_triggered_internally_noise():
               "float (Triggered internally at /pytorch/aten/src/ATen/native/transformers/sdp_utils_cpp.h:97.)")
     assert sdpa_reasons([raw, detail, detail]) == (
         "Expected query, key and value to all be of dtype: {Half, BFloat16}. Got Query dtype: float")
+
+
+def test_a_refusal_pytorch_gave_no_reason_for_says_the_documented_rule_never_a_blank():
+    """On the H200 (torch 2.11) can_use_*(debug=True) printed its reasons to the C++ log, so
+    the cell said "no reason given"; the documented rule that applies is said instead."""
+    shape = Shape(8, 32, 8, 4096, 128, "bf16", True, False)
+    gqa = documented_refusal("EFFICIENT_ATTENTION", gqa=True, masked=False, shape=shape)
+    assert "GQA (enable_gqa) for the flash and math kernels only" in gqa and "sdpa-flash" in gqa
+    masked = documented_refusal("FLASH_ATTENTION", gqa=False, masked=True, shape=shape)
+    assert "takes no attn_mask" in masked
+    assert documented_refusal("CUDNN_ATTENTION", gqa=False, masked=False, shape=shape).startswith(
+        "PyTorch gave no reason")
 
 
 def test_sdpa_cell_names_the_kernel_pytorch_picked_and_the_kernels_prove_it():

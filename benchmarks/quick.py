@@ -118,8 +118,8 @@ def main() -> int:
         r = results[key]
         return f"| {name} | `{r['cmd']}` | {figure} | {bar} | rc {r['rc']} |"
 
-    phase_names = ("worker_start", "first_call", "warmup", "timing", "memory", "dispatch", "parity_oracle",
-                   "parity", "other")
+    phase_names = ("worker_start", "profiler_start", "inputs", "first_call", "heap", "warmup", "timing",
+                   "memory", "dispatch", "parity_oracle", "parity", "shutdown", "other")
 
     def phases(key: str) -> str:
         p = results[key].get("phases_s") or {}

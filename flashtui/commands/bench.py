@@ -366,7 +366,10 @@ def run(args: argparse.Namespace) -> int:
         raise
     finally:
         progress.close()
+        closing = time.monotonic()
         client.close()
+        if recorder is not None:  # stopping the worker: CUDA teardown and process exit
+            recorder.extra_phases_s["shutdown"] = time.monotonic() - closing
         if recorder is not None and pool is not None:
             _end_pool(pool, recorder)
         if recorder is not None:
@@ -556,8 +559,8 @@ def _report_storage(recorder: SweepRecorder, progress: Progress, out_error: str 
 
 
 # Phases in the order a cell goes through them (engine.phases), then the rest of the run.
-PHASE_ORDER = ("worker_start", "inputs", "first_call", "warmup", "timing", "memory", "dispatch",
-               "parity_oracle", "parity")
+PHASE_ORDER = ("worker_start", "profiler_start", "inputs", "first_call", "heap", "warmup", "timing",
+               "memory", "dispatch", "parity_oracle", "parity", "shutdown")
 
 
 def render_phases(totals: dict[str, float]) -> str:

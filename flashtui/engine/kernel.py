@@ -25,7 +25,7 @@ from flashtui.engine.backends import (
 )
 from flashtui.engine.memory import is_oom, measure_peak, refusal, release, room
 from flashtui.engine.parity import ParityOracle, oracle_bytes
-from flashtui.engine.phases import COMPILES_ON_FIRST_CALL, PhaseClock
+from flashtui.engine.phases import COMPILES_ON_FIRST_CALL, PhaseClock, settle_heap
 from flashtui.engine.timing import Timing, time_calls
 
 # SDPBackend names -> the flashtui backend that forces that kernel (how `sdpa` cells name it).
@@ -75,6 +75,9 @@ def fill_timing(cell: Cell, timing: Timing) -> None:
     cell.extra["t_start_wall_s"], cell.extra["t_end_wall_s"] = timing.wall_window_s
 
 
+# Backends whose first call this worker has settled the heap after (phases.settle_heap).
+_SETTLED: set[str] = set()
+
 class KernelRunner:
     """Runs kernel-mode cells for one sweep spec on one device."""
 
@@ -94,11 +97,17 @@ class KernelRunner:
         self._layouts: dict[int, variants.Layout] = {}
         self._oracle_built_s: float | None = None
         self._phases = PhaseClock(device.kind)
+        self._start_up_s: float | None = None
 
     def pay_start_up(self) -> None:
         """One-time costs of a fresh worker that belong to no cell (the profiler's start-up),
-        paid before the first CellStarted so the per-cell watchdog times cells only."""
+        paid before the first CellStarted so the per-cell watchdog times cells only; its
+        seconds ride on the first cell (``extra["start_up_s"]``, outside its duration) and
+        are the session's ``profiler_start`` phase."""
+        started = time.perf_counter()
         dispatch.warm_up_profiler(self.device.kind, self.progress, self.log)
+        settle_heap()
+        self._start_up_s = time.perf_counter() - started
 
     # ------------------------------------------------------------ group state
     def layout(self, seq: int) -> variants.Layout:
@@ -182,6 +191,9 @@ class KernelRunner:
         self._phases = PhaseClock(self.device.kind)
         cell = self._run_cell(key)
         cell.duration_s = time.perf_counter() - started
+        if self._start_up_s is not None:  # carried once, by the first cell after start-up
+            cell.extra["start_up_s"] = round(self._start_up_s, 4)
+            self._start_up_s = None
         if self._phases.seconds:
             cell.extra["phases_s"] = self._phases.rounded()
         return cell
@@ -323,6 +335,12 @@ class KernelRunner:
             if backend.name in COMPILES_ON_FIRST_CALL:
                 # Compilation is a figure of its own, never inside a timing.
                 cell.extra["compile_s"] = round(first_call_s, 4)
+            if backend.name not in _SETTLED:
+                # Its imports and compiled code now live for good: freeze them out of
+                # every later collection (see phases.settle_heap).
+                _SETTLED.add(backend.name)
+                settle_heap()
+                phases.mark("heap")
             self.progress(f"timing {key.label()}")
             timing = time_calls(call, dev, self.spec.reps, self.spec.warmup_ms, self.should_stop,
                                 cold_l2=self.spec.cold_l2)

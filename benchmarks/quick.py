@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 FLASHTUI = [sys.executable, "-m", "flashtui"]
 
@@ -75,72 +76,76 @@ def keep(out: Path, results: dict) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("gpu-out"))
+    parser.add_argument("--parts", default="doctor,first_cell,bench",
+                        help="comma list of doctor, first_cell, bench (default: all three)")
     args = parser.parse_args()
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="flashtui-quick-"))
     results: dict = {}
 
+    parts = set(args.parts.split(","))
     doctor_dir = scratch / "doctor-cache"
     # The live lines (preview, then each matrix row) go to stderr off a terminal; stdout
     # carries the report at the end. Time to first line = the first live line.
-    results["doctor_cold"] = timed([*FLASHTUI, "doctor"], doctor_dir, out / "quick_doctor_cold.log",
-                                   first_line_of="stderr")
-    keep(out, results)
-    repeat = timed([*FLASHTUI, "doctor", "--json", "--quiet"], doctor_dir, out / "quick_doctor_repeat.log")
-    try:
-        repeat["cached"] = json.loads(repeat["stdout"]).get("cached")
-    except ValueError:
-        repeat["cached"] = None
-    results["doctor_repeat"] = repeat
-    keep(out, results)
-
-    first = scratch / "first-cell-cache"
-    results["first_cell"] = timed([*FLASHTUI, "bench", "--seq", "1024,4096", "--dtype", "bf16", "--no-journal",
-                                   "--out", str(out / "quick_first_cell.json")],
-                                  first, out / "quick_first_cell.log", first_line_of="stderr",
-                                  first_match=r"\] [1-9]\d*/\d+ ")  # the progress line of a finished cell
-    results["first_cell"].update(session_phases(out / "quick_first_cell.json"))
-    keep(out, results)
-
-    bench_dir = scratch / "bench-cache"
-    for run in ("cold", "warm"):
-        session = out / f"quick_bench_default_{run}.json"
-        results[f"bench_default_{run}"] = timed([*FLASHTUI, "bench", "--no-journal", "--out", str(session)],
-                                                bench_dir, out / f"quick_bench_default_{run}.log")
-        results[f"bench_default_{run}"].update(session_phases(session))
+    if "doctor" in parts:
+        results["doctor_cold"] = timed([*FLASHTUI, "doctor"], doctor_dir, out / "quick_doctor_cold.log",
+                                       first_line_of="stderr")
         keep(out, results)
+        repeat = timed([*FLASHTUI, "doctor", "--json", "--quiet"], doctor_dir, out / "quick_doctor_repeat.log")
+        try:
+            repeat["cached"] = json.loads(repeat["stdout"]).get("cached")
+        except ValueError:
+            repeat["cached"] = None
+        results["doctor_repeat"] = repeat
+        keep(out, results)
+
+    if "first_cell" in parts:
+        first = scratch / "first-cell-cache"
+        results["first_cell"] = timed([*FLASHTUI, "bench", "--seq", "1024,4096", "--dtype", "bf16", "--no-journal",
+                                       "--out", str(out / "quick_first_cell.json")],
+                                      first, out / "quick_first_cell.log", first_line_of="stderr",
+                                      first_match=r"\] [1-9]\d*/\d+ ")  # the progress line of a finished cell
+        results["first_cell"].update(session_phases(out / "quick_first_cell.json"))
+        keep(out, results)
+
+    if "bench" in parts:
+        bench_dir = scratch / "bench-cache"
+        for run in ("cold", "warm"):
+            session = out / f"quick_bench_default_{run}.json"
+            results[f"bench_default_{run}"] = timed([*FLASHTUI, "bench", "--no-journal", "--out", str(session)],
+                                                    bench_dir, out / f"quick_bench_default_{run}.log")
+            results[f"bench_default_{run}"].update(session_phases(session))
+            keep(out, results)
     for value in results.values():
         value.pop("stdout", None)
     (out / "quick.json").write_text(json.dumps(results, indent=1) + "\n")
 
-    def row(name: str, key: str, figure: str, bar: str) -> str:
-        r = results[key]
-        return f"| {name} | `{r['cmd']}` | {figure} | {bar} | rc {r['rc']} |"
+    def row(name: str, key: str, figure: Callable[[dict], str], bar: str) -> list[str]:
+        r = results.get(key)
+        return [] if r is None else [f"| {name} | `{r['cmd']}` | {figure(r)} | {bar} | rc {r['rc']} |"]
 
     phase_names = ("worker_start", "profiler_start", "inputs", "first_call", "heap", "warmup", "timing",
                    "memory", "dispatch", "parity_oracle", "parity", "shutdown", "other")
 
-    def phases(key: str) -> str:
+    def phases(key: str) -> list[str]:
+        if key not in results:
+            return []
         p = results[key].get("phases_s") or {}
-        return ", ".join(f"{n} {p[n]:.1f}" for n in phase_names if n in p) or "NA"
+        return [f"phases, {key} (s): "
+                + (", ".join(f"{n} {p[n]:.1f}" for n in phase_names if n in p) or "NA"),
+                f"compile_s, {key}: {results[key].get('compile_s')}"]
 
     lines = [
         "| what | command | measured | bar | |", "|---|---|---|---|---|",
-        row("doctor cold (empty cache)", "doctor_cold", f"{results['doctor_cold']['wall_s']} s", "<= 15 s"),
-        row("doctor: first line on screen", "doctor_cold", f"{results['doctor_cold']['first_line_s']} s", "<= 3 s"),
-        row("doctor repeat", "doctor_repeat",
-            f"{results['doctor_repeat']['wall_s']} s (cached: {results['doctor_repeat']['cached']})", "<= 2 s"),
-        row("first bench cell after launch", "first_cell", f"{results['first_cell']['first_line_s']} s", "<= 6 s"),
-        row("default bench, cold compile cache", "bench_default_cold",
-            f"{results['bench_default_cold']['wall_s']} s", "<= 25 s"),
-        row("default bench, warm compile cache", "bench_default_warm",
-            f"{results['bench_default_warm']['wall_s']} s", "<= 25 s"),
+        *row("doctor cold (empty cache)", "doctor_cold", lambda r: f"{r['wall_s']} s", "<= 15 s"),
+        *row("doctor: first line on screen", "doctor_cold", lambda r: f"{r['first_line_s']} s", "<= 3 s"),
+        *row("doctor repeat", "doctor_repeat", lambda r: f"{r['wall_s']} s (cached: {r['cached']})", "<= 2 s"),
+        *row("first bench cell after launch", "first_cell", lambda r: f"{r['first_line_s']} s", "<= 6 s"),
+        *row("default bench, cold compile cache", "bench_default_cold", lambda r: f"{r['wall_s']} s", "<= 25 s"),
+        *row("default bench, warm compile cache", "bench_default_warm", lambda r: f"{r['wall_s']} s", "<= 25 s"),
         "",
-        f"phases, cold (s): {phases('bench_default_cold')}",
-        f"phases, warm (s): {phases('bench_default_warm')}",
-        f"compile_s cold: {results['bench_default_cold'].get('compile_s')}",
-        f"compile_s warm: {results['bench_default_warm'].get('compile_s')}",
+        *phases("first_cell"), *phases("bench_default_cold"), *phases("bench_default_warm"),
     ]
     (out / "quick.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -96,6 +96,10 @@ def test_cell_trustworthy_and_launch_bound():
     assert Cell("fa4", 1024, "bf16", median_ms=0.090, host_ms=0.085).launch_bound
     assert Cell("fa4", 1024, "bf16", median_ms=0.090, host_ms=0.02, device_ms=0.046).launch_bound
     assert not Cell("fa4", 16384, "bf16", median_ms=1.74, host_ms=0.02, device_ms=1.73).launch_bound
+    # Model mode has no kernel time: a 1.15 s prefill whose host returns after 1.15 s is the
+    # host waiting on a full launch queue (H200, Mistral-7B shape), not a launch-bound call.
+    assert not Cell("standard", 8192, "bf16", median_ms=1150.0, host_ms=1149.0).launch_bound
+    assert Cell("sdpa", 512, "bf16", median_ms=4.0, host_ms=3.9).launch_bound
 
 
 def test_pytorch_warnings_lose_the_triggered_internally_noise():

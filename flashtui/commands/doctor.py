@@ -38,6 +38,7 @@ from flashtui.core.protocol import (
 from flashtui.reports.doctor import (CAPACITY_SCHEMA, build_report, render_capacity, render_matrix_row,
                                      render_preview, render_report)
 from flashtui.core.spec import SpecError, SweepSpec, parse_backends, parse_dtypes
+from flashtui.commands import doctor_parallel
 from flashtui.commands.bench import _arg_type, _positive
 
 PROBE_TIMEOUT_S = 900.0
@@ -60,6 +61,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-fastest", dest="fastest", action="store_false",
                    help="skip the short timed probe")
     p.add_argument("--quiet", action="store_true", help="no progress note on stderr")
+    p.add_argument("--serial", action="store_true",
+                   help="probe in one worker (on a GPU the slow backends - cuDNN, flex, fa4 - "
+                        "otherwise each probe in a worker of their own, at once)")
     p.add_argument("--fresh", action="store_true",
                    help="probe again even when the cached answer's environment is unchanged")
     cap = p.add_argument_group("capacity (with --capacity)")
@@ -163,21 +167,6 @@ class LiveBlock:
         self.rows_written = 0
 
 
-def _start_in_background(client: WorkerClient) -> tuple[threading.Thread, dict[str, Any]]:
-    """Start the worker (torch imports for seconds) while the caller shows what it has."""
-    box: dict[str, Any] = {}
-
-    def start() -> None:
-        try:
-            box["ready"] = client.start()
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-            box["error"] = exc
-
-    thread = threading.Thread(target=start, daemon=True, name="flashtui-doctor-start")
-    thread.start()
-    return thread, box
-
-
 def _emit(args: argparse.Namespace, report: dict[str, Any]) -> int:
     if args.json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
@@ -205,42 +194,66 @@ def _run_probe(args: argparse.Namespace) -> int:
         return _emit(args, build_report(entry["ready"], entry["probe"], env_preview["nvml"],
                                         _pyspy_state(), notes, cached_provenance(lookup)))
 
-    client = WorkerClient(env=env)
+    groups = doctor_parallel.helper_groups(env_preview, args.device, args.serial)
+    shares = [doctor_parallel.Share(WorkerClient(env=env), None)]
+    shares += [doctor_parallel.Share(WorkerClient(env=env), group) for group in groups]
     live = LiveBlock(args)
+    lock = threading.Lock()  # several workers report at once
     try:
-        starter, box = _start_in_background(client)
+        starter = threading.Thread(target=doctor_parallel.start_all, args=(shares,), daemon=True,
+                                   name="flashtui-doctor-start")
+        starter.start()
         live.line(render_preview(env_preview))
-        live.line("flashtui doctor: starting the worker (importing torch)...")
+        live.line("flashtui doctor: starting the worker (importing torch)..." if not groups else
+                  f"flashtui doctor: starting {len(shares)} workers at once (importing torch); "
+                  f"{', '.join('+'.join(g) for g in groups)} each probe in their own, so their "
+                  "first-use costs overlap...")
         starter.join()
-        if "error" in box:
-            raise box["error"]
-        ready = box["ready"]
+        main = shares[0]
+        if main.error is not None:
+            raise main.error
+        ready = main.ready
+        assert ready is not None
         _check_device(args, ready.provenance)
+        for share in shares[1:]:
+            if share.error is not None:
+                live.line(f"flashtui doctor: a helper worker for {'+'.join(share.names or ())} did not "
+                          f"start ({share.error}); the main worker probes those too")
+        order = list(ready.backends or {})
+        shares = doctor_parallel.assign(shares, order)
         live.line(f"worker ready in {ready.ready_s:.1f} s; probing backends with "
-                    "tiny kernels (the slow ones last):")
-        per_row = max(1, len(ready.backends or {}))
+                  "tiny kernels (the slow ones last):")
         rows: dict[str, list[dict[str, Any]]] = {}
-        last_row_s = [time.monotonic()]
+        last_row_s: dict[int, float] = {}
 
-        def on_event(event: Any) -> None:
-            if isinstance(event, ProbeCellFinished):
-                cell = event.cell
-                row = rows.setdefault(cell["backend"], [])
-                row.append(cell)
-                if len(row) == int(event.n_cells or 0) // per_row:
-                    now = time.monotonic()
-                    ran = any(c["status"] in ("ok", "failed") for c in row)
-                    live.line(render_matrix_row(cell["backend"], row, now - last_row_s[0] if ran else None))
-                    last_row_s[0] = now
-            elif isinstance(event, Progress) and "first use" in str(event.text):
-                live.line(f"flashtui doctor: {event.text}...")
+        def on_event(share: Any, event: Any) -> None:
+            with lock:
+                if isinstance(event, ProbeCellFinished):
+                    cell = event.cell
+                    per_row = max(1, len(share.names) if share.names is not None else len(order))
+                    row = rows.setdefault(cell["backend"], [])
+                    row.append(cell)
+                    if len(row) == int(event.n_cells or 0) // per_row:
+                        now = time.monotonic()
+                        ran = any(c["status"] in ("ok", "failed") for c in row)
+                        since = last_row_s.get(id(share), probe_started)
+                        live.line(render_matrix_row(cell["backend"], row, now - since if ran else None))
+                        last_row_s[id(share)] = now
+                elif isinstance(event, Progress) and "first use" in str(event.text):
+                    live.line(f"flashtui doctor: {event.text}...")
 
-        reply = client.request(Probe(fastest=bool(args.fastest), full=bool(args.full)), ProbeFinished,
-                               timeout_s=PROBE_TIMEOUT_S, on_event=on_event)
+        probe_started = time.monotonic()
+        if len(shares) == 1:
+            reply = main.client.request(Probe(fastest=bool(args.fastest), full=bool(args.full)), ProbeFinished,
+                                        timeout_s=PROBE_TIMEOUT_S, on_event=lambda event: on_event(main, event))
+            result = reply.result
+        else:
+            result = doctor_parallel.run_parallel(shares, order, full=bool(args.full), fastest=bool(args.fastest),
+                                                  timeout_s=PROBE_TIMEOUT_S, on_event=on_event)
     finally:
-        client.close()
+        for share in shares:
+            share.client.close()
     probed_at_unix = time.time()
-    result = reply.result
     cache: dict[str, Any] = {"cached": False, "cached_age_s": None, "probed_at_unix": probed_at_unix,
                              "path": str(path), "changes": lookup.changes}
     error = doctor_cache.save(ready.fields(), result, probed_at_unix)  # not a poisoned context's

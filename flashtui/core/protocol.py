@@ -115,6 +115,11 @@ class Probe(Request):
 
     fastest: bool = True  # also the short labelled "fastest here" timing
     full: bool | None = None  # every cell of compile-heavy backends (None: the worker's env)
+    # Added in v1 (the doctor's parallel probe): probe only these backends (None: all).
+    backends: list[str] | None = None
+    # Only the "fastest here" timing, over the backends this worker's last Probe saw run
+    # (run one worker at a time after a parallel probe, so no timing shares the GPU).
+    only_fastest: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -42,6 +42,7 @@ import torch
 
 from types import SimpleNamespace
 
+from flashtui.core.doctor_merge import cpu_line, rank_fastest
 from flashtui.core.spec import SweepSpec
 from flashtui.core.variants import layout_for
 from flashtui.engine import variants as vp
@@ -403,15 +404,10 @@ def probe_fastest(device: DeviceInfo, matrix: dict[str, Any],
         rows.append(row)
     inputs = None
     release(device.kind)
-    standard = next((r["median_ms"] for r in rows if r["backend"] == "standard" and r["median_ms"]), None)
-    for row in rows:
-        if standard and row["median_ms"]:
-            row["speedup_vs_standard"] = standard / row["median_ms"]
-    # Only a steady timing may be named fastest: a noisy one ranks the host, not the kernel.
-    steady = [r for r in rows if r["median_ms"] is not None and not r["noisy"]]
-    fastest = min(steady, key=lambda r: r["median_ms"])["backend"] if steady else None
-    noisy_rows = [r["backend"] for r in rows if r["noisy"]]
-    return {"noisy_backends": noisy_rows,"label": label, "shape": {**dims, "dtype": dtype, "causal": True, "pass": "forward"},
+    # Speedups over standard; only a steady timing may be named fastest (core.doctor_merge,
+    # which ranks a parallel probe's rows the same way).
+    fastest, noisy_rows = rank_fastest(rows)
+    return {"noisy_backends": noisy_rows, "label": label, "shape": {**dims, "dtype": dtype, "causal": True, "pass": "forward"},
             "reps": FASTEST_REPS, "warmup_ms": FASTEST_WARMUP_MS, "rows": rows, "fastest": fastest}
 
 
@@ -452,11 +448,7 @@ def advice(provenance: dict[str, Any], backends: dict[str, dict[str, Any]],
     out: list[str] = []
     available = {name for name, info in backends.items() if info.get("available")}
     if device.kind != "cuda":
-        cpu_ok = sorted({c["backend"] for c in (matrix or {}).get("cells", []) if c["status"] == "ok"},
-                        key=list(REGISTRY).index) or ["standard", "sdpa-math", "sdpa-flash"]
-        gpu_only = [n for n in REGISTRY if n not in cpu_ok]
-        out.append(f"On CPU: {', '.join(cpu_ok)} run here (PyTorch's CPU kernels); "
-                   f"{', '.join(gpu_only)} need a CUDA GPU, and there is none here: {_why_no_gpu(provenance)}.")
+        out.append(cpu_line((matrix or {}).get("cells", []), list(REGISTRY), _why_no_gpu(provenance)))
         out.append("flash-attn (FA2/FA3/FA4) needs an NVIDIA GPU (Ampere or newer); on a GPU box run "
                    "`flashtui doctor` again for the exact install command.")
         return out
@@ -496,11 +488,15 @@ def advice(provenance: dict[str, Any], backends: dict[str, dict[str, Any]],
 # ------------------------------------------------------------------ entry point
 def probe(device: DeviceInfo, provenance: dict[str, Any], backends: dict[str, dict[str, Any]],
           progress: Progress = lambda text: None, fastest: bool = True,
-          full: bool | None = None, on_cell: CellSink | None = None) -> dict[str, Any]:
+          full: bool | None = None, on_cell: CellSink | None = None,
+          names: tuple[str, ...] | None = None) -> dict[str, Any]:
     """Matrix + fastest-here + advice for the worker's device (the ``Probe`` request).
 
     ``full``: probe every cell of compile-heavy backends too (slow); None reads the
     environment variable FLASHTUI_PROBE_FULL, so a client can ask for it at start-up.
+    ``names``: probe just those backends (the doctor's parallel probe gives each worker
+    its share; core.doctor_merge joins the answers). ``backends`` is every backend's
+    availability, as the worker found it at start-up.
     """
     started = time.perf_counter()
     if full is None:
@@ -511,7 +507,7 @@ def probe(device: DeviceInfo, provenance: dict[str, Any], backends: dict[str, di
     if device.kind != "cuda":
         torch.set_num_threads(1)
     try:
-        matrix = probe_matrix(device, progress, full=full, on_cell=on_cell)
+        matrix = probe_matrix(device, progress, full=full, on_cell=on_cell, backends=names)
     finally:
         torch.set_num_threads(threads)
     fastest_result = None
@@ -522,6 +518,8 @@ def probe(device: DeviceInfo, provenance: dict[str, Any], backends: dict[str, di
         "device": matrix["device"], "matrix": matrix, "fastest": fastest_result, "variants": variant_rows,
         "advice": advice(provenance, backends, device, matrix),
         "seconds": round(time.perf_counter() - started, 3),
+        # On the CPU, why there is no GPU (a parallel probe rebuilds the CPU line from it).
+        "no_gpu_reason": _why_no_gpu(provenance) if device.kind != "cuda" else None,
     }
 
 

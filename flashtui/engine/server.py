@@ -55,6 +55,7 @@ EXIT_POISONED = EXIT_WORKER_POISONED
 
 class Worker:
     def __init__(self, out: IO[str]) -> None:
+        self._probe_matrix: dict | None = None  # the last Probe's matrix (for only_fastest)
         self.out = out
         self.out_lock = threading.Lock()
         self.requests: queue.Queue[Request | None] = queue.Queue()
@@ -215,10 +216,18 @@ class Worker:
         from flashtui.engine.capability import probe
 
         self.cancel.clear()
+        if msg.only_fastest:
+            from flashtui.engine.capability import probe_fastest
+
+            matrix = self._probe_matrix or {"backends": {}, "cells": []}
+            self.emit(ProbeFinished(result={"fastest": probe_fastest(self.device, matrix, self.progress)}))
+            return
         result = probe(self.device, self.provenance, self.backends, progress=self.progress,
                        fastest=msg.fastest, full=msg.full,
+                       names=tuple(msg.backends) if msg.backends is not None else None,
                        on_cell=lambda cell, index, n_cells: self.emit(
                            ProbeCellFinished(cell=cell, index=index, n_cells=n_cells)))
+        self._probe_matrix = result.get("matrix")  # what a later only_fastest Probe times
         self.emit(ProbeFinished(result=result))
         if result.get("matrix", {}).get("poisoned"):
             self.log("error", "CUDA context poisoned during the probe; worker exiting")

@@ -63,6 +63,7 @@ def build_report(ready: dict[str, Any], probe_result: dict[str, Any], nvml: dict
         "variants": probe_result.get("variants"),
         "advice": advice,
         "probe_seconds": probe_result.get("seconds"),
+        "probe_workers": probe_result.get("workers"),
         "worker_ready_s": ready.get("ready_s"),
         "cached": bool(cache.get("cached")),
         "cached_age_s": cache.get("cached_age_s"),
@@ -342,6 +343,11 @@ def render_report(report: dict[str, Any]) -> str:
     if report.get("probe_seconds") is not None:
         sections.append(f"probe took {fmt_seconds(report['probe_seconds'])} "
                         f"(worker start {fmt_seconds(report.get('worker_ready_s'))})")
+    workers = report.get("probe_workers") or []
+    if len(workers) > 1:
+        shares = "; ".join(", ".join(w["backends"]) or "-" for w in workers)
+        sections.append(f"probed by {len(workers)} workers at once ({shares}): their first-use costs "
+                        "overlap; the \"fastest here\" timings ran one worker at a time")
     cache_line = render_cache_line(report)
     if cache_line:
         sections.append(cache_line)

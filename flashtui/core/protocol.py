@@ -130,6 +130,14 @@ class Capacity(Request):
 
 
 @dataclass(frozen=True, kw_only=True)
+class WarmUp(Request):
+    """Pay the worker's one-time start-up costs now (torch.profiler's start, 5-6 s under
+    CUPTI on the H200; the heap settled), while nothing waits: the TUI sends it while
+    the user is on the Setup screen, so the first cell of the first sweep is not held
+    back by them. Answered by WarmedUp (added in v1)."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class Shutdown(Request):
     """Exit after the request in hand."""
 
@@ -234,6 +242,13 @@ class ProbeCellFinished(Event):
     cell: dict[str, Any]
     index: int = 0
     n_cells: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class WarmedUp(Event):
+    """The answer to WarmUp: how long the start-up costs took (0 when already paid)."""
+
+    seconds: float
 
 
 @dataclass(frozen=True, kw_only=True)

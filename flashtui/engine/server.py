@@ -45,7 +45,7 @@ from typing import IO, Any  # noqa: E402
 from flashtui.core.protocol import (  # noqa: E402
     REQUEST, Cancel, Capacity, CapacityFinished, CellFinished, CellStarted, Log, Message, Probe,
     ProbeCellFinished, ProbeFinished, Progress, ProtocolError, Request, RequestFailed, RunSweep, Shutdown,
-    SweepFinished, SweepStarted, WorkerReady, decode, encode,
+    SweepFinished, SweepStarted, WarmedUp, WarmUp, WorkerReady, decode, encode,
 )
 from flashtui.core.spec import CellKey, SpecError, SweepSpec  # noqa: E402
 from flashtui.errors import EXIT_WORKER_POISONED  # noqa: E402
@@ -166,7 +166,18 @@ class Worker:
     @property
     def handlers(self) -> dict[type[Request], Any]:
         """The requests this worker serves (Inject is for tests and refused here)."""
-        return {RunSweep: self.on_run_sweep, Probe: self.on_probe, Capacity: self.on_capacity}
+        return {RunSweep: self.on_run_sweep, Probe: self.on_probe, Capacity: self.on_capacity,
+                WarmUp: self.on_warm_up}
+
+    def on_warm_up(self, msg: WarmUp) -> None:
+        """The one-time costs every runner pays before its first cell, paid now."""
+        from flashtui.engine import dispatch
+        from flashtui.engine.phases import settle_heap
+
+        started = time.perf_counter()
+        dispatch.warm_up_profiler(self.device.kind, self.progress, self.log)
+        settle_heap()
+        self.emit(WarmedUp(seconds=round(time.perf_counter() - started, 4)))
 
     def on_run_sweep(self, msg: RunSweep) -> None:
         spec = SweepSpec.from_dict(msg.spec)

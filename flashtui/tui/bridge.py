@@ -27,6 +27,8 @@ from flashtui.errors import one_line
 TRACE_CAPACITY = 240  # samples kept for the live sparkline (2 min at 2 Hz, 12 s at 20 Hz)
 # The capability probe: seconds on CPU, minutes on a GPU where fa4/flex compile first.
 PROBE_TIMEOUT_S = 600.0
+# The profiler's start-up: 5-6 s on the H200, up to ~12 s on a loaded 2-core CPU.
+WARM_UP_TIMEOUT_S = 120.0
 
 
 class WorkerBridge:
@@ -85,6 +87,20 @@ class WorkerBridge:
                 return
             self.post(m.WorkerReady(ready))
         self._start_sampler(ready)
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """The worker's one-time start-up costs (torch.profiler's start: seconds on a GPU),
+        paid while the user is still on Setup. Holds the operations lock like any request:
+        a sweep started meanwhile waits for it, as it would have paid it itself. A worker
+        that does not know WarmUp (an older one over --host) just pays it in its first sweep."""
+        with self._ops_lock:
+            if self._closed:
+                return
+            try:
+                self.client.request(proto.WarmUp(), proto.WarmedUp, timeout_s=WARM_UP_TIMEOUT_S)
+            except Exception:  # noqa: BLE001 - an optimization only; the sweep pays it otherwise
+                pass
 
     def _start_sampler(self, ready: proto.WorkerReady) -> None:
         if self.sampler_factory is None or self._closed:

@@ -67,6 +67,22 @@ def test_tiny_sweep_parity_and_ordering(client):
         assert cell.peak_alloc_bytes is None  # CPU: no allocator peak, shown as NA
 
 
+def test_warm_up_pays_the_profiler_start_before_any_sweep():
+    """WarmUp (what the TUI sends while Setup is open) pays torch.profiler's start-up once:
+    a second WarmUp is cheap, and the first sweep's first cell no longer carries it."""
+    c = WorkerClient()
+    try:
+        c.start()
+        first = c.request(proto.WarmUp(), proto.WarmedUp, timeout_s=120)
+        again = c.request(proto.WarmUp(), proto.WarmedUp, timeout_s=120)
+        got = _collect(c.run_sweep(SweepSpec(**{**TINY, "seqs": (64,), "backends": ("standard",)})))
+    finally:
+        c.close()
+    assert first.seconds > 0 and again.seconds < first.seconds
+    start_up_s = got["cells"][0].extra["start_up_s"]
+    assert start_up_s < first.seconds  # only the (cheap) heap settle is left for the sweep
+
+
 def test_unsupported_cell_is_a_result_not_an_error(client):
     spec = SweepSpec(**{**TINY, "seqs": (64,), "backends": ("standard", "fa2", "sdpa-cudnn")})
     cells = _collect(client.run_sweep(spec))["cells"]

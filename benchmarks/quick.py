@@ -126,7 +126,7 @@ def main() -> int:
         return [] if r is None else [f"| {name} | `{r['cmd']}` | {figure(r)} | {bar} | rc {r['rc']} |"]
 
     phase_names = ("worker_start", "profiler_start", "inputs", "first_call", "heap", "warmup", "timing",
-                   "memory", "dispatch", "parity_oracle", "parity", "shutdown", "other")
+                   "memory", "dispatch", "parity_oracle", "parity", "shutdown", "other")  # shutdown: older runs
 
     def phases(key: str) -> list[str]:
         if key not in results:

@@ -82,8 +82,6 @@ class SweepRecorder:
         self.device_samplers: dict[int, Any] = {}
         self.closed = False
         self._since_s = time.monotonic()
-        # Phases the client times itself, summed into worker.phases_s at close (shutdown).
-        self.extra_phases_s: dict[str, float] = {}
 
     @classmethod
     def begin(cls, spec: SweepSpec, ready: WorkerReady, *, ready_wall_s: float | None = None,
@@ -249,7 +247,7 @@ class SweepRecorder:
         # phases summed, plus worker start, over the wall since the worker was asked for.
         ready_wall_s = float(self.session.worker.get("ready_wall_s") or 0.0)
         self.session.worker["phases_s"] = phase_totals(
-            self.session, ready_wall_s, ready_wall_s + time.monotonic() - self._since_s, self.extra_phases_s)
+            self.session, ready_wall_s, ready_wall_s + time.monotonic() - self._since_s)
         if status is not None and self.session.status == "running":
             self.session.finish(status)
         if self.sampler is not None:
@@ -277,11 +275,9 @@ class SweepRecorder:
                 "stats": sampler.stats(), "samples": samples}
 
 
-def phase_totals(session: Session, worker_start_s: float, wall_s: float,
-                 extra_s: dict[str, float] | None = None) -> dict[str, float]:
-    """Seconds per phase over every cell, plus worker start, compile, the rest, the wall.
-    ``extra_s``: phases the client timed itself (``shutdown``: stopping the worker)."""
-    totals: dict[str, float] = {"worker_start": worker_start_s, **(extra_s or {})}
+def phase_totals(session: Session, worker_start_s: float, wall_s: float) -> dict[str, float]:
+    """Seconds per phase over every cell, plus worker start, compile, the rest, the wall."""
+    totals: dict[str, float] = {"worker_start": worker_start_s}
     compile_s = 0.0
     for cell in session.cells:
         for name, seconds in (cell.extra.get("phases_s") or {}).items():

@@ -25,7 +25,7 @@ from flashtui.engine.backends import (
 )
 from flashtui.engine.memory import is_oom, measure_peak, refusal, release, room
 from flashtui.engine.parity import ParityOracle, oracle_bytes
-from flashtui.engine.phases import COMPILES_ON_FIRST_CALL, PhaseClock, settle_heap
+from flashtui.engine.phases import COMPILES_ON_FIRST_CALL, PhaseClock, resettle_heap, settle_heap
 from flashtui.engine.timing import Timing, time_calls
 
 # SDPBackend names -> the flashtui backend that forces that kernel (how `sdpa` cells name it).
@@ -126,6 +126,8 @@ class KernelRunner:
         self._oracle = None
         self._oracle_reason = None
         self._group = None
+        if _SETTLED:  # the heap was frozen: nothing frozen outlives its group (phases.resettle_heap)
+            resettle_heap()
         release(self.device.kind)
 
     def _group_inputs(self, key: CellKey) -> tuple[torch.Tensor, ...]:

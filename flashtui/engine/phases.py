@@ -64,4 +64,15 @@ def settle_heap() -> float:
     return time.perf_counter() - started
 
 
-__all__ = ["COMPILES_ON_FIRST_CALL", "PhaseClock", "settle_heap"]
+def resettle_heap() -> float:
+    """Unfreeze, collect everything, freeze again: at a (seq, dtype) group change, so a
+    reference cycle that became garbage after it was frozen (one holding a tensor would
+    hold GPU memory) lives at most one group. One full walk per group, not per cell."""
+    import gc
+
+    started = time.perf_counter()
+    gc.unfreeze()
+    return settle_heap() + (time.perf_counter() - started)
+
+
+__all__ = ["COMPILES_ON_FIRST_CALL", "PhaseClock", "resettle_heap", "settle_heap"]

@@ -44,3 +44,31 @@ def test_phases_flag_prints_where_the_time_went():
     names = [line.split()[0] for line in tail[1:]]
     assert names[:3] == ["worker_start", "profiler_start", "inputs"] and "timing" in names
     assert "parity" not in names
+
+
+def test_the_frozen_heap_lets_go_of_a_dead_cycle_at_the_next_group():
+    """settle_heap freezes what is alive, so later per-cell collections skip it; a cycle
+    that dies after that (one holding a tensor would hold its memory) is collected when the
+    group changes (KernelRunner.release -> resettle_heap), not kept for the worker's life."""
+    import gc
+    import weakref
+
+    import torch
+
+    from flashtui.engine.phases import resettle_heap, settle_heap
+
+    class Holder:
+        pass
+
+    try:
+        holder = Holder()
+        holder.me, holder.tensor = holder, torch.ones(4)  # a cycle, alive while frozen
+        ref = weakref.ref(holder)
+        settle_heap()
+        del holder
+        gc.collect()
+        assert ref() is not None  # frozen: the cheap per-cell collection passes over it
+        resettle_heap()
+        assert ref() is None
+    finally:
+        gc.unfreeze()

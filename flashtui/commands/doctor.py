@@ -38,7 +38,7 @@ from flashtui.core.protocol import (
 from flashtui.reports.doctor import (CAPACITY_SCHEMA, build_report, render_capacity, render_matrix_row,
                                      render_preview, render_report)
 from flashtui.core.spec import SpecError, SweepSpec, parse_backends, parse_dtypes
-from flashtui.commands import doctor_parallel
+from flashtui.client import doctor_parallel
 from flashtui.commands.bench import _arg_type, _positive
 
 PROBE_TIMEOUT_S = 900.0

@@ -1,7 +1,7 @@
 """The doctor's answer from several workers: rank the "fastest here" rows, join probes.
 
-Standard library only (core). The doctor's parallel probe (flashtui.commands.doctor) gives
-each slow backend a worker of its own, so their first-use costs (cuDNN's load, flex's and
+Standard library only (core). The doctor's parallel probe (flashtui.client.doctor_parallel)
+gives each slow backend a worker of its own, so their first-use costs (cuDNN's load, flex's and
 fa4's compiles) overlap instead of adding up; each worker answers for its own backends,
 then times them for "fastest here" one worker at a time. ``merge_probes`` joins those
 answers into the one result a single worker would have given: matrix cells and variant

@@ -269,15 +269,76 @@ class WorkerBridge:
             with self._ops_lock:
                 self.post(m.ProbeProgress("starting the worker…"))
                 ready = self.client.start()
-                self.post(m.ProbeProgress("probing backends with tiny kernels…"))
-                reply = self.client.request(proto.Probe(fastest=fastest), proto.ProbeFinished,
-                                            timeout_s=timeout_s, on_event=on_event)
+                groups = self._doctor_groups()
+                if groups:
+                    helpers = "; ".join("+".join(group) for group in groups)
+                    self.post(m.ProbeProgress(f"probing backends with tiny kernels ({helpers} in "
+                                              "workers of their own, at once)…"))
+                    reply = proto.ProbeFinished(result=self._probe_parallel(ready, groups, fastest, timeout_s,
+                                                                            on_event))
+                else:
+                    self.post(m.ProbeProgress("probing backends with tiny kernels…"))
+                    reply = self.client.request(proto.Probe(fastest=fastest), proto.ProbeFinished,
+                                                timeout_s=timeout_s, on_event=on_event)
             self.post(m.ProbeFinished(reply, ready, time.monotonic() - started))
         except Exception as exc:
             self.post(m.ProbeFailed(one_line(exc)))
         finally:
             self.busy_with = None
             self._busy.clear()
+
+    def _doctor_groups(self) -> list[tuple[str, ...]]:
+        """The slow backends that probe in helper workers (client.doctor_parallel): on a
+        local GPU box only (a --host worker's helpers would have to start over there)."""
+        if getattr(self.client, "remote_host", None):
+            return []
+        from flashtui.client import doctor_parallel, environment
+
+        try:
+            preview = environment.preview()
+        except Exception:  # noqa: BLE001 - no preview: probe in one worker, as before
+            return []
+        return doctor_parallel.helper_groups(preview, None, serial=False)
+
+    def _probe_parallel(self, ready: proto.WorkerReady, groups: list[tuple[str, ...]], fastest: bool,
+                        timeout_s: float, on_event: Callable[[proto.Event], None]) -> dict[str, Any]:
+        """The doctor's probe over this worker and one helper per slow group (flashtui
+        doctor's way); matrix cells are renumbered so the screen counts them as one probe."""
+        import os
+
+        from flashtui.client import doctor_parallel as dp
+
+        factory = self.client_factory
+        if factory is None:
+            from flashtui.client.worker_client import WorkerClient
+
+            def factory(env: dict[str, str]) -> Any:
+                return WorkerClient(env=env)
+        helpers = [dp.Share(factory(dict(os.environ)), group) for group in groups]
+        main = dp.Share(self.client, None)
+        main.ready = ready
+        order = list(ready.backends or {})
+        count = [0]
+        lock = threading.Lock()
+
+        def renumbered(share: dp.Share, event: proto.Event) -> None:
+            if isinstance(event, proto.ProbeCellFinished) and share.names:
+                with lock:
+                    per_backend = max(1, int(event.n_cells or 0) // len(share.names))
+                    event = proto.ProbeCellFinished(cell=event.cell, index=count[0], n_cells=per_backend * len(order))
+                    count[0] += 1
+            on_event(event)
+        try:
+            dp.start_all(helpers)
+            shares = dp.assign([main, *helpers], order)
+            return dp.run_parallel(shares, order, full=False, fastest=fastest, timeout_s=timeout_s,
+                                   on_event=renumbered)
+        finally:
+            for helper in helpers:
+                try:
+                    helper.client.close()
+                except Exception:  # noqa: BLE001
+                    pass
 
     # ------------------------------------------------------------------ stderr
     def _post_stderr_tail(self, max_lines: int = 20) -> None:

@@ -13,7 +13,10 @@ from .conftest import TINY_CPU
 
 async def test_doctor_probes_the_real_worker_and_shows_matrix_reasons_and_advice(isolated_dirs):
     seen = []
-    app = FlashTuiApp(default_spec_overrides=TINY_CPU, sampler_factory=NoSampler)
+    # A sweep that is certainly still running when d and r are pressed (TINY_CPU's six
+    # cells now finish in well under a second).
+    longer = {**TINY_CPU, "seqs": (64, 128, 256, 512, 1024), "reps": 60}
+    app = FlashTuiApp(default_spec_overrides=longer, sampler_factory=NoSampler)
     async with app.run_test(size=(160, 50), message_hook=seen.append) as pilot:
         await wait_for(pilot, lambda: app.sweep.ready, 60, "WorkerReady")
         await pilot.press("d")
@@ -116,3 +119,32 @@ async def test_doctor_fills_in_live_then_a_new_app_answers_from_the_cache_and_r_
         assert again.doctor.report["cached"] is False
         assert again.screen.text().startswith("probe finished in")
     assert DoctorCache().lookup().age_s() < 60  # the re-probe replaced the aged entry
+
+
+async def test_the_doctor_screen_probes_over_helper_workers_where_a_gpu_box_would(isolated_dirs, monkeypatch):
+    """On a GPU box the slow backends probe in helper workers at once (as flashtui doctor
+    does); FLASHTUI_DOCTOR_GROUPS forces it here: one answer, every cell, counted as one."""
+    from flashtui.client.doctor_parallel import GROUPS_ENV
+
+    monkeypatch.setenv(GROUPS_ENV, "sdpa-math;sdpa-flash")
+    cells = []
+    app = FlashTuiApp(default_spec_overrides=TINY_CPU, sampler_factory=NoSampler)
+
+    def spy(message):
+        if isinstance(message, m.ProbeCell):
+            cells.append((message.event.index, message.event.n_cells))
+
+    async with app.run_test(size=(160, 50), message_hook=spy) as pilot:
+        await wait_for(pilot, lambda: app.sweep.ready, 60, "WorkerReady")
+        await pilot.press("d")
+        await wait_for(pilot, lambda: app.doctor.report, 120, "ProbeFinished")
+        report = app.doctor.report
+        await pilot.pause(0.1)
+        text = app.screen.text()
+    workers = report["probe_workers"]
+    assert [w["backends"] for w in workers[1:]] == [["sdpa-math"], ["sdpa-flash"]]
+    assert len(report["matrix"]["cells"]) == 90
+    assert [index for index, _ in cells] == list(range(90)) and {n for _, n in cells} == {90}
+    standard = next(line for line in text.splitlines() if line.startswith("standard "))
+    assert standard.split()[1:10] == ["ok"] * 9
+    assert "sdpa-math " in text and "sdpa-flash " in text

@@ -10,7 +10,7 @@ import json
 import subprocess
 import sys
 
-from flashtui.commands import doctor_parallel as dp
+from flashtui.client import doctor_parallel as dp
 from flashtui.core.doctor_merge import merge_probes, rank_fastest
 
 DOCTOR = [sys.executable, "-m", "flashtui", "doctor", "--fresh", "--quiet"]

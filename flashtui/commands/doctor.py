@@ -197,6 +197,7 @@ def _run_probe(args: argparse.Namespace) -> int:
     groups = doctor_parallel.helper_groups(env_preview, args.device, args.serial)
     shares = [doctor_parallel.Share(WorkerClient(env=env), None)]
     shares += [doctor_parallel.Share(WorkerClient(env=env), group) for group in groups]
+    started_shares = list(shares)  # every client, closed at the end (a helper that failed too)
     live = LiveBlock(args)
     lock = threading.Lock()  # several workers report at once
     try:
@@ -251,7 +252,7 @@ def _run_probe(args: argparse.Namespace) -> int:
             result = doctor_parallel.run_parallel(shares, order, full=bool(args.full), fastest=bool(args.fastest),
                                                   timeout_s=PROBE_TIMEOUT_S, on_event=on_event)
     finally:
-        for share in shares:
+        for share in started_shares:
             share.client.close()
     probed_at_unix = time.time()
     cache: dict[str, Any] = {"cached": False, "cached_age_s": None, "probed_at_unix": probed_at_unix,

@@ -58,10 +58,10 @@ def test_encode_refuses_what_is_not_a_message_and_construction_checks_fields():
 
 def test_every_brief_message_is_registered_once_with_its_kind():
     assert set(proto.message_types(proto.REQUEST)) == {
-        "RunSweep", "Cancel", "Probe", "Capacity", "Shutdown", "Inject"}
+        "RunSweep", "Cancel", "Probe", "Capacity", "WarmUp", "Shutdown", "Inject"}
     assert set(proto.message_types(proto.EVENT)) == {
         "WorkerReady", "SweepStarted", "CellStarted", "CellFinished", "SweepFinished",
-        "ProbeCellFinished", "ProbeFinished", "CapacityFinished", "Progress", "Log", "RequestFailed"}
+        "ProbeCellFinished", "ProbeFinished", "WarmedUp", "CapacityFinished", "Progress", "Log", "RequestFailed"}
     assert set(proto.message_types(proto.CLIENT)) == {"WorkerDied", "WorkerRestarted", "WorkerStartFailed"}
     for name, cls in proto.REGISTRY.items():
         assert cls.__name__ == name and dataclasses.is_dataclass(cls)

@@ -25,7 +25,8 @@ from flashtui.engine.backends import (
 )
 from flashtui.engine.memory import is_oom, measure_peak, refusal, release, room
 from flashtui.engine.parity import ParityOracle, oracle_bytes
-from flashtui.engine.phases import COMPILES_ON_FIRST_CALL, PhaseClock, resettle_heap, settle_heap
+from flashtui.engine.phases import (COMPILES_ON_FIRST_CALL, PhaseClock, pay_start_up, resettle_heap,
+                                    settle_heap)
 from flashtui.engine.timing import Timing, time_calls
 
 # SDPBackend names -> the flashtui backend that forces that kernel (how `sdpa` cells name it).
@@ -78,6 +79,7 @@ def fill_timing(cell: Cell, timing: Timing) -> None:
 # Backends whose first call this worker has settled the heap after (phases.settle_heap).
 _SETTLED: set[str] = set()
 
+
 class KernelRunner:
     """Runs kernel-mode cells for one sweep spec on one device."""
 
@@ -104,10 +106,7 @@ class KernelRunner:
         paid before the first CellStarted so the per-cell watchdog times cells only; its
         seconds ride on the first cell (``extra["start_up_s"]``, outside its duration) and
         are the session's ``profiler_start`` phase."""
-        started = time.perf_counter()
-        dispatch.warm_up_profiler(self.device.kind, self.progress, self.log)
-        settle_heap()
-        self._start_up_s = time.perf_counter() - started
+        self._start_up_s = pay_start_up(self.device.kind, self.progress, self.log)
 
     # ------------------------------------------------------------ group state
     def layout(self, seq: int) -> variants.Layout:

@@ -61,7 +61,7 @@ from flashtui.engine.backends import ELEMENT_BYTES, REGISTRY, TORCH_DTYPES, Back
 from flashtui.engine.kernel import fill_timing, forced_kernel_refusal, one_line
 from flashtui.engine.memory import is_oom, measure_peak, refusal, release, room
 from flashtui.engine.parity import REL_ERR_FLOOR, error_metrics
-from flashtui.engine.phases import settle_heap
+from flashtui.engine.phases import pay_start_up
 from flashtui.engine import hostload
 from flashtui.engine.timing import MAX_TIMED_S, judge, summarize, time_calls, warm_up
 
@@ -354,8 +354,7 @@ class ModelRunner:
         paid before the first CellStarted; the model build stays the first cell's own cost.
         The heap is settled once here (phases.settle_heap), not after a model build: a
         frozen model could never be collected when the next dtype's replaces it."""
-        dispatch.warm_up_profiler(self.device.kind, self.progress, self.log)
-        settle_heap()
+        pay_start_up(self.device.kind, self.progress, self.log)
 
     # ------------------------------------------------------------ shapes
     def attention_shape(self, key: CellKey) -> Shape:

@@ -5,14 +5,16 @@ flex and fa4 compile), warmup, timing (the timed reps, re-measurements, device t
 memory (the peak-memory pass), dispatch (the kernel-observing pass), parity_oracle (the
 fp64 reference, built once per (seq, dtype) group, billed to the cell that built it) and
 parity, and heap (settle_heap after a backend's first call). A fresh worker's first cell
-also carries ``extra["start_up_s"]``: torch.profiler's once-per-process start-up, paid
-before the cell and outside its duration (the session's ``profiler_start`` phase). Each mark synchronizes the device first, so a phase owns its own kernels.
-Diagnostics only: none of this is inside a timed rep.
+also carries ``extra["start_up_s"]``: its one-time start-up (pay_start_up), paid before
+the cell and outside its duration (the session's ``profiler_start`` phase). Each mark
+synchronizes the device first, so a phase owns its own kernels. Diagnostics only: none
+of this is inside a timed rep.
 """
 
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 import torch
 
@@ -45,34 +47,44 @@ class PhaseClock:
         return {name: round(value, 4) for name, value in self.seconds.items()}
 
 
-def settle_heap() -> float:
-    """Collect once, then freeze what survives (``gc.freeze``): seconds it took.
+def settle_heap() -> None:
+    """Collect once, then freeze what survives (``gc.freeze``).
 
     A worker with torch, inductor and the CuTe DSL loaded holds millions of long-lived
     objects, and a full ``gc.collect()`` walks them all: on the H200 box (torch 2.11) the
     memory pass, one sub-millisecond call plus one collection, took 0.27-0.31 s a cell,
-    and the timing pass collects too: together about a third of a 51 s default sweep. Called once after start-up and after each backend's
-    first call (its imports and compiled code are in memory for good by then), later
-    collections only walk what is new; garbage is still collected first, so nothing a
-    cell freed is kept alive.
+    and the timing pass collects too: together about a third of a 51 s default sweep.
+    Called once after start-up and after each backend's first call (its imports and
+    compiled code are in memory for good by then), later collections only walk what is
+    new; garbage is still collected first, so nothing a cell freed is kept alive.
     """
     import gc
 
-    started = time.perf_counter()
     gc.collect()
     gc.freeze()
-    return time.perf_counter() - started
 
 
-def resettle_heap() -> float:
+def resettle_heap() -> None:
     """Unfreeze, collect everything, freeze again: at a (seq, dtype) group change, so a
     reference cycle that became garbage after it was frozen (one holding a tensor would
     hold GPU memory) lives at most one group. One full walk per group, not per cell."""
     import gc
 
-    started = time.perf_counter()
     gc.unfreeze()
-    return settle_heap() + (time.perf_counter() - started)
+    settle_heap()
 
 
-__all__ = ["COMPILES_ON_FIRST_CALL", "PhaseClock", "resettle_heap", "settle_heap"]
+def pay_start_up(device_kind: str, progress: Callable[[str], None],
+                 log: Callable[[str, str], None]) -> float:
+    """A worker's one-time costs that belong to no cell: torch.profiler's start-up (4.9-5.8 s
+    under CUPTI on the H200) and the heap settled after it. Seconds it took (~0 once paid).
+    Every runner calls it before its first cell; the WarmUp request calls it earlier."""
+    from flashtui.engine import dispatch
+
+    started = time.perf_counter()
+    dispatch.warm_up_profiler(device_kind, progress, log)
+    settle_heap()
+    return time.perf_counter() - started
+
+
+__all__ = ["COMPILES_ON_FIRST_CALL", "PhaseClock", "pay_start_up", "resettle_heap", "settle_heap"]

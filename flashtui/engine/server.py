@@ -171,13 +171,9 @@ class Worker:
 
     def on_warm_up(self, msg: WarmUp) -> None:
         """The one-time costs every runner pays before its first cell, paid now."""
-        from flashtui.engine import dispatch
-        from flashtui.engine.phases import settle_heap
+        from flashtui.engine.phases import pay_start_up
 
-        started = time.perf_counter()
-        dispatch.warm_up_profiler(self.device.kind, self.progress, self.log)
-        settle_heap()
-        self.emit(WarmedUp(seconds=round(time.perf_counter() - started, 4)))
+        self.emit(WarmedUp(seconds=round(pay_start_up(self.device.kind, self.progress, self.log), 4)))
 
     def on_run_sweep(self, msg: RunSweep) -> None:
         spec = SweepSpec.from_dict(msg.spec)

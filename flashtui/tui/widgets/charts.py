@@ -48,7 +48,11 @@ class ChartsPanel(Grid):
         yield Static(id="chart-legend", classes="chart-legend")
 
     def _update_legend(self, cells: tuple[dict[str, Any], ...]) -> None:
-        legend = self.query_one("#chart-legend", Static)
+        found = self.query("#chart-legend")
+        if not found:  # the first draw (on_mount) can come before the row's own mount (seen in CI)
+            self.call_after_refresh(self._update_legend, cells)
+            return
+        legend = found.first(Static)
         shown = self.size.height < self.LEGEND_ROW_BELOW_ROWS
         legend.display = shown
         self.set_class(shown, "-legend-row")

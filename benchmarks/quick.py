@@ -125,7 +125,7 @@ def main() -> int:
         r = results.get(key)
         return [] if r is None else [f"| {name} | `{r['cmd']}` | {figure(r)} | {bar} | rc {r['rc']} |"]
 
-    phase_names = ("worker_start", "profiler_start", "inputs", "first_call", "heap", "warmup", "timing",
+    phase_names = ("worker_start", "start_up", "profiler_start", "inputs", "first_call", "heap", "warmup", "timing",
                    "memory", "dispatch", "parity_oracle", "parity", "shutdown", "other")  # shutdown: older runs
 
     def phases(key: str) -> list[str]:

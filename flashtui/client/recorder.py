@@ -284,7 +284,7 @@ def phase_totals(session: Session, worker_start_s: float, wall_s: float) -> dict
             totals[name] = totals.get(name, 0.0) + float(seconds)
         compile_s += float(cell.extra.get("compile_s") or 0.0)
         if cell.extra.get("start_up_s") is not None:  # the worker's start-up before its first cell
-            totals["profiler_start"] = totals.get("profiler_start", 0.0) + float(cell.extra["start_up_s"])
+            totals["start_up"] = totals.get("start_up", 0.0) + float(cell.extra["start_up_s"])
     accounted = sum(totals.values())
     totals["compile_in_first_call"] = compile_s
     totals["other"] = max(0.0, wall_s - accounted)  # planning, events, journal, sampler, shutdown

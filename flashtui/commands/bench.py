@@ -556,7 +556,7 @@ def _report_storage(recorder: SweepRecorder, progress: Progress, out_error: str 
 
 
 # Phases in the order a cell goes through them (engine.phases), then the rest of the run.
-PHASE_ORDER = ("worker_start", "profiler_start", "inputs", "first_call", "heap", "warmup", "timing",
+PHASE_ORDER = ("worker_start", "start_up", "profiler_start", "inputs", "first_call", "heap", "warmup", "timing",
                "memory", "dispatch", "parity_oracle", "parity")
 
 

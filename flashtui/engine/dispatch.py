@@ -1,10 +1,12 @@
 """Proof of dispatch: which kernels actually ran for a backend, and do they match it.
 
 Users are regularly fooled by a backend that silently fell back to another kernel.
-After timing, one extra call runs under torch.profiler (outside the timed region) and
-the names of the GPU kernels it launched (on CPU: the aten ops) are kept with the cell.
-A fused backend whose kernels include none of its own and a softmax of the textbook
-path is flagged: "requested sdpa-flash, ran a math kernel".
+After timing, outside the timed region, the names of the GPU kernels one call launches
+(on CPU: the aten ops) are kept with the cell. On CUDA they are read from a CUDA-graph
+capture of the call (engine.graph_kernels: milliseconds, no CUPTI start-up); a call that
+cannot be captured runs once under torch.profiler instead. A fused backend whose kernels
+include none of its own and a softmax of the textbook path is flagged: "requested
+sdpa-flash, ran a math kernel".
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Callable
 
 import torch
 
+from flashtui.engine import graph_kernels
 from flashtui.engine.backends import Backend
 
 # Kernels of the textbook (materializing) path: a fused backend should launch none.
@@ -51,8 +54,49 @@ def warm_up_profiler(device: str, progress: Callable[[str], None] = lambda text:
     log("info", f"torch.profiler start-up took {time.perf_counter() - started:.2f} s")
 
 
+@dataclass(frozen=True)
+class Observed:
+    names: list[str] | None  # None: nothing could be observed
+    method: str | None  # "cuda-graph" (capture order) or "profiler" (most device time first)
+    profiler_start_s: float = 0.0  # the profiler's start-up, when this call paid it
+
+
+def needs_profiler(device: str) -> bool:
+    """Whether kernels are observed with torch.profiler here (its start-up then belongs
+    before the first cell); on a CUDA box that can name a capture's kernels it is not."""
+    return not (device == "cuda" and graph_kernels.available())
+
+
+def observe_kernels(fn: Callable[[], object], device: str) -> Observed:
+    """The kernels (CUDA) or ops (CPU) one call launches, and how they were observed.
+
+    CUDA: a graph capture first; a call it cannot read (host syncs) goes to the profiler,
+    whose first start in this process is paid here then and reported as its own seconds.
+    """
+    if device == "cuda":
+        captured = graph_kernels.captured_kernel_names(fn)
+        if captured:
+            return Observed(_in_order(captured), "cuda-graph")
+    start_s = 0.0
+    if device not in _profiler_started:
+        started = time.perf_counter()
+        warm_up_profiler(device)
+        start_s = time.perf_counter() - started
+    names = observe(fn, device)
+    return Observed(names, "profiler" if names is not None else None, start_s)
+
+
+def _in_order(names: list[str]) -> list[str]:
+    """Distinct names, shortened, in first-launch order (a capture has no durations)."""
+    seen: dict[str, None] = {}
+    for name in names:
+        seen.setdefault(_short(name), None)
+    return list(seen)[:MAX_NAMES]
+
+
 def observe(fn: Callable[[], object], device: str) -> list[str] | None:
-    """Names of the kernels (CUDA) or ops (CPU) one call launches, most time first."""
+    """Names of the kernels (CUDA) or ops (CPU) one call launches under torch.profiler,
+    most time first."""
     from torch.profiler import ProfilerActivity, profile
 
     activities = [ProfilerActivity.CPU]

@@ -102,10 +102,11 @@ class KernelRunner:
         self._start_up_s: float | None = None
 
     def pay_start_up(self) -> None:
-        """One-time costs of a fresh worker that belong to no cell (the profiler's start-up),
-        paid before the first CellStarted so the per-cell watchdog times cells only; its
-        seconds ride on the first cell (``extra["start_up_s"]``, outside its duration) and
-        are the session's ``profiler_start`` phase."""
+        """One-time costs of a fresh worker that belong to no cell (the heap settle; the
+        profiler's start-up where the dispatch pass needs it), paid before the first
+        CellStarted so the per-cell watchdog times cells only; its seconds ride on the first
+        cell (``extra["start_up_s"]``, outside its duration) and are the session's
+        ``start_up`` phase."""
         self._start_up_s = pay_start_up(self.device.kind, self.progress, self.log)
 
     # ------------------------------------------------------------ group state
@@ -351,9 +352,11 @@ class KernelRunner:
             mem = measure_peak(call, dev)
             cell.peak_alloc_bytes, cell.reserved_bytes = mem.peak_alloc_bytes, mem.reserved_bytes
             phases.mark("memory")
-            seen = dispatch.observe(call, dev)
-            cell.kernels = seen
-            phases.mark("dispatch")
+            observed = dispatch.observe_kernels(call, dev)
+            seen = cell.kernels = observed.names
+            if observed.method:
+                cell.extra["kernels_method"] = observed.method
+            phases.mark("dispatch", less=("profiler_start", observed.profiler_start_s or None))
             picked = REGISTRY.get(SDPA_KERNEL_LABELS.get(cell.extra.get("sdpa_kernel") or "", "")) \
                 if backend.name == "sdpa" else None
             verdict = dispatch.check(picked or backend, seen, dev)

@@ -354,7 +354,7 @@ class ModelRunner:
         paid before the first CellStarted; the model build stays the first cell's own cost.
         The heap is settled once here (phases.settle_heap), not after a model build: a
         frozen model could never be collected when the next dtype's replaces it."""
-        pay_start_up(self.device.kind, self.progress, self.log)
+        pay_start_up(self.device.kind, self.progress, self.log, profiler=True)  # _observe_all profiles
 
     # ------------------------------------------------------------ shapes
     def attention_shape(self, key: CellKey) -> Shape:

@@ -6,7 +6,9 @@ memory (the peak-memory pass), dispatch (the kernel-observing pass), parity_orac
 fp64 reference, built once per (seq, dtype) group, billed to the cell that built it) and
 parity, and heap (settle_heap after a backend's first call). A fresh worker's first cell
 also carries ``extra["start_up_s"]``: its one-time start-up (pay_start_up), paid before
-the cell and outside its duration (the session's ``profiler_start`` phase). Each mark
+the cell and outside its duration (the session's ``start_up`` phase); a cell whose kernels
+had to be observed under torch.profiler, in a worker that had not started it, carries
+that start as its own phase, ``profiler_start``. Each mark
 synchronizes the device first, so a phase owns its own kernels. Diagnostics only: none
 of this is inside a timed rep.
 """
@@ -75,14 +77,18 @@ def resettle_heap() -> None:
 
 
 def pay_start_up(device_kind: str, progress: Callable[[str], None],
-                 log: Callable[[str, str], None]) -> float:
+                 log: Callable[[str, str], None], profiler: bool | None = None) -> float:
     """A worker's one-time costs that belong to no cell: torch.profiler's start-up (4.9-5.8 s
-    under CUPTI on the H200) and the heap settled after it. Seconds it took (~0 once paid).
+    under CUPTI on the H200), when kernels will be observed with it, and the heap settled
+    after it. Seconds it took (~0 once paid). ``profiler``: None = only where the dispatch
+    pass needs it (dispatch.needs_profiler: CPU, or CUDA that cannot read a capture);
+    True = always (model mode profiles whole forwards; WarmUp has idle time to spend).
     Every runner calls it before its first cell; the WarmUp request calls it earlier."""
     from flashtui.engine import dispatch
 
     started = time.perf_counter()
-    dispatch.warm_up_profiler(device_kind, progress, log)
+    if profiler or (profiler is None and dispatch.needs_profiler(device_kind)):
+        dispatch.warm_up_profiler(device_kind, progress, log)
     settle_heap()
     return time.perf_counter() - started
 

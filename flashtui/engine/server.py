@@ -170,10 +170,12 @@ class Worker:
                 WarmUp: self.on_warm_up}
 
     def on_warm_up(self, msg: WarmUp) -> None:
-        """The one-time costs every runner pays before its first cell, paid now."""
+        """The one-time costs a runner pays before its first cell, paid now; the profiler's
+        too (model mode needs it, and the user's time on Setup is idle anyway)."""
         from flashtui.engine.phases import pay_start_up
 
-        self.emit(WarmedUp(seconds=round(pay_start_up(self.device.kind, self.progress, self.log), 4)))
+        self.emit(WarmedUp(seconds=round(pay_start_up(self.device.kind, self.progress, self.log,
+                                                      profiler=True), 4)))
 
     def on_run_sweep(self, msg: RunSweep) -> None:
         spec = SweepSpec.from_dict(msg.spec)

@@ -34,7 +34,7 @@ def test_each_cell_records_its_phases_and_the_session_their_totals():
     assert abs(totals["timing"] - sum(c["extra"]["phases_s"]["timing"] for c in cells)) < 0.01
     # The worker's once-per-process start-up rides on its first cell, outside the cell's phases.
     assert [c["extra"].get("start_up_s") is not None for c in cells] == [True, False, False, False]
-    assert abs(totals["profiler_start"] - cells[0]["extra"]["start_up_s"]) < 1e-3
+    assert abs(totals["start_up"] - cells[0]["extra"]["start_up_s"]) < 1e-3
 
 
 def test_phases_flag_prints_where_the_time_went():
@@ -42,7 +42,7 @@ def test_phases_flag_prints_where_the_time_went():
     assert run.returncode == 0, run.stderr
     tail = run.stdout[run.stdout.index("where the "):].splitlines()
     names = [line.split()[0] for line in tail[1:]]
-    assert names[:3] == ["worker_start", "profiler_start", "inputs"] and "timing" in names
+    assert names[:3] == ["worker_start", "start_up", "inputs"] and "timing" in names
     assert "parity" not in names
 
 

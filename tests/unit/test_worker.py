@@ -63,6 +63,7 @@ def test_tiny_sweep_parity_and_ordering(client):
         assert cell.parity.rel_l2 <= 1e-5
         assert cell.parity.passed
         assert cell.dispatch_ok is True and cell.kernels
+        assert cell.extra["kernels_method"] == "profiler"  # CPU: no CUDA graph to read
         assert cell.theory_bytes > 0
         assert cell.peak_alloc_bytes is None  # CPU: no allocator peak, shown as NA
 

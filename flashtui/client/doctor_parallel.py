@@ -81,13 +81,15 @@ def assign(shares: list[Share], order: list[str]) -> list[Share]:
 
 
 def probe_all(shares: list[Share], full: bool, timeout_s: float,
-              on_event: Callable[[Share, Any], None]) -> None:
-    """Each share probes its backends at once (matrix and variants; no timing)."""
+              on_event: Callable[[Share, Any], None], prime: bool = False) -> None:
+    """Each share probes its backends at once (matrix and variants; no timing); with
+    ``prime``, each then compiles its backends at the "fastest here" shape, still at once."""
     errors: list[BaseException] = []
 
     def run(share: Share) -> None:
         try:
-            reply = share.client.request(Probe(fastest=False, full=full, backends=list(share.names or ())),
+            reply = share.client.request(Probe(fastest=False, full=full, backends=list(share.names or ()),
+                                               prime_fastest=prime),
                                          ProbeFinished, timeout_s=timeout_s,
                                          on_event=lambda event: on_event(share, event))
             share.result = reply.result
@@ -121,7 +123,7 @@ def run_parallel(shares: list[Share], order: list[str], *, full: bool, fastest: 
                  on_event: Callable[[Share, Any], None]) -> dict[str, Any]:
     """Probe over ``shares`` (started, assigned); the merged result."""
     started = time.monotonic()
-    probe_all(shares, full, timeout_s, on_event)
+    probe_all(shares, full, timeout_s, on_event, prime=fastest)
     poisoned = any((s.result or {}).get("matrix", {}).get("poisoned") for s in shares)
     if fastest and not poisoned:
         time_fastest(shares, timeout_s)

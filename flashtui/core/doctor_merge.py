@@ -63,6 +63,10 @@ def merge_probes(parts: list[dict[str, Any]], order: list[str], fastest_parts: l
     answered = [f for f in fastest_parts if f]
     if answered:
         rows = _in_order([r for f in answered for r in f["rows"]], order)
+        # Each backend's untimed first call at this shape (its compile), paid in its own
+        # worker during the parallel phase: seconds that are in no row's timing.
+        primed = {name: s for part in parts for name, s in (part.get("primed_s") or {}).items()}
+        rows = [{**r, "first_call_s": primed[r["backend"]]} if r["backend"] in primed else r for r in rows]
         best, noisy = rank_fastest(rows)
         fastest = {**answered[0], "rows": rows, "fastest": best, "noisy_backends": noisy}
     advice: list[str] = []

@@ -120,6 +120,9 @@ class Probe(Request):
     # Only the "fastest here" timing, over the backends this worker's last Probe saw run
     # (run one worker at a time after a parallel probe, so no timing shares the GPU).
     only_fastest: bool = False
+    # After the matrix, one untimed call per backend at the "fastest here" shape (its
+    # compile), so a later only_fastest Probe times warm kernels (a parallel doctor).
+    prime_fastest: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

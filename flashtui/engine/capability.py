@@ -349,6 +349,50 @@ def probe_variants(device: DeviceInfo, matrix: dict[str, Any], progress: Progres
 
 
 # ------------------------------------------------------------------ fastest here
+def _fastest_setup(device: DeviceInfo, matrix: dict[str, Any]) -> tuple[dict[str, int], str, Shape, set[str]]:
+    """The "fastest here" shape, its dtype, and the backends the matrix saw run there."""
+    dims = FASTEST_SHAPE_CUDA if device.kind == "cuda" else FASTEST_SHAPE_CPU
+    dtype = _typical_dtype(device)
+    shape = Shape(dims["batch"], dims["heads"], dims["heads"], dims["seq"], dims["head_dim"], dtype,
+                  causal=True, backward=False)
+    ran = {c["backend"] for c in matrix.get("cells", [])
+           if c["dtype"] == dtype and c["head_dim"] == dims["head_dim"] and c["status"] == "ok"}
+    return dims, dtype, shape, ran
+
+
+def prime_fastest(device: DeviceInfo, matrix: dict[str, Any],
+                  progress: Progress = lambda text: None) -> dict[str, float]:
+    """One untimed call per backend at the "fastest here" shape: its compile (flex, fa4:
+    seconds each at a new shape) and first-use costs, paid now. A parallel doctor primes
+    in every worker at once, so the timing afterwards, one worker at a time, times warm
+    kernels and waits for no compiler. Seconds per backend; a failure is left for the
+    timing to report."""
+    _, _, shape, ran = _fastest_setup(device, matrix)
+    seconds: dict[str, float] = {}
+    gen = torch.Generator(device=device.kind)
+    gen.manual_seed(0)
+    for name in [n for n in matrix.get("backends", {}) if n in ran]:
+        started = time.perf_counter()
+        progress(f"compiling {name} for the short timing" if name in COMPILE_HEAVY
+                 else f"first call of {name} for the short timing")
+        try:
+            inputs = tuple(torch.randn(shape.batch, shape.heads, shape.seq, shape.head_dim, generator=gen,
+                                       device=device.kind, dtype=torch.float32).to(TORCH_DTYPES[shape.dtype])
+                           for _ in range(3))
+            prepared = REGISTRY[name].prepare(*inputs, shape)
+            with prepared.context():
+                prepared.forward()
+            _sync(device)
+        except Exception:  # noqa: BLE001 - the timing runs it again and says what failed
+            release(device.kind)
+            continue
+        finally:
+            inputs = prepared = None  # type: ignore[assignment]
+        seconds[name] = round(time.perf_counter() - started, 3)
+    release(device.kind)
+    return seconds
+
+
 def probe_fastest(device: DeviceInfo, matrix: dict[str, Any],
                   progress: Progress = lambda text: None) -> dict[str, Any]:
     """A short timed probe of every backend the matrix saw run, at one typical shape.
@@ -356,12 +400,7 @@ def probe_fastest(device: DeviceInfo, matrix: dict[str, Any],
     Few reps after a short warm-up: good enough to rank, not to quote. Backends the
     matrix did not see run at this dtype and head_dim are left out (listed with why).
     """
-    dims = FASTEST_SHAPE_CUDA if device.kind == "cuda" else FASTEST_SHAPE_CPU
-    dtype = _typical_dtype(device)
-    shape = Shape(dims["batch"], dims["heads"], dims["heads"], dims["seq"], dims["head_dim"], dtype,
-                  causal=True, backward=False)
-    ran = {c["backend"] for c in matrix["cells"]
-           if c["dtype"] == dtype and c["head_dim"] == dims["head_dim"] and c["status"] == "ok"}
+    dims, dtype, shape, ran = _fastest_setup(device, matrix)
     label = (f"short probe: {FASTEST_REPS} reps after ~{FASTEST_WARMUP_MS:g} ms warm-up, "
              f"B={shape.batch} H={shape.heads} S={shape.seq} D={shape.head_dim} {dtype} causal forward "
              f"on {device.name}; a hint, not a benchmark (flashtui bench measures properly)")

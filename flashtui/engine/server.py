@@ -237,6 +237,10 @@ class Worker:
                        on_cell=lambda cell, index, n_cells: self.emit(
                            ProbeCellFinished(cell=cell, index=index, n_cells=n_cells)))
         self._probe_matrix = result.get("matrix")  # what a later only_fastest Probe times
+        if msg.prime_fastest and self._probe_matrix and not self._probe_matrix.get("poisoned"):
+            from flashtui.engine.capability import prime_fastest
+
+            result["primed_s"] = prime_fastest(self.device, self._probe_matrix, self.progress)
         self.emit(ProbeFinished(result=result))
         if result.get("matrix", {}).get("poisoned"):
             self.log("error", "CUDA context poisoned during the probe; worker exiting")

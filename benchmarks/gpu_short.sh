@@ -3,7 +3,7 @@
 # cap and writes under $OUT as it goes, so a call cut short keeps what finished.
 #   source .device/base/env.sh && bash benchmarks/gpu_short.sh [PART...]
 # PARTS (default: fidelity_1024 workers distributed quick pytest_gpu):
-#   fidelity_1024 workers distributed quick pytest_gpu variants_tests variants shots fidelity
+#   fidelity_1024 workers distributed quick pytest_gpu dispatch_tests variants_tests variants shots fidelity
 # 1. fidelity at the launch-bound shape (B=4 S=1024) against do_bench/do_bench_cudagraph,
 #    after the graph-sizing change (issue 13); 2. --gpus all / --workers 2 and torchrun on
 #    the one GPU (issue 18); 3. quick answers (issue 14): doctor cold/repeat, first cell,
@@ -32,6 +32,9 @@ for p in ${*:-fidelity_1024 workers distributed quick pytest_gpu}; do case $p in
   quick) part quick ${QUICK_CAP:-330} python benchmarks/quick.py --out "$WORK" --parts "${QUICK_PARTS:-doctor,first_cell,bench}" ;;
   pytest_gpu) part pytest_gpu 90 python -m pytest -m gpu -q -p no:cacheprovider -rs tests/gpu/test_doctor_gpu.py \
     "tests/gpu/test_monitor_gpu.py::test_sampler_at_20hz_fills_memory_readings" ;;
+  dispatch_tests) part dispatch_tests 150 python -m pytest -m gpu -q -p no:cacheprovider -rs \
+    tests/gpu/test_dispatch_gpu.py "tests/gpu/test_engine_gpu.py::test_every_backend_names_its_kernels" \
+    "tests/gpu/test_engine_gpu.py::test_planted_dispatch_mismatch_is_flagged" ;;
   variants_tests) part variants_tests 150 python -m pytest -m gpu -q -p no:cacheprovider -rs \
     tests/gpu/test_variants_gpu.py ;;
   variants) part variants_run ${VARIANTS_CAP:-420} env OUT="$WORK" bash benchmarks/variants.sh ;;

@@ -67,6 +67,18 @@ def session_phases(path: Path) -> dict:
             "n_cells": len(cells), "statuses": sorted({c["status"] for c in cells})}
 
 
+def doctor_lines(cold: dict) -> list[str]:
+    """Where the cold doctor's time went, from its (cached) report."""
+    probe = cold.get("probe")
+    if not probe:
+        return []
+    workers = ", ".join(f"{'+'.join(w['backends'] or ['rest'])} ready {w['ready_s']} s" for w in probe["workers"])
+    rows = ", ".join(f"{r['backend']} {r['seconds']} s (first call {r['first_call_s']} s)"
+                     for r in probe["fastest_rows"] if r["status"] == "ok")
+    return [f"doctor cold: worker ready {probe['worker_ready_s']} s, probe {probe['probe_seconds']} s; "
+            f"workers: {workers or 'one'}", f"doctor cold, fastest-here rows: {rows or 'NA'}"]
+
+
 def keep(out: Path, results: dict) -> None:
     """Write what is measured so far (a device call cut short keeps its finished parts)."""
     kept = {name: {k: v for k, v in value.items() if k != "stdout"} for name, value in results.items()}
@@ -94,9 +106,17 @@ def main() -> int:
         keep(out, results)
         repeat = timed([*FLASHTUI, "doctor", "--json", "--quiet"], doctor_dir, out / "quick_doctor_repeat.log")
         try:
-            repeat["cached"] = json.loads(repeat["stdout"]).get("cached")
+            report = json.loads(repeat["stdout"])
         except ValueError:
-            repeat["cached"] = None
+            report = {}
+        repeat["cached"] = report.get("cached")
+        # The cached answer is the cold run's: where its probe time went.
+        results["doctor_cold"]["probe"] = {
+            "worker_ready_s": report.get("worker_ready_s"), "probe_seconds": report.get("probe_seconds"),
+            "workers": [{"backends": w.get("backends"), "ready_s": w.get("ready_s")}
+                        for w in report.get("probe_workers") or []],
+            "fastest_rows": [{k: r.get(k) for k in ("backend", "status", "seconds", "first_call_s", "median_ms")}
+                             for r in (report.get("fastest") or {}).get("rows") or []]}
         results["doctor_repeat"] = repeat
         keep(out, results)
 
@@ -146,6 +166,7 @@ def main() -> int:
         *row("default bench, warm compile cache", "bench_default_warm", lambda r: f"{r['wall_s']} s", "<= 25 s"),
         "",
         *phases("first_cell"), *phases("bench_default_cold"), *phases("bench_default_warm"),
+        *doctor_lines(results.get("doctor_cold") or {}),
     ]
     (out / "quick.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -48,8 +48,13 @@ def test_a_capture_names_the_kernels_the_profiler_sees(name):
     assert captured.method == "cuda-graph" and captured.names, captured
     assert profiled, name
     kernels = {n for n in profiled if not _NOT_KERNELS.match(n)}
-    # The same kernels, named the same way (demangled like CUPTI's names).
-    assert set(captured.names) == kernels, (captured.names, profiled)
+    # The same kernels, named the same way (demangled like CUPTI's names). Both lists keep
+    # at most MAX_NAMES (the profiler's by time, the capture's by launch order): when one
+    # is full, the kernel that took the most time must still be among the captured.
+    if max(len(profiled), len(captured.names)) < dispatch.MAX_NAMES:
+        assert set(captured.names) == kernels, (captured.names, profiled)
+    else:
+        assert profiled[0] in captured.names, (captured.names, profiled)
     assert dispatch.check(backend, captured.names, "cuda") == dispatch.check(backend, profiled, "cuda")
     assert dispatch.check(backend, captured.names, "cuda").ok is True
 

@@ -57,7 +57,7 @@ def warm_up_profiler(device: str, progress: Callable[[str], None] = lambda text:
 @dataclass(frozen=True)
 class Observed:
     names: list[str] | None  # None: nothing could be observed
-    method: str | None  # "cuda-graph" (capture order) or "profiler" (most device time first)
+    method: str | None  # "cuda-graph" (all, capture order) or "profiler" (top MAX_NAMES by device time)
     profiler_start_s: float = 0.0  # the profiler's start-up, when this call paid it
 
 
@@ -87,11 +87,23 @@ def observe_kernels(fn: Callable[[], object], device: str) -> Observed:
 
 
 def _in_order(names: list[str]) -> list[str]:
-    """Distinct names, shortened, in first-launch order (a capture has no durations)."""
+    """Distinct names, shortened, in first-launch order (a capture has no durations), all
+    of them: the verdict must see every kernel (the math path launches a dozen, its
+    softmax after eight others); ``shown`` picks the few a cell keeps."""
     seen: dict[str, None] = {}
     for name in names:
         seen.setdefault(_short(name), None)
-    return list(seen)[:MAX_NAMES]
+    return list(seen)
+
+
+def shown(backend: Backend, names: list[str] | None) -> list[str] | None:
+    """The MAX_NAMES names a cell keeps: its backend's own kernels and any math-path sign
+    first (what the verdict rests on), then the rest in the order observed."""
+    if names is None:
+        return None
+    patterns = [re.compile(p, re.I) for p in backend.kernel_patterns] + [MATH_SIGNS]
+    telling = [n for n in names if any(p.search(n) for p in patterns)]
+    return (telling + [n for n in names if n not in telling])[:MAX_NAMES]
 
 
 def observe(fn: Callable[[], object], device: str) -> list[str] | None:

@@ -353,12 +353,13 @@ class KernelRunner:
             cell.peak_alloc_bytes, cell.reserved_bytes = mem.peak_alloc_bytes, mem.reserved_bytes
             phases.mark("memory")
             observed = dispatch.observe_kernels(call, dev)
-            seen = cell.kernels = observed.names
+            seen = observed.names
             if observed.method:
                 cell.extra["kernels_method"] = observed.method
             phases.mark("dispatch", less=("profiler_start", observed.profiler_start_s or None))
             picked = REGISTRY.get(SDPA_KERNEL_LABELS.get(cell.extra.get("sdpa_kernel") or "", "")) \
                 if backend.name == "sdpa" else None
+            cell.kernels = dispatch.shown(picked or backend, seen)
             verdict = dispatch.check(picked or backend, seen, dev)
             cell.dispatch_ok = verdict.ok
             if verdict.ok is False and picked is not None:

@@ -59,3 +59,19 @@ def test_start_up_pays_the_profiler_only_where_it_is_needed(monkeypatch):
     pay_start_up("cuda", lambda text: None, lambda level, text: None, profiler=True)  # model mode
     pay_start_up("cpu", lambda text: None, lambda level, text: None)
     assert paid == ["cuda", "cpu"]
+
+
+def test_a_cell_keeps_the_names_its_verdict_rests_on_first():
+    """The math path launches a dozen kernels, its softmax after eight others: a cell keeps
+    MAX_NAMES of them, the backend's own first, and the verdict sees them all."""
+    from flashtui.engine.backends import REGISTRY
+
+    names = [f"void at::native::elementwise_kernel<{i}>()" for i in range(10)] + [
+        "void at::native::(anonymous namespace)::cunn_SoftMaxForward<8, float>()", "sm80_xmma_gemm_f32f32"]
+    math = REGISTRY["sdpa-math"]
+    assert dispatch.check(math, names, "cuda").ok is True
+    kept = dispatch.shown(math, names)
+    assert len(kept) == dispatch.MAX_NAMES and kept[0].endswith("cunn_SoftMaxForward<8, float>()")
+    assert kept[1:] == names[:dispatch.MAX_NAMES - 1]
+    assert dispatch.check(math, kept, "cuda").ok is True
+    assert dispatch.shown(math, None) is None

@@ -3,7 +3,8 @@
 # cap and writes under $OUT as it goes, so a call cut short keeps what finished.
 #   source .device/base/env.sh && bash benchmarks/gpu_short.sh [PART...]
 # PARTS (default: fidelity_1024 workers distributed quick pytest_gpu):
-#   fidelity_1024 workers distributed quick pytest_gpu dispatch_tests variants_tests variants shots fidelity
+#   fidelity_1024 workers distributed quick pytest_gpu dispatch_tests first_use profile_bench
+#   variants_tests variants shots fidelity
 # 1. fidelity at the launch-bound shape (B=4 S=1024) against do_bench/do_bench_cudagraph,
 #    after the graph-sizing change (issue 13); 2. --gpus all / --workers 2 and torchrun on
 #    the one GPU (issue 18); 3. quick answers (issue 14): doctor cold/repeat, first cell,
@@ -35,6 +36,10 @@ for p in ${*:-fidelity_1024 workers distributed quick pytest_gpu}; do case $p in
   dispatch_tests) part dispatch_tests 150 python -m pytest -m gpu -q -p no:cacheprovider -rs \
     tests/gpu/test_dispatch_gpu.py "tests/gpu/test_engine_gpu.py::test_every_backend_names_its_kernels" \
     "tests/gpu/test_engine_gpu.py::test_planted_dispatch_mismatch_is_flagged" ;;
+  first_use) part first_use 200 python benchmarks/first_use.py --out "$WORK" ;;
+  profile_bench) part profile_bench 150 env FLASHTUI_CACHE_DIR=/tmp/flashtui-profile bash -c \
+    "python -m flashtui bench --no-journal --quiet > /dev/null 2>&1; python -m flashtui bench --no-journal --phases \
+     --profile $WORK/bench_warm.speedscope.json" ;;
   variants_tests) part variants_tests 150 python -m pytest -m gpu -q -p no:cacheprovider -rs \
     tests/gpu/test_variants_gpu.py ;;
   variants) part variants_run ${VARIANTS_CAP:-420} env OUT="$WORK" bash benchmarks/variants.sh ;;

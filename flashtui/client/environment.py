@@ -6,7 +6,8 @@
 * :func:`fingerprint` -- everything that decides the doctor's answer, as a plain dict: a
   cached answer is reused only while the fingerprint is unchanged.
 * :func:`compile_cache_env` -- where the worker's compilers (inductor, Triton, CuTe DSL,
-  FA4) keep what they compiled, inside flashtui's cache dir unless the user chose.
+  FA4) keep what they compiled, inside flashtui's cache dir unless the user chose;
+  :func:`bytecode_cache_env` -- the same for Python's own bytecode, where it is not cached.
 
 UI side: no torch, no engine.
 """
@@ -144,5 +145,45 @@ def compile_cache_env(env: dict[str, str]) -> dict[str, str]:
     return added
 
 
-__all__ = ["PACKAGES", "cache_root", "package_versions", "wheel_tags", "preview", "fingerprint",
+# A module every worker imports that is costly to compile from source (torch._dynamo: flex,
+# inductor): whether its bytecode is cached next to it says whether this Python caches.
+_BYTECODE_SAMPLE = ("_dynamo", "convert_frame.py")
+
+
+def _torch_bytecode_cached() -> bool | None:
+    """Whether torch's installed sources have cached bytecode (None: torch not found).
+    Found without importing torch (find_spec of a top-level package runs none of it)."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("torch")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin:
+        return None
+    source = Path(spec.origin).parent.joinpath(*_BYTECODE_SAMPLE)
+    if not source.exists():
+        return None
+    return (source.parent / "__pycache__" / f"{source.stem}.{sys.implementation.cache_tag}.pyc").exists()
+
+
+def bytecode_cache_env(env: dict[str, str]) -> dict[str, str]:
+    """``PYTHONPYCACHEPREFIX`` for a worker whose Python would recompile torch from source.
+
+    A site-packages without bytecode that Python may not write (read-only, or
+    ``PYTHONDONTWRITEBYTECODE=1`` as many container images set) recompiles every module at
+    every import: on the H200 box 15 s of a 35 s warm bench (torch._dynamo, inductor, the
+    CuTe DSL), inside "inputs" and the worker's start. The worker then keeps its bytecode
+    under flashtui's cache dir (never next to the user's sources), so the caller also drops
+    ``PYTHONDONTWRITEBYTECODE`` for the worker. Empty when torch's bytecode is there or the
+    user chose a prefix.
+    """
+    if env.get("PYTHONPYCACHEPREFIX") or _torch_bytecode_cached() is not False:
+        return {}
+    override = env.get(paths.CACHE_DIR_ENV)
+    root = (Path(override).expanduser() if override else paths.cache_dir()) / "compile" / "pycache"
+    return {"PYTHONPYCACHEPREFIX": str(root)}
+
+
+__all__ = ["PACKAGES", "cache_root", "bytecode_cache_env", "package_versions", "wheel_tags", "preview", "fingerprint",
            "compile_cache_env", "COMPILE_CACHE_DIRS"]

@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterator, TypeVar
 
 from flashtui import paths
 from flashtui.errors import EXIT_WORKER_POISONED, WorkerError
-from flashtui.client.environment import compile_cache_env
+from flashtui.client.environment import bytecode_cache_env, compile_cache_env
 from flashtui.core.protocol import (
     EVENT, Cancel, CellFinished, CellStarted, Event, Log, ProtocolError, Request, RequestFailed,
     RunSweep, Shutdown, SweepFinished, SweepStarted, WorkerDied, WorkerReady, WorkerRestarted,
@@ -121,6 +121,10 @@ class WorkerClient:
         # Compile once: inductor, Triton, CuTe DSL and FA4 keep their output in flashtui's
         # cache dir across workers and runs (a variable the user set wins).
         self.env.update(compile_cache_env(self.env))
+        pycache = bytecode_cache_env(self.env)
+        if pycache:  # this Python would recompile torch from source in every worker
+            self.env.pop("PYTHONDONTWRITEBYTECODE", None)
+            self.env.update(pycache)
         if log_path is None:
             fd, log_path = tempfile.mkstemp(prefix="flashtui-worker-", suffix=".log", dir=paths.worker_log_dir())
             os.close(fd)

@@ -30,7 +30,7 @@ for p in ${*:-fidelity_1024 workers distributed quick pytest_gpu}; do case $p in
     --out "$WORK/fidelity.md" ;;
   workers) part workers 70 env OUT="$WORK" bash benchmarks/gpu_suite.sh workers ;;
   distributed) part distributed 40 env OUT="$WORK" bash benchmarks/gpu_suite.sh distributed ;;
-  quick) part quick ${QUICK_CAP:-330} python benchmarks/quick.py --out "$WORK" --parts "${QUICK_PARTS:-doctor,first_cell,bench}" ;;
+  quick) part quick ${QUICK_CAP:-330} python benchmarks/quick.py --out "$WORK" --parts "${QUICK_PARTS:-doctor,first_cell,bench}" ${QUICK_FLAGS:-} ;;
   pytest_gpu) part pytest_gpu 90 python -m pytest -m gpu -q -p no:cacheprovider -rs tests/gpu/test_doctor_gpu.py \
     "tests/gpu/test_monitor_gpu.py::test_sampler_at_20hz_fills_memory_readings" ;;
   dispatch_tests) part dispatch_tests 150 python -m pytest -m gpu -q -p no:cacheprovider -rs \

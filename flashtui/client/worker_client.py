@@ -121,6 +121,11 @@ class WorkerClient:
         # Compile once: inductor, Triton, CuTe DSL and FA4 keep their output in flashtui's
         # cache dir across workers and runs (a variable the user set wins).
         self.env.update(compile_cache_env(self.env))
+        # Inductor compiles in-process: flashtui's flex graphs hold one or two Triton kernels,
+        # so its pool of compile subprocesses (each importing torch, while cells are timed)
+        # buys nothing: flex's first call on the H200, cold 3.31 s with the pool, 3.31 s without;
+        # warm 1.25 s vs 0.96 s (benchmarks/first_use.py). A value the user set wins.
+        self.env.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")
         pycache = bytecode_cache_env(self.env)
         if pycache:  # this Python would recompile torch from source in every worker
             self.env.pop("PYTHONDONTWRITEBYTECODE", None)

@@ -67,3 +67,9 @@ def test_the_worker_env_makes_python_cache_bytecode_there(tmp_path, monkeypatch)
     assert run.stdout.strip() == "42", run.stderr
     assert list(prefix.rglob("some_module.*.pyc")), list(prefix.rglob("*"))
     assert not (module.parent / "__pycache__").exists()  # nothing next to the user's sources
+
+
+def test_inductor_compiles_in_the_worker_unless_the_user_chose():
+    assert WorkerClient(env=dict(os.environ)).env["TORCHINDUCTOR_COMPILE_THREADS"] == "1"
+    mine = {**os.environ, "TORCHINDUCTOR_COMPILE_THREADS": "8"}
+    assert WorkerClient(env=mine).env["TORCHINDUCTOR_COMPILE_THREADS"] == "8"

@@ -189,6 +189,12 @@ def render_matrix_parts(matrix: dict[str, Any] | None) -> tuple[str, str, str]:
              f"S={shape.get('seq')} causal, {shape.get('pass')}"
              f"{'' if matrix.get('full') else '; quick mode'})")
     notes = [LEGEND]
+    elsewhere = sorted({c["backend"] for c in matrix.get("cells", []) if c.get("shape")},
+                       key=lambda n: list(by_backend).index(n) if n in by_backend else 0)
+    if elsewhere:
+        dims = next(c["shape"] for c in matrix["cells"] if c.get("shape"))
+        notes.append(f"{', '.join(elsewhere)}: the quick cell ran forward at B={dims['batch']} H={dims['heads']} "
+                     f"S={dims['seq']}, the \"fastest here\" shape, so one compile serves both")
     if reasons:
         notes += ["why:", *reasons]
     return title, render_rows(header, rows, right={len(header) - 1}), "\n".join(notes)

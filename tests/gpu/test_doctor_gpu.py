@@ -64,6 +64,9 @@ def test_fa4_is_probed_only_where_available_and_its_time_is_reported(report):
     assert _cell(report, "fa4", "fp32", 128)["status"] == "unsupported"
     assert _cell(report, "fa4", "fp16", 64)["status"] == "not_probed"  # quick mode
     assert info["cells_run"] >= 1 and info["seconds"] > 1.0  # import + compile
+    # Its one quick cell ran at the "fastest here" shape, so that timing reuses the compile.
+    fastest = report["fastest"]["shape"]
+    assert _cell(report, "fa4", "bf16", 128)["shape"] == {k: fastest[k] for k in ("batch", "heads", "seq")}
 
 
 def test_probe_is_quick_and_every_backend_has_its_time(report):

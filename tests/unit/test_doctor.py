@@ -163,6 +163,17 @@ def test_report_renders_from_the_json(report):
         assert any(line.startswith(backend + " ") for line in table.splitlines())
 
 
+def test_a_cell_run_at_another_shape_is_said_under_the_matrix(report):
+    """On a GPU, flex's and fa4's one quick cell runs at the "fastest here" shape (one
+    compile for both); the table says which backends did and at what shape."""
+    matrix = {**report["matrix"], "cells": [dict(c) for c in report["matrix"]["cells"]]}
+    assert "the quick cell ran forward" not in render_matrix(matrix)
+    cell = next(c for c in matrix["cells"] if c["backend"] == "standard" and c["head_dim"] == 128)
+    cell["shape"] = {"batch": 1, "heads": 16, "seq": 4096}
+    text = render_matrix(matrix)
+    assert "standard: the quick cell ran forward at B=1 H=16 S=4096, the \"fastest here\" shape" in text
+
+
 # ------------------------------------------------------------------ human report
 def test_human_report_runs():
     r = _doctor("--no-fastest")

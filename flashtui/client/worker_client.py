@@ -123,7 +123,7 @@ class WorkerClient:
         self.env.update(compile_cache_env(self.env))
         # Inductor compiles in-process: flashtui's flex graphs hold one or two Triton kernels,
         # so its pool of compile subprocesses (each importing torch, while cells are timed)
-        # buys nothing: flex's first call on the H200, cold 3.31 s with the pool, 3.31 s without;
+        # buys nothing: flex's first call on the H200, cold 3.30 s with the pool, 3.31 s without;
         # warm 1.25 s vs 0.96 s (benchmarks/first_use.py). A value the user set wins.
         self.env.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")
         pycache = bytecode_cache_env(self.env)

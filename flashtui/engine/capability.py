@@ -234,8 +234,8 @@ def probe_matrix(device: DeviceInfo, progress: Progress = lambda text: None, *,
                     continue
                 if heavy and not full and device.kind == "cuda" and head_dim == FASTEST_SHAPE_CUDA["head_dim"]:
                     # Its one quick cell runs at the "fastest here" shape: one compile serves
-                    # both (fa4 at B=1 H=2 S=128 and at the timing's shape are two compiles,
-                    # 3.8 s each on the H200). Forward only, still checked against fp64.
+                    # both (fa4 at B=1 H=2 S=128 and at the timing's shape are two compiles;
+                    # the second took 3.76 s on the H200). Forward only, checked against fp64.
                     dims = FASTEST_SHAPE_CUDA
                     shape = dataclasses.replace(shape, batch=dims["batch"], heads=dims["heads"],
                                                 kv_heads=dims["heads"], seq=dims["seq"])

@@ -96,14 +96,19 @@ def _in_order(names: list[str]) -> list[str]:
     return list(seen)
 
 
+def telling(backend: Backend, names: list[str]) -> list[str]:
+    """The names a verdict rests on: the backend's own kernels and any math-path sign."""
+    patterns = [re.compile(p, re.I) for p in backend.kernel_patterns] + [MATH_SIGNS]
+    return [n for n in names if any(p.search(n) for p in patterns)]
+
+
 def shown(backend: Backend, names: list[str] | None) -> list[str] | None:
-    """The MAX_NAMES names a cell keeps: its backend's own kernels and any math-path sign
-    first (what the verdict rests on), then the rest in the order observed."""
+    """The MAX_NAMES names a cell keeps: the telling ones first, then the rest in the
+    order observed."""
     if names is None:
         return None
-    patterns = [re.compile(p, re.I) for p in backend.kernel_patterns] + [MATH_SIGNS]
-    telling = [n for n in names if any(p.search(n) for p in patterns)]
-    return (telling + [n for n in names if n not in telling])[:MAX_NAMES]
+    first = telling(backend, names)
+    return (first + [n for n in names if n not in first])[:MAX_NAMES]
 
 
 def observe(fn: Callable[[], object], device: str) -> list[str] | None:

@@ -137,9 +137,9 @@ def captured_kernel_names(fn: Callable[[], object]) -> list[str] | None:
     ``fn`` must have run before (warm): the capture records, it does not execute, so lazy
     allocations and first-call compiles must already be done.
     """
-    lib = _driver()
-    if lib is None or not available():
+    if not available():
         return None
+    lib = _driver()
     graph = torch.cuda.CUDAGraph(keep_graph=True)  # no instantiation: nothing is uploaded
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
@@ -150,7 +150,7 @@ def captured_kernel_names(fn: Callable[[], object]) -> list[str] | None:
                 fn()
             finally:
                 graph.capture_end()
-        return graph_kernel_names(lib, graph.raw_cuda_graph()) or None
+        return graph_kernel_names(lib, graph.raw_cuda_graph()) or None  # type: ignore[arg-type]
     except Exception:  # noqa: BLE001 - capture refused or the graph unreadable: the profiler decides
         return None
     finally:

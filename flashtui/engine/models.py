@@ -652,7 +652,8 @@ class ModelRunner:
             if key.backend == "sdpa":
                 cell.extra["sdpa_kernel"] = dispatch.sdpa_kernel_from_names(seen)
             if seen:
-                cell.kernels = _attention_names(seen, backend) or seen[: dispatch.MAX_NAMES]
+                # A whole model's top names are GEMMs: keep the attention kernels.
+                cell.kernels = dispatch.telling(backend, seen)[: dispatch.MAX_NAMES] or seen[: dispatch.MAX_NAMES]
                 verdict = dispatch.check(backend, seen, dev)
                 cell.dispatch_ok = verdict.ok
                 if verdict.ok is False:
@@ -858,14 +859,6 @@ def _observe_all(fn: Callable[[], object], device: str) -> list[str] | None:
         duration = getattr(event, "device_time_total", 0) if device == "cuda" else event.cpu_time_total
         weights[" ".join(event.name.split())[:120]] += max(float(duration or 0), 1e-9)
     return [name for name, _ in weights.most_common()]
-
-
-def _attention_names(names: list[str], backend: Backend) -> list[str]:
-    import re
-
-    patterns = list(backend.kernel_patterns) + [dispatch.MATH_SIGNS.pattern]
-    hits = [n for n in names if any(re.search(p, n, re.I) for p in patterns)]
-    return hits[: dispatch.MAX_NAMES]
 
 
 __all__ = ["ATTN_IMPLEMENTATIONS", "ModelRunner", "ModelSource", "SDPA_KERNELS",

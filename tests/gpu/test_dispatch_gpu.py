@@ -22,10 +22,10 @@ _NOT_KERNELS = re.compile(r"^(Memcpy|Memset)")
 def _call(name: str):
     device, _ = detect_device()
     backend = REGISTRY[name]
-    ok, why = backend.supports(Shape(1, 8, 8, 1024, 64, "bf16", True, False), device)
+    shape = Shape(1, 8, 8, 1024, 64, "bf16", True, False)
+    ok, why = backend.supports(shape, device)
     if not ok:
         pytest.skip(f"{name}: {why}")
-    shape = Shape(1, 8, 8, 1024, 64, "bf16", True, False)
     q, k, v = (torch.randn(1, 8, 1024, 64, device="cuda", dtype=torch.bfloat16) for _ in range(3))
     prepared = backend.prepare(q, k, v, shape)
     context = prepared.context()

@@ -87,7 +87,9 @@ def test_fresh_probes_again(runs):
     same = {k: v for k, v in _answer(fresh).items() if k not in ("probed_at_unix", "probe_seconds",
                                                                   "worker_ready_s", "provenance", "fastest")}
     cold = {k: v for k, v in _answer(runs["cold"]).items() if k in same}
-    # The matrix's verdicts are the same; its timings are this run's.
+    # The matrix's and the variant rows' verdicts are the same; their timings and measured
+    # errors are this run's (a clean-clone CI run saw the fp32 softcap row of `standard` at
+    # 7.5e-5 once and 7.5e-7 the next, both far inside the tolerance).
     for report in (same, cold):
         for info in report["matrix"]["backends"].values():
             info.pop("seconds")
@@ -95,6 +97,8 @@ def test_fresh_probes_again(runs):
             cell.pop("max_abs_err")
             if cell.get("backward"):
                 cell["backward"].pop("max_rel_err")
+        for cell in (report.get("variants") or {}).get("cells", []):
+            cell.pop("max_abs_err")
     assert same == cold
 
 

@@ -69,11 +69,19 @@ def settle_heap() -> None:
 def resettle_heap() -> None:
     """Unfreeze, collect everything, freeze again: at a (seq, dtype) group change, so a
     reference cycle that became garbage after it was frozen (one holding a tensor would
-    hold GPU memory) lives at most one group. One full walk per group, not per cell."""
+    hold GPU memory) lives at most one group. One full walk per group, not per cell; on
+    CUDA only where device memory outlived the group (``device_bytes_held``): a cycle that
+    holds no tensor holds host memory only, and waits for the next walk."""
     import gc
 
     gc.unfreeze()
     settle_heap()
+
+
+def device_bytes_held(device_kind: str) -> int | None:
+    """Bytes of live tensors on the device (the caching allocator's count); None on CPU,
+    whose allocator keeps no such count."""
+    return torch.cuda.memory_allocated() if device_kind == "cuda" else None
 
 
 def pay_start_up(device_kind: str, progress: Callable[[str], None],
@@ -93,4 +101,4 @@ def pay_start_up(device_kind: str, progress: Callable[[str], None],
     return time.perf_counter() - started
 
 
-__all__ = ["COMPILES_ON_FIRST_CALL", "PhaseClock", "pay_start_up", "resettle_heap", "settle_heap"]
+__all__ = ["COMPILES_ON_FIRST_CALL", "PhaseClock", "device_bytes_held", "pay_start_up", "resettle_heap", "settle_heap"]

@@ -72,3 +72,38 @@ def test_the_frozen_heap_lets_go_of_a_dead_cycle_at_the_next_group():
         assert ref() is None
     finally:
         gc.unfreeze()
+
+
+def test_a_group_change_walks_the_heap_only_where_device_memory_stayed_behind(monkeypatch):
+    """On CUDA the full walk at a group change is skipped when no more device memory is held
+    than after the last change (no frozen cycle holds a tensor); any growth walks it. The
+    CPU has no allocator count, so there every change walks; here the CUDA count is faked
+    around real CPU cells."""
+    import gc
+
+    from flashtui.core.spec import CellKey, SweepSpec
+    from flashtui.engine import kernel
+    from flashtui.engine.backends import DeviceInfo
+
+    held = {"bytes": 1000}
+    walks: list[int] = []
+    monkeypatch.setattr(kernel, "device_bytes_held", lambda kind: held["bytes"])
+    monkeypatch.setattr(kernel, "resettle_heap", lambda: walks.append(held["bytes"]))
+    monkeypatch.setattr(kernel, "_SETTLED", set())  # as in a fresh worker
+    spec = SweepSpec(mode="kernel", device="cpu", seqs=(64, 96, 128, 160), dtypes=("fp32",), batch=1, heads=2,
+                     head_dim=16, reps=3, warmup_ms=1.0, backends=("standard",), parity=False)
+    runner = kernel.KernelRunner(spec, DeviceInfo("cpu", "cpu"))
+    try:
+        assert runner.run_cell(CellKey("standard", 64, "fp32")).status == "ok"  # first group: nothing settled yet
+        assert runner.run_cell(CellKey("standard", 96, "fp32")).status == "ok"
+        assert walks == []  # as much held as after the last change
+        held["bytes"] = 5000  # something outlived the group
+        assert runner.run_cell(CellKey("standard", 128, "fp32")).status == "ok"
+        assert walks == [5000]
+        assert runner.run_cell(CellKey("standard", 160, "fp32")).status == "ok"
+        assert walks == [5000]  # the grown count is the new baseline
+        monkeypatch.setattr(kernel, "device_bytes_held", lambda kind: None)  # the CPU: always walk
+        runner.release()
+        assert len(walks) == 2
+    finally:
+        gc.unfreeze()

@@ -386,25 +386,17 @@ def _prepare_sdpa_auto(q, k, v, shape: Shape) -> Prepared:
 
 
 # ----------------------------------------------------------------- flex
-_FLEX_COMPILED: dict[str, Any] = {}
-
-
 def _prepare_flex(q, k, v, shape: Shape) -> Prepared:
-    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+    from torch.nn.attention.flex_attention import create_block_mask
 
-    if "fn" not in _FLEX_COMPILED:
-        import torch._dynamo
+    from flashtui.engine import flex_compile
 
-        # One compiled graph per (seq, dtype): a sweep must not hit dynamo's default
-        # recompile limit and fall back to eager (dispatch would flag it, but why fail).
-        torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 256)
-        _FLEX_COMPILED["fn"] = torch.compile(flex_attention, dynamic=False)
-    flex = _FLEX_COMPILED["fn"]
     q, k, v = _bhsd_inputs(q, k, v, shape)
     gqa = shape.kv_heads != shape.heads
     layout = shape.layout
     if layout is not None and vp.features(layout):
         # The variant as mask_mod (block-sparse: blocks nobody sees are skipped) and score_mod.
+        flex = flex_compile.compiled(dynamic_seq=False)
         mask_mod, score_mod, rows = vp.flex_mods(layout, q.device)
         variant_mask = None
         if mask_mod is not None:
@@ -412,6 +404,9 @@ def _prepare_flex(q, k, v, shape: Shape) -> Prepared:
                                              KV_LEN=layout.seq, device=q.device)
         return Prepared(forward=lambda: flex(q, k, v, block_mask=variant_mask, score_mod=score_mod,
                                              enable_gqa=gqa), inputs=(q, k, v))
+    # Dense: one compile serves every length (flex_compile says why and what it keeps).
+    flex = flex_compile.compiled(dynamic_seq=True)
+    options = flex_compile.divisible_options(shape.seq, shape.seq)
     block_mask = None
     if shape.causal:
         def causal_mask(b, h, q_idx, kv_idx):
@@ -420,7 +415,7 @@ def _prepare_flex(q, k, v, shape: Shape) -> Prepared:
                                        KV_LEN=shape.seq, device=q.device)
 
     def forward() -> torch.Tensor:
-        return flex(q, k, v, block_mask=block_mask, enable_gqa=gqa)
+        return flex(q, k, v, block_mask=block_mask, enable_gqa=gqa, kernel_options=options)
     return Prepared(forward=forward, inputs=(q, k, v))
 
 

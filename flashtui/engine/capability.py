@@ -10,8 +10,8 @@ Three answers, all measured in the worker by running real kernels, never assumed
   wrong"). For SDPA backends the registry's refusal is not taken on trust: the forced
   kernel is tried anyway (it costs microseconds), so the cell carries PyTorch's own
   reason, and a registry that is stricter than PyTorch shows up as a note.
-  Compile-heavy backends (``flex``: torch.compile per shape; ``fa4``: ~11 s import and
-  ~3-4 s of CuTe compilation per new shape) are probed in the quick mode only at the
+  Compile-heavy backends (``flex``: torch.compile, for dense attention once per dtype
+  and head_dim; ``fa4``: ~11 s import and ~3-4 s of CuTe compilation per new shape) are probed in the quick mode only at the
   typical dtype and head_dim 128, forward only; the other cells say "not_probed" and
   why. ``full=True`` probes every cell. Each backend's probe time is in the result.
   Plus a short timed probe of every backend that ran at one typical shape ("fastest

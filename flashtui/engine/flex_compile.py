@@ -1,8 +1,9 @@
 """How flashtui compiles FlexAttention, so that a sweep compiles it once, not once per length.
 
 Dense attention (causal or not, no variant) goes through ``torch.compile(flex_attention,
-dynamic=True)``: the sequence length is a symbol, so one graph and one Triton kernel serve
-512 ... 32768 alike. With static shapes (``dynamic=False``) every new length was a compile of
+dynamic=True)``: the sequence length is a symbol, so one graph serves every length of at
+least two blocks (one block is a size-1 dimension, which dynamo specializes; counted on CPU
+in tests/unit/test_flex_compile.py, on a GPU by tests/gpu/test_flex_gpu.py). With static shapes (``dynamic=False``) every new length was a compile of
 its own: 2.5, 1.7, 1.6 and 1.7 s at 512-4096 on the H200 (cold caches), most of a cold
 default sweep's compile time.
 
@@ -37,7 +38,7 @@ def compiled(dynamic_seq: bool, backend: str = "inductor") -> Callable[..., Any]
         import torch._dynamo
         from torch.nn.attention.flex_attention import flex_attention
 
-        # Static form: one graph per (seq, dtype); a sweep must not hit dynamo's default
+        # The static form compiles one graph per (seq, dtype): a sweep must not hit dynamo's default
         # recompile limit and fall back to eager (dispatch would flag it, but why fail).
         torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 256)
         if dynamic_seq:

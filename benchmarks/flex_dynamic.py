@@ -1,5 +1,6 @@
-"""flex compiled two ways, side by side: static shapes (one compile per length) vs one
-dynamic-length compile with IS_DIVISIBLE kept (flashtui.engine.flex_compile).
+"""flex compiled two ways, side by side: static shapes (one compile per length, what
+flashtui times: flashtui.engine.flex_compile) vs one dynamic-length compile with IS_DIVISIBLE
+kept through kernel_options (the form flashtui tried and dropped: its launches cost the host more).
 
     python benchmarks/flex_dynamic.py --out DIR [--seq 512,1024,...] [--backward] [--rounds 3]
 
@@ -20,6 +21,20 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+
+DIVISIBLE_BLOCK = 128  # inductor's flex block: IS_DIVISIBLE needs both lengths multiples of it
+
+
+def dynamic_flex():
+    """torch.compile(flex_attention, dynamic=True) without duck sizing (otherwise a block count
+    equal to the head count becomes one symbol and the next length recompiles)."""
+    import torch
+    import torch.fx.experimental._config as fx_config
+    from torch.nn.attention.flex_attention import flex_attention
+
+    fx_config.use_duck_shape = False
+    return torch.compile(flex_attention, dynamic=True)
 
 
 def main() -> int:
@@ -52,7 +67,7 @@ def main() -> int:
     if not torch.cuda.is_available():
         print("flex_dynamic: needs a CUDA GPU (flex's Triton kernels)", file=sys.stderr)
         return 2
-    forms = {"static": flex_compile.compiled(False), "dynamic": flex_compile.compiled(True)}
+    forms = {"static": flex_compile.compiled(), "dynamic": dynamic_flex()}
     rows = []
     for seq in seqs:
         gen = torch.Generator(device="cuda").manual_seed(seq)
@@ -62,7 +77,8 @@ def main() -> int:
         mask = create_block_mask(lambda b, h, qi, ki: qi >= ki, None, None, seq, seq, device="cuda")
         calls, outs, compile_s = {}, {}, {}
         for name, fn in forms.items():
-            options = flex_compile.divisible_options(seq, seq) if name == "dynamic" else None
+            divisible = seq % DIVISIBLE_BLOCK == 0
+            options = {"IS_DIVISIBLE": divisible} if name == "dynamic" else None
 
             def forward(fn=fn, options=options):
                 return fn(q, k, v, block_mask=mask, kernel_options=options)

@@ -396,7 +396,7 @@ def _prepare_flex(q, k, v, shape: Shape) -> Prepared:
     layout = shape.layout
     if layout is not None and vp.features(layout):
         # The variant as mask_mod (block-sparse: blocks nobody sees are skipped) and score_mod.
-        flex = flex_compile.compiled(dynamic_seq=False)
+        flex = flex_compile.compiled()
         mask_mod, score_mod, rows = vp.flex_mods(layout, q.device)
         variant_mask = None
         if mask_mod is not None:
@@ -404,9 +404,7 @@ def _prepare_flex(q, k, v, shape: Shape) -> Prepared:
                                              KV_LEN=layout.seq, device=q.device)
         return Prepared(forward=lambda: flex(q, k, v, block_mask=variant_mask, score_mod=score_mod,
                                              enable_gqa=gqa), inputs=(q, k, v))
-    # Dense: one compile serves every length (flex_compile says why and what it keeps).
-    flex = flex_compile.compiled(dynamic_seq=True)
-    options = flex_compile.divisible_options(shape.seq, shape.seq)
+    flex = flex_compile.compiled()  # static shapes: flex_compile says why
     block_mask = None
     if shape.causal:
         def causal_mask(b, h, q_idx, kv_idx):
@@ -415,7 +413,7 @@ def _prepare_flex(q, k, v, shape: Shape) -> Prepared:
                                        KV_LEN=shape.seq, device=q.device)
 
     def forward() -> torch.Tensor:
-        return flex(q, k, v, block_mask=block_mask, enable_gqa=gqa, kernel_options=options)
+        return flex(q, k, v, block_mask=block_mask, enable_gqa=gqa)
     return Prepared(forward=forward, inputs=(q, k, v))
 
 

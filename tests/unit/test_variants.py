@@ -283,7 +283,7 @@ def test_flex_mask_and_score_mods_match_the_oracle(name, monkeypatch):
 
     from flashtui.engine import flex_compile
 
-    monkeypatch.setitem(flex_compile._COMPILED, (False, "inductor"), flex_attention)
+    monkeypatch.setitem(flex_compile._COMPILED, "inductor", flex_attention)
     lay = layout(seq=128, **CASES[name])
     q, k, v = inputs(lay, dim=16)
     shape = Shape(lay.batch, 4, 2, 128, 16, "fp32", True, False, layout=lay)

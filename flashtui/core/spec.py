@@ -200,8 +200,9 @@ class SweepSpec:
     causal: bool = True
     backward: bool = False
     device: str = "cuda"
-    # Warm-up runs until this much wall time has passed (and at least 2 calls).
-    warmup_ms: float = 100.0
+    # Warm-up runs at least this much wall time (and 2 calls), then on until steady
+    # (engine.timing.warm_up: two bursts agree within 2%, 100 ms at most).
+    warmup_ms: float = 25.0
     reps: int = 30
     seed: int = 0
     # Model modes (prefill/decode): a built-in model name, local path or hub id.
@@ -365,7 +366,7 @@ def cpu_defaults() -> dict[str, Any]:
 
 def cuda_defaults() -> dict[str, Any]:
     return dict(device="cuda", seqs=(512, 1024, 2048, 4096), dtypes=("bf16",), batch=1,
-                heads=16, head_dim=128, reps=30, warmup_ms=100.0)
+                heads=16, head_dim=128, reps=30, warmup_ms=25.0)
 
 
 __all__ = [

@@ -65,6 +65,10 @@ def fill_timing(cell: Cell, timing: Timing) -> None:
     cell.samples_ms = [round(s, 6) for s in timing.samples_ms]
     cell.noisy, cell.noise_reason = timing.noisy, timing.noise_reason
     cell.extra["warmup_calls"] = timing.warmup_calls
+    if timing.warmup_s is not None:
+        cell.extra["warmup_ms"] = round(timing.warmup_s * 1e3, 1)
+    if timing.warmup_steady is not None:
+        cell.extra["warmup_steady"] = timing.warmup_steady  # False: it ran to its cap, still settling
     cell.extra["calls_per_rep"] = timing.calls_per_rep
     cell.extra["timing_rounds"] = timing.rounds
     cell.extra["l2"] = "cold" if timing.cold_l2 else "warm"

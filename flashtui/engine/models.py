@@ -722,7 +722,7 @@ class ModelRunner:
         dev = self.device.kind
         steps = self.spec.new_tokens
         # Warm-up by time with short generations (caches, allocator, kernel selection).
-        warmup_calls, last_ms = warm_up(lambda: self._decode(model, ids, 2, False), dev, self.spec.warmup_ms)
+        warmup_calls, last_ms, _steady = warm_up(lambda: self._decode(model, ids, 2, False), dev, self.spec.warmup_ms)
         # Enough generations for reps samples, within the cell's time cap.
         rounds = max(1, math.ceil(self.spec.reps / steps))
         per_round_s = max(last_ms, 1e-3) * 1e-3 * (1 + steps / 2)

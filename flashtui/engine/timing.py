@@ -55,6 +55,11 @@ L2_FLUSH_BYTES = 256 << 20
 # negligible (<0.5%); sized from the loop time, a launch-bound call got too few calls per
 # graph and read ~6% high against do_bench_cudagraph (fa4, B=4 S=1024, H200).
 GRAPH_REPLAYS = 10
+# Warm-up: at least the spec's warmup_ms, then on until two bursts agree (per-call time
+# within this fraction), at most WARMUP_CAP_MS; a burst lasts at most WARMUP_BURST_MS.
+WARMUP_STEADY_FRACTION = 0.02
+WARMUP_CAP_MS = 100.0
+WARMUP_BURST_MS = 10.0
 GRAPH_BLOCK_TARGET_MS = 5.0
 MAX_CALLS_PER_GRAPH = 2000
 
@@ -88,6 +93,8 @@ class Timing:
     cold_l2: bool = False
     # Wall seconds of the warm-up before the first timed round (a phase, not a timing).
     warmup_s: float | None = None
+    # Whether the warm-up ended steady (two bursts agreed) rather than at its cap.
+    warmup_steady: bool | None = None
 
     @property
     def rel_iqr(self) -> float:
@@ -117,32 +124,54 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def warm_up(fn: Callable[[], object], device: str, warmup_ms: float, min_calls: int = 2) -> tuple[int, float]:
-    """Call ``fn`` back to back until ``warmup_ms`` of wall time has passed (>= ``min_calls``).
+def warm_up(fn: Callable[[], object], device: str, warmup_ms: float, min_calls: int = 2,
+            cap_ms: float | None = None) -> tuple[int, float, bool]:
+    """Call ``fn`` back to back for at least ``warmup_ms`` of wall time (>= ``min_calls``), and
+    on until steady: two bursts in a row agree on the per-call time within
+    WARMUP_STEADY_FRACTION, or ``cap_ms`` (default max(warmup_ms, WARMUP_CAP_MS)) has passed.
 
-    Returns (calls, last per-call ms). The first call runs alone (it pays compilation
-    and autotuning); later calls run in growing bursts with one sync per burst, so the
-    GPU stays busy and its clocks ramp to where they will be during the timed reps (a
-    sync after every call leaves an H100 idle half the time at small sizes, and its SM
-    clock low).
+    Returns (calls, last per-call ms, steady). Calls run in growing bursts (~WARMUP_BURST_MS
+    at most) with one sync per burst, so the GPU stays busy and its clocks ramp to where they
+    will be during the timed reps (a sync after every call leaves an H100 idle half the time
+    at small sizes, and its SM clock low); a per-call time still falling means clocks or
+    caches are still settling, and the warm-up goes on. The first burst (one call) is never
+    compared: it may pay lazy set-up the later calls do not.
     """
+    cap_ms = max(warmup_ms, WARMUP_CAP_MS if cap_ms is None else cap_ms)
     calls = 0
     burst = 1
     start = time.perf_counter()
     last_ms = 0.0
+    bursts: list[tuple[float, float]] = []  # (per-call ms, burst wall ms)
     while True:
         t0 = time.perf_counter()
         for _ in range(burst):
             fn()
         _sync(device)
-        last_ms = (time.perf_counter() - t0) * 1e3 / burst
+        burst_ms = (time.perf_counter() - t0) * 1e3
+        last_ms = burst_ms / burst
+        bursts.append((last_ms, burst_ms))
         calls += burst
         elapsed_ms = (time.perf_counter() - start) * 1e3
-        if calls >= min_calls and elapsed_ms >= warmup_ms:
-            return calls, last_ms
-        remaining_ms = max(warmup_ms - elapsed_ms, 0.0)
-        # Bursts of ~10 ms (or what is left), never more than the remaining time needs.
-        burst = int(max(1, min(burst * 2, min(10.0, remaining_ms) / max(last_ms, 1e-3))))
+        steady = is_steady(bursts)
+        if calls >= min_calls and elapsed_ms >= warmup_ms and (steady or elapsed_ms >= cap_ms):
+            return calls, last_ms, steady
+        until_ms = warmup_ms if elapsed_ms < warmup_ms else cap_ms
+        remaining_ms = max(until_ms - elapsed_ms, 0.0)
+        # Bursts of ~WARMUP_BURST_MS (or what is left of the stretch, but long enough to compare).
+        burst_target_ms = min(WARMUP_BURST_MS, max(remaining_ms, WARMUP_BURST_MS / 2))
+        burst = int(max(1, min(burst * 2, burst_target_ms / max(last_ms, 1e-3))))
+
+
+def is_steady(bursts: list[tuple[float, float]]) -> bool:
+    """Whether the last two warm-up bursts (per-call ms, burst wall ms) agree within
+    WARMUP_STEADY_FRACTION, each long enough (>= WARMUP_BURST_MS / 4) to be more than timer
+    noise; the first burst does not count."""
+    if len(bursts) < 3:
+        return False
+    (a, a_ms), (b, b_ms) = bursts[-2], bursts[-1]
+    long_enough = min(a_ms, b_ms) >= WARMUP_BURST_MS / 4
+    return long_enough and min(a, b) > 0 and abs(a - b) / min(a, b) <= WARMUP_STEADY_FRACTION
 
 
 def _estimate_ms(fn: Callable[[], object], calls: int = 5) -> float:
@@ -188,7 +217,7 @@ def time_calls(fn: Callable[[], object], device: str, reps: int, warmup_ms: floa
         if cold_l2 and device == "cuda" else None
     try:
         warmup_started = time.perf_counter()
-        warmup_calls, last_ms = warm_up(fn, device, warmup_ms)
+        warmup_calls, last_ms, warmup_steady = warm_up(fn, device, warmup_ms)
         started = time.perf_counter()
         best = _round(fn, device, reps, should_stop, flush, last_ms)
         rounds = 1
@@ -212,6 +241,7 @@ def time_calls(fn: Callable[[], object], device: str, reps: int, warmup_ms: floa
             device_ms=device_ms, device_ms_method=method, device_ms_note=note, rounds=rounds,
             noisy=noisy, noise_reason=reason, host_busy_cores=best.host_busy_cores,
             host_cores=best.host_cores, cold_l2=flush is not None, warmup_s=started - warmup_started,
+            warmup_steady=warmup_steady,
         )
     finally:
         del flush

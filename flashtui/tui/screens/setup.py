@@ -137,7 +137,7 @@ class SetupScreen(Screen):
                 yield Input(type="integer", compact=True, id="head_dim")
                 yield Label("reps", classes="field-label")
                 yield Input(type="integer", compact=True, id="reps")
-                yield Label("warm-up ms", classes="field-label")
+                yield Label("warm-up ms (least)", classes="field-label")
                 yield Input(type="number", compact=True, id="warmup_ms")
                 yield Label("pass", classes="field-label")
                 yield Select([(t, v) for t, v in DIRECTIONS], value="fwd", allow_blank=False,

@@ -38,3 +38,17 @@ def ordered_dtypes(session: Session) -> list[str]:
 
 def ordered_cells(cells: Iterable[Cell]) -> list[Cell]:
     return sorted(cells, key=lambda c: (backend_order(c.backend), c.seq))
+
+
+def warmup_label(spec: dict[str, Any], cells: Iterable[Cell] = ()) -> str | None:
+    """The spec's warm-up as it ran: "warm-up 25 ms", or, where the cells recorded their
+    warm-up (engine.timing.warm_up: at least warmup_ms, then on until steady), its range,
+    "warm-up >=25 ms until steady (26-41 ms)". None when the spec has no warmup_ms."""
+    if spec.get("warmup_ms") is None:
+        return None
+    floor = f"{float(spec['warmup_ms']):g} ms"
+    cells = list(cells)
+    ran = [float(c.extra["warmup_ms"]) for c in cells if c.extra.get("warmup_ms") is not None]
+    if not ran or not any("warmup_steady" in c.extra for c in cells):
+        return f"warm-up {floor}"
+    return f"warm-up >={floor} until steady ({min(ran):.0f}-{max(ran):.0f} ms)"

@@ -17,7 +17,7 @@ from typing import Any, Iterable
 from flashtui.core.results import Cell, memory_bound
 from flashtui.core.session import Session
 from flashtui.reports.cells import (  # noqa: F401 - re-exported for html.py and diff.py
-    STATUS_LABELS, backend_order, one_line, ordered_backends, ordered_cells, ordered_dtypes,
+    STATUS_LABELS, backend_order, one_line, ordered_backends, ordered_cells, ordered_dtypes, warmup_label,
 )
 from flashtui.reports.findings import findings
 from flashtui.core.units import (
@@ -89,8 +89,9 @@ def spec_summary(spec: dict[str, Any], cells: Iterable[Cell] = ()) -> str:
         parts.append("forward+backward" if spec["backward"] else "forward")
     if spec.get("reps") is not None:
         parts.append(f"{spec['reps']} reps")
-    if spec.get("warmup_ms") is not None:
-        parts.append(f"warm-up {float(spec['warmup_ms']):g} ms")
+    warmup = warmup_label(spec, cells)
+    if warmup:
+        parts.append(warmup)
     if spec.get("model"):
         weights = model_shape(cells).get("weights")
         parts.append(f"model {spec['model']}" + (f" ({weights} weights)" if weights else ""))

@@ -14,6 +14,7 @@ from flashtui.core.units import (
     NA, fmt_bytes, fmt_gbps, fmt_ms, fmt_pass, fmt_pct, fmt_ratio, fmt_sci, fmt_seconds, fmt_tflops,
 )
 from flashtui.core.variants import describe
+from flashtui.reports.cells import warmup_label
 
 # Between the parts of the provenance and spec lines (ASCII, see the module docstring).
 SEPARATOR = " | "
@@ -229,6 +230,6 @@ def spec_line(spec: dict[str, Any], cells: Iterable[Cell] = ()) -> str:
     flags = ["causal" if spec.get("causal") else "non-causal",
              "fwd+bwd" if spec.get("backward") else "fwd",
              f"device={spec.get('device')}", f"reps={spec.get('reps')}",
-             f"warm-up {spec['warmup_ms']:g} ms" if spec.get("warmup_ms") is not None else f"warm-up {NA}",
+             warmup_label(spec, cells) or f"warm-up {NA}",
              "L2 flushed per call" if spec.get("cold_l2") else "L2 warm"]
     return SEPARATOR.join([what, *flags])

@@ -38,7 +38,7 @@ from flashtui.core.protocol import (
 from flashtui.reports.doctor import (CAPACITY_SCHEMA, build_report, render_capacity, render_matrix_row,
                                      render_preview, render_report)
 from flashtui.core.spec import SpecError, SweepSpec, parse_backends, parse_dtypes
-from flashtui.client import doctor_parallel, page_cache
+from flashtui.client import doctor_parallel
 from flashtui.commands.bench import _arg_type, _positive
 
 PROBE_TIMEOUT_S = 900.0
@@ -194,10 +194,6 @@ def _run_probe(args: argparse.Namespace) -> int:
         return _emit(args, build_report(entry["ready"], entry["probe"], env_preview["nvml"],
                                         _pyspy_state(), notes, cached_provenance(lookup)))
 
-    on_gpu = args.device != "cpu" and bool((env_preview.get("nvml") or {}).get("available")) \
-        and bool(env_preview.get("gpus"))
-    # cuDNN's libraries, read while the workers start (page_cache says why).
-    ahead = page_cache.read_ahead() if on_gpu else None
     groups = doctor_parallel.helper_groups(env_preview, args.device, args.serial)
     shares = [doctor_parallel.Share(WorkerClient(env=env), None)]
     shares += [doctor_parallel.Share(WorkerClient(env=env), group) for group in groups]
@@ -258,12 +254,9 @@ def _run_probe(args: argparse.Namespace) -> int:
     finally:
         for share in started_shares:
             share.client.close()
-    if ahead is not None:  # part of how this probe ran, kept with it (seconds None: still reading)
-        result = {**result, "read_ahead": ahead.summary()}
     probed_at_unix = time.time()
     cache: dict[str, Any] = {"cached": False, "cached_age_s": None, "probed_at_unix": probed_at_unix,
                              "path": str(path), "changes": lookup.changes}
-
     error = doctor_cache.save(ready.fields(), result, probed_at_unix)  # not a poisoned context's
     if error:
         cache["write_error"] = error

@@ -64,8 +64,6 @@ def build_report(ready: dict[str, Any], probe_result: dict[str, Any], nvml: dict
         "advice": advice,
         "probe_seconds": probe_result.get("seconds"),
         "probe_workers": probe_result.get("workers"),
-        # Libraries read into the page cache while the workers started (client.page_cache).
-        "read_ahead": probe_result.get("read_ahead"),
         "worker_ready_s": ready.get("ready_s"),
         "cached": bool(cache.get("cached")),
         "cached_age_s": cache.get("cached_age_s"),

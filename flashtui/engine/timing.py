@@ -55,13 +55,13 @@ L2_FLUSH_BYTES = 256 << 20
 # negligible (<0.5%); sized from the loop time, a launch-bound call got too few calls per
 # graph and read ~6% high against do_bench_cudagraph (fa4, B=4 S=1024, H200).
 GRAPH_REPLAYS = 10
+GRAPH_BLOCK_TARGET_MS = 5.0
+MAX_CALLS_PER_GRAPH = 2000
 # Warm-up: at least the spec's warmup_ms, then on until two bursts agree (per-call time
 # within this fraction), at most WARMUP_CAP_MS; a burst lasts at most WARMUP_BURST_MS.
 WARMUP_STEADY_FRACTION = 0.02
 WARMUP_CAP_MS = 100.0
 WARMUP_BURST_MS = 10.0
-GRAPH_BLOCK_TARGET_MS = 5.0
-MAX_CALLS_PER_GRAPH = 2000
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@
 #   source .device/base/env.sh && bash benchmarks/gpu_short.sh [PART...]
 # PARTS (default: fidelity_1024 workers distributed quick pytest_gpu):
 #   fidelity_1024 workers distributed quick pytest_gpu dispatch_tests first_use profile_bench
-#   variants_tests variants shots fidelity flex_dynamic flex_tests
+#   variants_tests variants shots fidelity flex_dynamic flex_tests warmup_ab
 # 1. fidelity at the launch-bound shape (B=4 S=1024) against do_bench/do_bench_cudagraph,
 #    after the graph-sizing change (issue 13); 2. --gpus all / --workers 2 and torchrun on
 #    the one GPU (issue 18); 3. quick answers (issue 14): doctor cold/repeat, first cell,
@@ -47,6 +47,7 @@ for p in ${*:-fidelity_1024 workers distributed quick pytest_gpu}; do case $p in
     --timeout-s $(( ${SHOTS_CAP:-300} - 40 )) --out "$WORK/shots" --size 160x50 --also-size 80x24 ;;
   flex_dynamic) part flex_dynamic 150 python benchmarks/flex_dynamic.py --out "$WORK"
     part flex_dynamic_bwd 120 python benchmarks/flex_dynamic.py --out "$WORK" --backward --seq 1024,4096,16384 ;;
+  warmup_ab) part warmup_ab ${WARMUP_AB_CAP:-240} python benchmarks/warmup_ab.py --out "$WORK" --rounds ${WARMUP_AB_ROUNDS:-3} ;;
   flex_tests) part flex_tests 120 python -m pytest -m gpu -q -p no:cacheprovider -rs tests/gpu/test_flex_gpu.py ;;
   *) echo "unknown part $p" ;;
 esac; done

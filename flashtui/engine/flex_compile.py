@@ -4,7 +4,7 @@ Static shapes, one compile per (length, dtype), kept in flashtui's compile cache
 run of a shape loads it instead of compiling). A dynamic-length compile (one graph for
 every length) was tried and measured on the H200 (``benchmarks/flex_dynamic.py``, 2026-12-02,
 benchmarks/RESULTS.md): its kernels ran within 1.3% of the static ones forward (1.5-4.6%
-slower fwd+bwd), but each call cost the host ~0.06-0.1 ms more (symbolic sizes and grids
+slower fwd+bwd), but each call cost the host up to ~0.08 ms more (0.036 ms at S=512, 0.083 at 2048; most likely symbolic sizes and grids
 worked out in Python at every launch), so flex at B=4 S=1024 read 0.140 ms a call against
 0.080 ms static: launch-bound, by flashtui's choice rather than flex's. It saved ~4 s of
 compiles in a cold default sweep; a benchmark must not buy that with its answer.

@@ -124,11 +124,11 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def warm_up(fn: Callable[[], object], device: str, warmup_ms: float, min_calls: int = 2,
-            cap_ms: float | None = None) -> tuple[int, float, bool]:
+def warm_up(fn: Callable[[], object], device: str, warmup_ms: float,
+            min_calls: int = 2) -> tuple[int, float, bool]:
     """Call ``fn`` back to back for at least ``warmup_ms`` of wall time (>= ``min_calls``), and
     on until steady: two bursts in a row agree on the per-call time within
-    WARMUP_STEADY_FRACTION, or ``cap_ms`` (default max(warmup_ms, WARMUP_CAP_MS)) has passed.
+    WARMUP_STEADY_FRACTION, or max(warmup_ms, WARMUP_CAP_MS) has passed.
 
     Returns (calls, last per-call ms, steady). Calls run in growing bursts (~WARMUP_BURST_MS
     at most) with one sync per burst, so the GPU stays busy and its clocks ramp to where they
@@ -137,7 +137,7 @@ def warm_up(fn: Callable[[], object], device: str, warmup_ms: float, min_calls: 
     caches are still settling, and the warm-up goes on. The first burst (one call) is never
     compared: it may pay lazy set-up the later calls do not.
     """
-    cap_ms = max(warmup_ms, WARMUP_CAP_MS if cap_ms is None else cap_ms)
+    cap_ms = max(warmup_ms, WARMUP_CAP_MS)
     calls = 0
     burst = 1
     start = time.perf_counter()
